@@ -1,0 +1,152 @@
+"""Thin Ryu shim around ``controller.core.EpmipController``.
+
+Each OpenFlow handler finds the datapath, passes ``now`` to the core and sends back whatever
+intents it returns.  A handler that fails is logged with its context and counted
+(``handler_errors`` in /epmip/v1/stats) instead of being swallowed silently by Ryu.
+
+Run with the project's launcher (it applies the eventlet fix)::
+
+    epmip-manager --epmip-config examples/domain.yaml apps/epmip_app.py
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+
+from controller import compat
+
+compat.apply()
+
+from ryu.app.wsgi import WSGIApplication  # noqa: E402
+from ryu.base import app_manager  # noqa: E402
+from ryu.controller import ofp_event  # noqa: E402
+from ryu.controller.handler import (  # noqa: E402
+    CONFIG_DISPATCHER,
+    DEAD_DISPATCHER,
+    MAIN_DISPATCHER,
+    set_ev_cls,
+)
+from ryu.lib import hub  # noqa: E402
+from ryu.ofproto import ofproto_v1_3  # noqa: E402
+
+from apps import ofp_adapter  # noqa: E402
+from apps.rest_app import register_rest  # noqa: E402
+from controller.config import ConfigError, load_domain  # noqa: E402
+from controller.core import EpmipController, PortInfo  # noqa: E402
+from controller.launcher import register_options  # noqa: E402
+
+LOG = logging.getLogger("epmip.app")
+
+
+def guarded(handler):
+    @functools.wraps(handler)
+    def wrapper(self, ev):
+        try:
+            handler(self, ev)
+        except Exception:
+            self.core.counters["handler_errors"] += 1
+            LOG.exception("epmip handler %s failed on %s", handler.__name__, type(ev).__name__)
+
+    return wrapper
+
+
+def _port_info(port) -> PortInfo:
+    name = port.name.decode(errors="replace") if isinstance(port.name, bytes) else str(port.name)
+    return PortInfo(port.port_no, port.hw_addr.lower(), name)
+
+
+class EpmipApp(app_manager.RyuApp):
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+    _CONTEXTS = {"wsgi": WSGIApplication}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        register_options()
+        from ryu import cfg
+
+        path = cfg.CONF.epmip_config or os.environ.get("EPMIP_CONFIG")
+        if not path:
+            raise SystemExit("epmip: no domain file; pass --epmip-config FILE (or set EPMIP_CONFIG)")
+        try:
+            domain = load_domain(path)
+        except ConfigError as exc:
+            raise SystemExit(f"epmip: {path}: {exc}") from None
+        self.tick_interval = float(getattr(cfg.CONF, "epmip_tick", 0.2) or 0.2)
+        self.core = EpmipController(domain, epoch=time.time() - time.monotonic())
+        self.datapaths: dict[int, object] = {}
+        register_rest(kwargs["wsgi"], self)
+        self.threads.append(hub.spawn(self._ticker))
+        LOG.info("epmip: domain %s (%s mode) from %s: %d switches, %d mobile nodes",
+                 domain.name, domain.mode, path, len(domain.switches), len(domain.mobile_nodes))
+
+    # ------------------------------------------------------------ sending
+
+    def send(self, intents) -> None:
+        for intent in intents:
+            dp = self.datapaths.get(intent.dpid)
+            if dp is None:
+                continue
+            dp.send_msg(ofp_adapter.to_ryu(dp, intent))
+
+    def _ticker(self) -> None:
+        while True:
+            hub.sleep(self.tick_interval)
+            try:
+                self.send(self.core.tick(time.monotonic()))
+            except Exception:
+                self.core.counters["handler_errors"] += 1
+                LOG.exception("epmip timer tick failed")
+
+    # ------------------------------------------------------------ OpenFlow events
+
+    @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
+    @guarded
+    def _state_change(self, ev) -> None:
+        dp = ev.datapath
+        if dp.id is None:
+            return
+        if ev.state == MAIN_DISPATCHER:
+            self.datapaths[dp.id] = dp
+            ports = [_port_info(p) for p in dp.ports.values() if p.port_no < dp.ofproto.OFPP_MAX]
+            LOG.info("switch %#x connected with %d ports", dp.id, len(ports))
+            self.send(self.core.switch_up(dp.id, ports, time.monotonic()))
+        elif ev.state == DEAD_DISPATCHER and self.datapaths.get(dp.id) is dp:
+            del self.datapaths[dp.id]
+            self.core.switch_down(dp.id, time.monotonic())
+
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    @guarded
+    def _port_status(self, ev) -> None:
+        msg = ev.msg
+        dp = msg.datapath
+        ofp = dp.ofproto
+        port = msg.desc
+        if port.port_no >= ofp.OFPP_MAX:
+            return
+        now = time.monotonic()
+        down = (port.state & ofp.OFPPS_LINK_DOWN) or (port.config & ofp.OFPPC_PORT_DOWN)
+        if msg.reason == ofp.OFPPR_DELETE or (msg.reason == ofp.OFPPR_MODIFY and down):
+            self.send(self.core.port_removed(dp.id, port.port_no, now))
+        else:
+            self.send(self.core.port_added(dp.id, _port_info(port), now))
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    @guarded
+    def _packet_in(self, ev) -> None:
+        msg = ev.msg
+        in_port = msg.match.get("in_port")
+        if in_port is None:
+            self.core.counters["packet_in_without_port"] += 1
+            return
+        self.send(self.core.packet_in(msg.datapath.id, in_port, bytes(msg.data), time.monotonic()))
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    @guarded
+    def _error(self, ev) -> None:
+        msg = ev.msg
+        self.core.counters["openflow_errors"] += 1
+        LOG.error("OpenFlow error from %#x: type=%d code=%d data=%s", msg.datapath.id or 0,
+                  msg.type, msg.code, bytes(msg.data)[:64].hex())

@@ -1,0 +1,139 @@
+"""epmip REST API (Ryu WSGI).  JSON in and out; errors are JSON ``{"error": ...}`` with a 4xx code.
+
+Endpoints (docs/openapi.yaml describes them in full):
+
+    GET /epmip/v1/bindings                   every binding cache entry of every (e)LMA
+    GET /epmip/v1/bindings/{mn_id}           one MN's entry (404 if it has none)
+    GET /epmip/v1/locations?address=<ipv6>   the LMF's answer: which (e)LMA, which CoA
+    GET /epmip/v1/switches                   switches, roles, connection state, attached MNs
+    GET /epmip/v1/stats                      signalling messages and events counted by type
+    GET /epmip/v1/messages                   the most recent signalling messages (?limit=N)
+    GET /epmip/v1/paths?src=<mn_id>&dst=<ipv6>   the switches a packet crosses (model)
+    GET /epmip/v1/openapi.yaml               this API's OpenAPI document
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+
+from controller import compat
+
+compat.apply()
+
+from ryu.app.wsgi import ControllerBase, Response, route  # noqa: E402
+
+APP_KEY = "epmip_app"
+OPENAPI = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "openapi.yaml")
+ROUTES = [
+    "/epmip/v1/bindings",
+    "/epmip/v1/bindings/{mn_id}",
+    "/epmip/v1/locations",
+    "/epmip/v1/switches",
+    "/epmip/v1/stats",
+    "/epmip/v1/messages",
+    "/epmip/v1/paths",
+    "/epmip/v1/openapi.yaml",
+]
+WRITE_METHODS = ["POST", "PUT", "DELETE", "PATCH"]
+
+
+def _json(body, status: int = 200) -> Response:
+    return Response(status=status, content_type="application/json", charset="utf-8",
+                    body=json.dumps(body, indent=1, sort_keys=True).encode())
+
+
+def _error(status: int, message: str, **extra) -> Response:
+    return _json({"error": message, "status": status, **extra}, status)
+
+
+def _address_param(req, name: str):
+    value = req.GET.get(name)
+    if value is None:
+        return None, _error(400, f"query parameter '{name}' is required (an IPv6 address)", parameter=name)
+    try:
+        return ipaddress.IPv6Address(value), None
+    except ValueError:
+        return None, _error(400, f"query parameter '{name}': {value!r} is not an IPv6 address",
+                            parameter=name)
+
+
+class EpmipRestController(ControllerBase):
+    def __init__(self, req, link, data, **config) -> None:
+        super().__init__(req, link, data, **config)
+        self.app = data[APP_KEY]
+
+    @property
+    def core(self):
+        return self.app.core
+
+    @route("epmip", "/epmip/v1/bindings", methods=["GET"])
+    def list_bindings(self, req, **_kw):
+        return _json({"bindings": self.core.bindings()})
+
+    @route("epmip", "/epmip/v1/bindings/{mn_id}", methods=["GET"])
+    def get_binding(self, req, mn_id, **_kw):
+        bce = self.core.binding(mn_id)
+        if bce is None:
+            known = mn_id in self.core.domain.mobile_nodes
+            why = "has no binding" if known else "is not a mobile node of this domain"
+            return _error(404, f"mobile node {mn_id!r} {why}", mn_id=mn_id)
+        return _json(bce)
+
+    @route("epmip", "/epmip/v1/locations", methods=["GET"])
+    def locate(self, req, **_kw):
+        address, err = _address_param(req, "address")
+        if err is not None:
+            return err
+        return _json(self.core.locate(address))
+
+    @route("epmip", "/epmip/v1/switches", methods=["GET"])
+    def switches(self, req, **_kw):
+        return _json({"switches": self.core.switches()})
+
+    @route("epmip", "/epmip/v1/stats", methods=["GET"])
+    def stats(self, req, **_kw):
+        return _json(self.core.stats())
+
+    @route("epmip", "/epmip/v1/messages", methods=["GET"])
+    def messages(self, req, **_kw):
+        raw = req.GET.get("limit", "50")
+        if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+            return _error(400, f"query parameter 'limit': {raw!r} is not an integer from 1 to 1000",
+                          parameter="limit")
+        return _json({"messages": self.core.bus.recent(int(raw))})
+
+    @route("epmip", "/epmip/v1/paths", methods=["GET"])
+    def path(self, req, **_kw):
+        src = req.GET.get("src")
+        if not src:
+            return _error(400, "query parameter 'src' is required (a mobile node id)", parameter="src")
+        dst, err = _address_param(req, "dst")
+        if err is not None:
+            return err
+        try:
+            return _json({"src": src, "dst": str(dst), "switches": self.core.path(src, dst)})
+        except LookupError as exc:
+            return _error(404, str(exc), parameter="src")
+
+    @route("epmip", "/epmip/v1/openapi.yaml", methods=["GET"])
+    def openapi(self, req, **_kw):
+        with open(OPENAPI, "rb") as fh:
+            return Response(status=200, content_type="application/yaml", body=fh.read())
+
+    @route("epmip", "/epmip/v1/{anything:.*}", methods=["GET"] + WRITE_METHODS)
+    def zz_not_found(self, req, anything, **_kw):  # name sorts last: Ryu registers routes by name
+        if req.method != "GET" and "/epmip/v1/" + anything.split("?")[0] in _static_routes():
+            return _error(405, f"method {req.method} is not allowed on /epmip/v1/{anything}; use GET")
+        if req.method != "GET" and anything.startswith("bindings/"):
+            return _error(405, f"method {req.method} is not allowed on /epmip/v1/{anything}; use GET")
+        return _error(404, f"no such endpoint /epmip/v1/{anything}", endpoints=ROUTES)
+
+
+def _static_routes() -> set[str]:
+    return {r for r in ROUTES if "{" not in r}
+
+
+def register_rest(wsgi, app) -> None:
+    wsgi.register(EpmipRestController, {APP_KEY: app})

@@ -1,0 +1,317 @@
+"""The epmip controller core: framework-free, driven by events and an injected ``now``.
+
+The Ryu app (``apps/epmip_app.py``) calls ``switch_up``, ``port_added``, ``port_removed``,
+``packet_in`` and ``tick`` and sends whatever intents they return.  Signalling between the MAG and
+LMA functions goes through the dispatcher; every event drains it, so one call returns the whole
+reaction (flows and packets) to that event.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import statistics
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass
+
+from controller import ndp
+from controller.config import Domain, FixedNode, MobileNode, Switch
+from controller.dispatcher import Dispatcher
+from controller.lma import LmaFunction
+from controller.mag import BOUND, MagFunction
+from controller.messages import Message
+from controller.topology import Topology
+from openflow_rules import flows
+from openflow_rules.intents import Intent, PacketOut
+
+LOG = logging.getLogger("epmip.core")
+
+
+@dataclass(frozen=True)
+class PortInfo:
+    port_no: int
+    hw_addr: str
+    name: str = ""
+
+
+class EpmipController:
+    def __init__(self, domain: Domain, epoch: float = 0.0) -> None:
+        self.domain = domain
+        self.topo = Topology(domain)
+        self.bus = Dispatcher()
+        self.counters: Counter[str] = Counter()
+        self.latencies: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=1000))
+        self.epoch = epoch  # added to `now` for PBU timestamps (wall-clock like)
+        self.mn_index = {mn_id: i for i, mn_id in enumerate(domain.mobile_nodes)}
+        self.fixed_index = {name: i for i, name in enumerate(domain.fixed_nodes)}
+        self.lmas: dict[str, LmaFunction] = {}
+        self.mags: dict[str, MagFunction] = {}
+        for sw in domain.switches.values():
+            if sw.is_lma:
+                self.lmas[sw.name] = LmaFunction(sw, self)
+                self.bus.register(sw.name, self.lmas[sw.name].handle)
+            elif sw.is_mag:
+                self.mags[sw.name] = MagFunction(sw, self)
+                self.bus.register(sw.name, self.mags[sw.name].handle)
+        self.connected: dict[int, dict[int, PortInfo]] = {}
+        self._out: list[Intent] = []
+
+    # ------------------------------------------------------------ helpers for the functions
+
+    def emit(self, intent: Intent) -> None:
+        self._out.append(intent)
+
+    def _flush(self) -> list[Intent]:
+        self.bus.drain()
+        out, self._out = self._out, []
+        return [i for i in out if i.dpid in self.connected]
+
+    def timestamp(self, now: float) -> float:
+        return self.epoch + now
+
+    def record_latency(self, what: str, seconds: float) -> None:
+        self.latencies[what].append(seconds)
+
+    def reject_message(self, node: str, msg: Message, why: str) -> None:
+        self.counters["unexpected_message"] += 1
+        LOG.error("%s dropped %s from %s: %s", node, msg.TYPE, msg.src, why)
+
+    def profile_lma(self, mn: MobileNode) -> str | None:
+        """The LMA an MN's profile binds it to (its HNP's owner, or a named LMA), if any."""
+        if mn.hnp is not None:
+            owner = self.domain.prefix_owner(mn.hnp.network_address)
+            return owner.name if owner else None
+        return mn.lma
+
+    def select_lma(self, mn: MobileNode, mag: Switch) -> str:
+        """§4.1: the profile's LMA if it has one (a legacy LMA then disables DAF), else the MAG's
+        configured LMA, else the first eLMA of the domain (an eLMA is preferred)."""
+        bound = self.profile_lma(mn)
+        if bound is not None:
+            return bound
+        if mag.lma is not None:
+            return mag.lma
+        elmas = [s.name for s in self.domain.switches.values() if s.role == "elma"]
+        return elmas[0] if elmas else next(s.name for s in self.domain.switches.values() if s.is_lma)
+
+    # ------------------------------------------------------------ OpenFlow events
+
+    def switch_up(self, dpid: int, ports: list[PortInfo], now: float) -> list[Intent]:
+        sw = self.domain.by_dpid.get(dpid)
+        if sw is None:
+            self.counters["unknown_switch"] += 1
+            LOG.error("switch with dpid %#x is not in the domain file %s; ignoring it", dpid, self.domain.source)
+            return []
+        self.connected[dpid] = {}
+        self.counters["switch_up"] += 1
+        self.emit(flows.delete_all_ours(dpid))
+        for fm in self._base_flows(sw):
+            self.emit(fm)
+        if sw.name in self.lmas:
+            self.lmas[sw.name].resync()
+        if sw.name in self.mags:
+            self.mags[sw.name].resync()
+        for port in ports:
+            self._port_up(sw, port, now)
+        return self._flush()
+
+    def switch_down(self, dpid: int, now: float) -> list[Intent]:
+        if self.connected.pop(dpid, None) is not None:
+            self.counters["switch_down"] += 1
+        return []
+
+    def port_added(self, dpid: int, port: PortInfo, now: float) -> list[Intent]:
+        sw = self.domain.by_dpid.get(dpid)
+        if sw is None or dpid not in self.connected:
+            return []
+        self._port_up(sw, port, now)
+        return self._flush()
+
+    def port_removed(self, dpid: int, port_no: int, now: float) -> list[Intent]:
+        sw = self.domain.by_dpid.get(dpid)
+        if sw is None or dpid not in self.connected:
+            return []
+        info = self.connected[dpid].pop(port_no, None)
+        if sw.name in self.mags:
+            self.mags[sw.name].detach(port_no, now)
+        if info is not None:
+            host = self.domain.host_for_port_mac(info.hw_addr)
+            if isinstance(host, FixedNode):
+                for fm in flows.delete_fixed_host(
+                    dpid, self.fixed_index[host.name], port_no, str(host.address), host.mac,
+                    self.domain.router_mac,
+                ):  # fmt: skip
+                    self.emit(fm)
+        return self._flush()
+
+    def packet_in(self, dpid: int, in_port: int, data: bytes, now: float) -> list[Intent]:
+        sw = self.domain.by_dpid.get(dpid)
+        if sw is None or dpid not in self.connected:
+            self.counters["packet_in_unknown_switch"] += 1
+            return []
+        try:
+            nd = ndp.parse(data)
+        except ndp.PacketError as exc:
+            self.counters["packet_in_rejected"] += 1
+            LOG.warning("%s port %d: ignored packet: %s", sw.name, in_port, exc)
+            return []
+        self.counters[f"packet_in_{nd.kind}"] += 1
+        d = self.domain
+        if nd.kind == "ns":
+            if nd.target != str(d.router_link_local):
+                return []
+            frame = ndp.neighbour_advertisement(
+                d.router_mac, str(d.router_link_local), nd.eth_src, nd.ipv6_src, solicited=nd.ipv6_src != "::"
+            )
+            self.emit(PacketOut(dpid, in_port, frame))
+            return self._flush()
+        # Router Solicitation
+        mn = next((m for m in d.mobile_nodes.values() if m.mac == nd.eth_src.lower()), None)
+        if mn is None or sw.name not in self.mags:
+            self.counters["rs_ignored"] += 1
+            LOG.info("%s port %d: RS from %s ignored (not a known MN on an (e)MAG)", sw.name, in_port, nd.eth_src)
+            return []
+        self.mags[sw.name].host_seen(mn, in_port, now, rs_from=nd.ipv6_src)
+        return self._flush()
+
+    def tick(self, now: float) -> list[Intent]:
+        for lma in self.lmas.values():
+            lma.tick(now)
+        for mag in self.mags.values():
+            mag.tick(now)
+        return self._flush()
+
+    def receive_signalling(self, dst: str, data: bytes, now: float) -> list[Intent]:
+        """Signalling bytes from outside this process (or a test): decoded, checked, dispatched."""
+        self.bus.receive_bytes(dst, data, now)
+        return self._flush()
+
+    # ------------------------------------------------------------ internals
+
+    def _port_up(self, sw: Switch, port: PortInfo, now: float) -> None:
+        self.connected[sw.dpid][port.port_no] = port
+        if port.port_no in self.domain.trunk_ports(sw.name):
+            return
+        host = self.domain.host_for_port_mac(port.hw_addr)
+        if host is None:
+            return
+        if isinstance(host, FixedNode):
+            if sw.name != host.attach:
+                LOG.error("fixed node %s appeared on %s, expected on %s", host.name, sw.name, host.attach)
+                return
+            for fm in flows.install_fixed_host(
+                sw.dpid, self.fixed_index[host.name], port.port_no, str(host.address), host.mac,
+                self.domain.router_mac,
+            ):  # fmt: skip
+                self.emit(fm)
+            return
+        if sw.name not in self.mags:
+            self.counters["mn_on_non_mag"] += 1
+            LOG.error("mobile node %s appeared on %s, which is not an (e)MAG", host.id, sw.name)
+            return
+        self.mags[sw.name].host_seen(host, port.port_no, now)
+
+    def _base_flows(self, sw: Switch) -> list:
+        d = self.domain
+        out = list(flows.install_punts(sw.dpid, str(d.router_link_local)))
+        out.append(flows.install_mpls_classify(sw.dpid))
+        for port in d.trunk_ports(sw.name):
+            out.append(flows.install_trunk(sw.dpid, port))
+        out.append(flows.install_local_label(sw.dpid, sw.label))
+        for other in d.switches.values():
+            if other.name != sw.name:
+                out.append(flows.install_transit(sw.dpid, other.label, self.topo.port_toward(sw.name, other.name)))
+        routes = [(p, o.name) for o in d.switches.values() for p in o.prefixes]
+        routes += [(n.prefix, n.router) for n in d.fixed_networks]
+        for prefix, owner in routes:
+            if owner != sw.name:
+                out.append(flows.install_prefix_route(sw.dpid, prefix, self.topo.port_toward(sw.name, owner)))
+        return out
+
+    # ------------------------------------------------------------ queries (REST, demo, tests)
+
+    def bindings(self) -> list[dict]:
+        return [bce.to_json(lma.name) for lma in self.lmas.values() for bce in lma.cache]
+
+    def binding(self, mn_id: str) -> dict | None:
+        for lma in self.lmas.values():
+            bce = lma.cache.get(mn_id)
+            if bce is not None:
+                return bce.to_json(lma.name)
+        return None
+
+    def locate(self, address: ipaddress.IPv6Address) -> dict:
+        """The LMF's answer for an address: which (e)LMA manages it and, if bound, the CoA."""
+        owner = self.domain.prefix_owner(address)
+        fixed = next((n for n in self.domain.fixed_networks if address in n.prefix), None)
+        answer: dict = {"address": str(address), "lma": owner.name if owner else None,
+                        "lmf": bool(owner and owner.role == "elma"), "mn_id": None, "coa": None,
+                        "coa_switch": None, "hnp": None, "fixed_network": str(fixed.prefix) if fixed else None}
+        if owner is not None:
+            bce = self.lmas[owner.name].locate(address)
+            if bce is not None:
+                sw = self.domain.switch_by_address(bce.coa)
+                answer.update(mn_id=bce.mn_id, coa=str(bce.coa), coa_switch=sw.name if sw else None,
+                              hnp=str(bce.hnps[0]))
+        elif fixed is not None:
+            router = self.domain.switches[fixed.router]
+            answer.update(coa=str(router.address), coa_switch=router.name)
+        return answer
+
+    def switches(self) -> list[dict]:
+        out = []
+        for sw in self.domain.switches.values():
+            entry = {"name": sw.name, "dpid": sw.dpid, "role": sw.role, "address": str(sw.address),
+                     "label": sw.label, "connected": sw.dpid in self.connected,
+                     "prefixes": [str(p) for p in sw.prefixes]}
+            if sw.name in self.mags:
+                entry["attached"] = [a.to_json() for a in self.mags[sw.name].attachments.values()]
+            if sw.name in self.lmas:
+                entry["bindings"] = len(self.lmas[sw.name].cache)
+            out.append(entry)
+        return out
+
+    def stats(self) -> dict:
+        lat = {}
+        for what, values in self.latencies.items():
+            vals = sorted(values)
+            lat[what] = {"count": len(vals), "median_ms": statistics.median(vals) * 1000,
+                         "max_ms": vals[-1] * 1000}
+        return {
+            "messages": dict(sorted(self.bus.sent.items())),
+            "messages_total": sum(self.bus.sent.values()),
+            "signalling_bytes": self.bus.bytes_sent,
+            "signalling_errors": dict(self.bus.errors),
+            "events": dict(sorted(self.counters.items())),
+            "latency": lat,
+        }
+
+    def attachment_of(self, mn_id: str) -> tuple[str, int] | None:
+        for mag in self.mags.values():
+            att = mag.attachments.get(mn_id)
+            if att is not None and att.state == BOUND:
+                return mag.name, att.port
+        return None
+
+    def path(self, src_mn: str, dst: ipaddress.IPv6Address) -> list[str]:
+        """The switches a packet from ``src_mn`` to ``dst`` crosses under the installed state
+        (PMIP: reverse tunnel to the source's LMA, routing to the destination's anchor, tunnel to
+        its MAG).  Used by the demo; tests check the real path with flow counters."""
+        where = self.attachment_of(src_mn)
+        if where is None:
+            raise LookupError(f"{src_mn} is not attached")
+        mag = self.mags[where[0]]
+        att = mag.attachments[src_mn]
+        hops = self.topo.path(mag.name, att.lma)
+        owner = self.domain.prefix_owner(dst)
+        fixed = next((n for n in self.domain.fixed_networks if dst in n.prefix), None)
+        if owner is not None:
+            if owner.name != att.lma:
+                hops += self.topo.path(att.lma, owner.name)[1:]
+            bce = self.lmas[owner.name].locate(dst)
+            if bce is not None:
+                coa_sw = self.domain.switch_by_address(bce.coa)
+                hops += self.topo.path(owner.name, coa_sw.name)[1:]
+        elif fixed is not None:
+            hops += self.topo.path(att.lma, fixed.router)[1:]
+        return hops

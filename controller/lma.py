@@ -1,0 +1,172 @@
+"""(e)LMA: RFC 5213 registration and, for an eLMA, the Location Management Function (§3.3).
+
+The LMA validates each PBU, keeps the binding cache, programs its own switch (HNP -> tunnel to
+the Proxy-CoA) and answers a PBA.  An eLMA's PBA also carries the MN's previous CoA (§4.3), and its
+binding cache is the LMF's location database (HoA/HNP -> CoA).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import TYPE_CHECKING
+
+from controller.binding_cache import ACTIVE, DELETING, BindingCache, BindingCacheEntry
+from controller.config import MobileNode, Switch
+from controller.messages import PBA, PBU, Message, Status
+from openflow_rules import flows
+
+if TYPE_CHECKING:
+    from controller.core import EpmipController
+
+LOG = logging.getLogger("epmip.lma")
+
+
+class LmaFunction:
+    def __init__(self, switch: Switch, ctl: EpmipController) -> None:
+        self.switch = switch
+        self.ctl = ctl
+        self.cache = BindingCache()
+        self._allocated: dict[str, ipaddress.IPv6Network] = {}
+
+    @property
+    def name(self) -> str:
+        return self.switch.name
+
+    @property
+    def has_lmf(self) -> bool:
+        return self.switch.role == "elma"
+
+    # ------------------------------------------------------------ HNP assignment
+
+    def hnp_for(self, mn: MobileNode) -> ipaddress.IPv6Network:
+        """The MN's HNP: from its profile, else a /64 of this LMA's first prefix chosen by the MN's
+        position in the domain file, so that it is stable across re-registrations and restarts."""
+        if mn.hnp is not None:
+            return mn.hnp
+        hnp = self._allocated.get(mn.id)
+        if hnp is None:
+            pool = self.switch.prefixes[0]
+            index = self.ctl.mn_index[mn.id] + 1
+            hnp = ipaddress.IPv6Network((int(pool.network_address) + (index << 64), 64))
+            if not hnp.subnet_of(pool):
+                raise ValueError(f"{self.name}: prefix {pool} has no /64 left for {mn.id}")
+            self._allocated[mn.id] = hnp
+        return hnp
+
+    # ------------------------------------------------------------ PBU handling
+
+    def handle(self, msg: Message, now: float) -> None:
+        if isinstance(msg, PBU):
+            self.on_pbu(msg, now)
+        else:
+            self.ctl.reject_message(self.name, msg, "an (e)LMA accepts only PBU here")
+
+    def _reply(self, pbu: PBU, now: float, status: Status, **kw) -> None:
+        self.ctl.counters[f"pba_status_{int(status)}"] += 1
+        if status != Status.ACCEPTED:
+            LOG.warning("%s rejects PBU for %s from %s: %s", self.name, pbu.mn_id, pbu.src, status.name)
+        self.ctl.bus.send(
+            PBA(
+                src=self.name, dst=pbu.src, seq=pbu.seq, mn_id=pbu.mn_id, status=int(status),
+                coa=pbu.coa, timestamp=pbu.timestamp, elma=self.has_lmf, **kw,
+            ),
+            now,
+        )  # fmt: skip
+
+    def on_pbu(self, pbu: PBU, now: float) -> None:
+        domain = self.ctl.domain
+        if not pbu.mn_id:
+            return self._reply(pbu, now, Status.MISSING_MN_IDENTIFIER_OPTION)
+        mn = domain.mobile_nodes.get(pbu.mn_id)
+        if mn is None or not mn.allowed:
+            return self._reply(pbu, now, Status.PROXY_REG_NOT_ENABLED)
+        try:
+            coa = ipaddress.IPv6Address(pbu.coa)
+        except ValueError:
+            return self._reply(pbu, now, Status.MAG_NOT_AUTHORIZED_FOR_PROXY_REG)
+        mag = domain.switch_by_address(coa)
+        if mag is None or not mag.is_mag or mag.name != pbu.src:
+            return self._reply(pbu, now, Status.MAG_NOT_AUTHORIZED_FOR_PROXY_REG)
+        bound = self.ctl.profile_lma(mn)
+        if bound is not None and bound != self.name:
+            return self._reply(pbu, now, Status.NOT_LMA_FOR_THIS_MOBILE_NODE)
+        hnp = self.hnp_for(mn)
+        if pbu.hnps and [str(hnp)] != pbu.hnps:
+            return self._reply(pbu, now, Status.NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX)
+        bce = self.cache.get(mn.id)
+        if bce is not None and pbu.timestamp < bce.timestamp:
+            return self._reply(pbu, now, Status.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED)
+        if pbu.lifetime == 0:
+            return self._deregister(pbu, bce, coa, now)
+        previous = bce.coa if bce is not None and bce.coa != coa else None
+        if bce is None:
+            bce = BindingCacheEntry(
+                mn_id=mn.id, mn_ll_id=pbu.mn_ll_id or mn.mac, hnps=[hnp], coa=coa,
+                lifetime=pbu.lifetime, timestamp=pbu.timestamp, registered_at=now,
+                expires_at=now + pbu.lifetime,
+            )  # fmt: skip
+            self.ctl.counters["bce_created"] += 1
+        else:
+            bce.updates += 1
+        bce.coa = coa
+        bce.lifetime = pbu.lifetime
+        bce.timestamp = pbu.timestamp
+        bce.expires_at = now + pbu.lifetime
+        bce.state = ACTIVE
+        bce.delete_at = None
+        if previous is not None:
+            bce.previous_coa = previous
+        self.cache.put(bce)
+        self._program(bce)
+        self._reply(
+            pbu, now, Status.ACCEPTED, hnps=[str(hnp)], lifetime=pbu.lifetime,
+            previous_coa=str(previous) if previous is not None else "",
+        )  # fmt: skip
+
+    def _deregister(self, pbu: PBU, bce: BindingCacheEntry | None, coa, now: float) -> None:
+        if bce is not None and bce.coa == coa and bce.state == ACTIVE:
+            # RFC 5213 §5.3.5: keep the entry for MinDelayBeforeBCEDelete so that a PBU from a
+            # new MAG arriving late can still take it over.
+            bce.state = DELETING
+            bce.timestamp = pbu.timestamp
+            bce.delete_at = now + self.ctl.domain.timers.min_delay_before_bce_delete
+            self.ctl.counters["bce_deregistered"] += 1
+        # A de-registration from a MAG that no longer holds the binding changes nothing.
+        self._reply(pbu, now, Status.ACCEPTED, hnps=[str(p) for p in bce.hnps] if bce else [])
+
+    # ------------------------------------------------------------ data plane
+
+    def _program(self, bce: BindingCacheEntry) -> None:
+        mag = self.ctl.domain.switch_by_address(bce.coa)
+        port = self.ctl.topo.port_toward(self.name, mag.name)
+        obj = self.ctl.mn_index[bce.mn_id]
+        for hnp in bce.hnps:
+            self.ctl.emit(flows.install_binding(self.switch.dpid, obj, hnp, mag.label, port))
+
+    def _unprogram(self, bce: BindingCacheEntry) -> None:
+        obj = self.ctl.mn_index[bce.mn_id]
+        for hnp in bce.hnps:
+            self.ctl.emit(flows.delete_binding(self.switch.dpid, obj, hnp))
+
+    def resync(self) -> None:
+        """Re-install every binding flow (the switch reconnected and its flows were cleared)."""
+        for bce in self.cache:
+            self._program(bce)
+
+    def tick(self, now: float) -> None:
+        for bce in self.cache:
+            expired = bce.state == ACTIVE and bce.expires_at <= now
+            delayed = bce.state == DELETING and bce.delete_at is not None and bce.delete_at <= now
+            if expired or delayed:
+                LOG.info("%s deletes BCE of %s (%s)", self.name, bce.mn_id,
+                         "lifetime expired" if expired else "de-registered")
+                self.cache.delete(bce.mn_id)
+                self._unprogram(bce)
+                self.ctl.counters["bce_deleted"] += 1
+
+    # ------------------------------------------------------------ LMF
+
+    def locate(self, address: ipaddress.IPv6Address) -> BindingCacheEntry | None:
+        bce = self.cache.lookup(address)
+        return bce if bce is not None and bce.state == ACTIVE else None

@@ -1,0 +1,224 @@
+"""(e)MAG: attachment detection, RFC 5213 registration and the access link's router.
+
+The MAG learns that an MN attached (its Router Solicitation, or its access port appearing on the
+switch - a host that moved sends no RS), picks the LMA (§4.1: an eLMA unless the MN's profile puts
+its HNP on a legacy LMA), sends a PBU, and on the PBA programs the MN's flows and sends the RA with
+the HNP.  It refreshes the binding before it expires and de-registers an MN whose port goes away.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from controller import ndp
+from controller.config import MobileNode, Switch
+from controller.messages import PBA, PBU, HandoffIndicator, Message, Status
+from openflow_rules import flows
+from openflow_rules.intents import PacketOut
+from openflow_rules.pipeline import Fn
+
+if TYPE_CHECKING:
+    from controller.core import EpmipController
+
+LOG = logging.getLogger("epmip.mag")
+
+REGISTERING = "registering"
+BOUND = "bound"
+REJECTED = "rejected"
+PBA_TIMEOUT = 1.0  # RFC 5213 InitialBindackTimeoutFirstReg
+PBU_RETRIES = 3
+
+
+@dataclass
+class Attachment:
+    mn: MobileNode
+    port: int
+    lma: str
+    state: str
+    seq: int
+    attached_at: float
+    sent_at: float
+    daf: bool = False  # DAF enabled for this MN (eMAG + eLMA)
+    hnps: list[ipaddress.IPv6Network] = field(default_factory=list)
+    lifetime: float = 0.0
+    refresh_at: float = 0.0
+    retries: int = 0
+    ra_to: tuple[str, str] | None = None  # (mac, ip) to answer once bound
+    status: int | None = None
+    bound_at: float | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "mn_id": self.mn.id, "port": self.port, "lma": self.lma, "state": self.state,
+            "daf": self.daf, "hnps": [str(p) for p in self.hnps], "lifetime": self.lifetime,
+            "attached_at": self.attached_at, "bound_at": self.bound_at, "status": self.status,
+        }  # fmt: skip
+
+
+class MagFunction:
+    def __init__(self, switch: Switch, ctl: EpmipController) -> None:
+        self.switch = switch
+        self.ctl = ctl
+        self.attachments: dict[str, Attachment] = {}
+
+    @property
+    def name(self) -> str:
+        return self.switch.name
+
+    @property
+    def dpid(self) -> int:
+        return self.switch.dpid
+
+    def mn_on_port(self, port: int) -> Attachment | None:
+        for att in self.attachments.values():
+            if att.port == port:
+                return att
+        return None
+
+    # ------------------------------------------------------------ attach / detach
+
+    def host_seen(self, mn: MobileNode, port: int, now: float, rs_from: str | None = None) -> None:
+        """An MN showed up on ``port``: by its RS (``rs_from`` = its source address) or its port."""
+        att = self.attachments.get(mn.id)
+        ra_to = (mn.mac, rs_from if rs_from and rs_from != "::" else ndp.ALL_NODES)
+        if att is not None and att.port == port and att.state in (BOUND, REGISTERING):
+            if att.state == BOUND and rs_from is not None:
+                self._send_ra(att, ra_to)
+            elif rs_from is not None:
+                att.ra_to = ra_to
+            return
+        if att is not None:  # same MN on another port of this switch: start over
+            self.detach(att.port, now)
+        if not mn.allowed:
+            LOG.warning("%s: %s is not authorized for network-based mobility", self.name, mn.id)
+            self.ctl.counters["attach_refused"] += 1
+            return
+        lma = self.ctl.select_lma(mn, self.switch)
+        daf = self.switch.role == "emag" and self.ctl.domain.switches[lma].role == "elma"
+        att = Attachment(
+            mn=mn, port=port, lma=lma, state=REGISTERING, seq=self.ctl.bus.next_seq(),
+            attached_at=now, sent_at=now, daf=daf, ra_to=ra_to,
+        )  # fmt: skip
+        self.attachments[mn.id] = att
+        self.ctl.counters["attach_detected"] += 1
+        LOG.info("%s: %s attached on port %d, registering with %s", self.name, mn.id, port, lma)
+        self._send_pbu(att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE)
+
+    def detach(self, port: int, now: float) -> None:
+        att = self.mn_on_port(port)
+        if att is None:
+            return
+        del self.attachments[att.mn.id]
+        self._remove_flows(att)
+        self.ctl.counters["detach_detected"] += 1
+        LOG.info("%s: %s detached from port %d", self.name, att.mn.id, port)
+        if att.state == BOUND:
+            att.seq = self.ctl.bus.next_seq()
+            self._send_pbu(att, now, 0.0, HandoffIndicator.UNKNOWN)
+
+    # ------------------------------------------------------------ signalling
+
+    def _send_pbu(self, att: Attachment, now: float, lifetime: float, hi: HandoffIndicator) -> None:
+        profile_hnp = [str(att.mn.hnp)] if att.mn.hnp is not None else []
+        att.sent_at = now
+        self.ctl.bus.send(
+            PBU(
+                src=self.name, dst=att.lma, seq=att.seq, mn_id=att.mn.id, mn_ll_id=att.mn.mac,
+                hnps=[str(p) for p in att.hnps] or profile_hnp, coa=str(self.switch.address),
+                lifetime=lifetime, timestamp=self.ctl.timestamp(now), handoff=int(hi),
+            ),
+            now,
+        )  # fmt: skip
+
+    def handle(self, msg: Message, now: float) -> None:
+        if isinstance(msg, PBA):
+            self.on_pba(msg, now)
+        else:
+            self.ctl.reject_message(self.name, msg, "an (e)MAG accepts only PBA here")
+
+    def on_pba(self, pba: PBA, now: float) -> None:
+        att = self.attachments.get(pba.mn_id)
+        if att is None or att.seq != pba.seq:
+            return  # answer to a de-registration, or to a PBU that was superseded
+        att.status = pba.status
+        if pba.status != Status.ACCEPTED:
+            att.state = REJECTED
+            LOG.error("%s: registration of %s rejected by %s: %s", self.name, pba.mn_id, pba.src,
+                      _status_name(pba.status))
+            self.ctl.counters["registration_rejected"] += 1
+            return
+        try:
+            hnps = [ipaddress.IPv6Network(p) for p in pba.hnps]
+        except ValueError:
+            LOG.error("%s: PBA for %s carries a bad HNP %r", self.name, pba.mn_id, pba.hnps)
+            att.state = REJECTED
+            return
+        first = att.state == REGISTERING
+        att.hnps = hnps
+        att.lifetime = pba.lifetime
+        att.refresh_at = now + pba.lifetime * self.ctl.domain.timers.refresh_fraction
+        att.retries = 0
+        if first:
+            att.state = BOUND
+            att.bound_at = now
+            att.daf = att.daf and pba.elma
+            self._install_flows(att)
+            self.ctl.counters["registration_completed"] += 1
+            self.ctl.record_latency("registration", now - att.attached_at)
+            if att.ra_to is not None:
+                self._send_ra(att, att.ra_to)
+                att.ra_to = None
+
+    def tick(self, now: float) -> None:
+        for att in list(self.attachments.values()):
+            if att.state == BOUND and att.refresh_at <= now:
+                att.seq = self.ctl.bus.next_seq()
+                att.refresh_at = now + att.lifetime * self.ctl.domain.timers.refresh_fraction
+                self.ctl.counters["binding_refresh"] += 1
+                self._send_pbu(att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NOT_CHANGED)
+            elif att.state == REGISTERING and now - att.sent_at >= PBA_TIMEOUT * (2**att.retries):
+                if att.retries >= PBU_RETRIES:
+                    att.state = REJECTED
+                    LOG.error("%s: no PBA for %s from %s", self.name, att.mn.id, att.lma)
+                    continue
+                att.retries += 1
+                self._send_pbu(att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE)
+
+    # ------------------------------------------------------------ data plane
+
+    def _send_ra(self, att: Attachment, to: tuple[str, str]) -> None:
+        d = self.ctl.domain
+        frame = ndp.router_advertisement(
+            d.router_mac, str(d.router_link_local), to[0], to[1], [str(p) for p in att.hnps],
+            valid_lifetime=max(int(att.lifetime), 1),
+        )  # fmt: skip
+        self.ctl.emit(PacketOut(self.dpid, att.port, frame))
+        self.ctl.counters["ra_sent"] += 1
+
+    def _install_flows(self, att: Attachment) -> None:
+        d = self.ctl.domain
+        lma = d.switches[att.lma]
+        obj = self.ctl.mn_index[att.mn.id]
+        up_port = self.ctl.topo.port_toward(self.name, lma.name)
+        for hnp in att.hnps:
+            self.ctl.emit(flows.install_deliver(self.dpid, obj, hnp, att.port, att.mn.mac, d.router_mac))
+            self.ctl.emit(flows.install_anchor(self.dpid, obj, hnp, lma.label, up_port))
+            self.ctl.emit(flows.install_access(self.dpid, obj, att.port, hnp))
+
+    def _remove_flows(self, att: Attachment) -> None:
+        self.ctl.emit(flows.delete_object(self.dpid, Fn.ACCESS, self.ctl.mn_index[att.mn.id]))
+
+    def resync(self) -> None:
+        for att in self.attachments.values():
+            if att.state == BOUND:
+                self._install_flows(att)
+
+
+def _status_name(status: int) -> str:
+    try:
+        return f"{Status(status).name} ({status})"
+    except ValueError:
+        return str(status)

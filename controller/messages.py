@@ -1,0 +1,178 @@
+"""Signalling messages as typed records, with a msgpack wire codec.
+
+PBU and PBA are RFC 5213's Proxy Binding Update and Acknowledgement.  PBQR/PBQA (query) and
+PBCI/PBCA (binding change inform/ack) are the draft's new messages (§4.2, §4.3).  Every message
+carries the sender and receiver node names and a sequence number, so the dispatcher can log,
+count and route it without knowing its type.
+
+On the wire a message is a msgpack map ``{"type": "PBU", "v": 1, <field>: <value>, ...}``.
+Decoding checks the type, every field's presence and kind; a malformed message raises
+``MessageError`` naming what is wrong and never a bare ``KeyError``/``TypeError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from enum import IntEnum
+from typing import Any, ClassVar
+
+import msgpack
+
+WIRE_VERSION = 1
+
+
+class Status(IntEnum):
+    """PBA status codes (RFC 5213 §8.9) plus the query/inform results used by the draft's
+    messages (values from the RFC 5213 'rejected' range are reused where the meaning matches)."""
+
+    ACCEPTED = 0
+    PROXY_REG_NOT_ENABLED = 152
+    NOT_LMA_FOR_THIS_MOBILE_NODE = 153
+    MAG_NOT_AUTHORIZED_FOR_PROXY_REG = 154
+    NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX = 155
+    TIMESTAMP_MISMATCH = 156
+    TIMESTAMP_LOWER_THAN_PREV_ACCEPTED = 157
+    MISSING_HOME_NETWORK_PREFIX_OPTION = 158
+    BCE_PBU_PREFIX_SET_DO_NOT_MATCH = 159
+    MISSING_MN_IDENTIFIER_OPTION = 160
+    # query answers
+    NO_LOCATION = 200  # the LMF holds no binding for the queried address
+
+
+class HandoffIndicator(IntEnum):
+    """RFC 5213 §8.4 Handoff Indicator values."""
+
+    NEW_INTERFACE = 1
+    DIFFERENT_INTERFACE = 2
+    BETWEEN_MAGS = 3
+    UNKNOWN = 4
+    NOT_CHANGED = 5
+
+
+class MessageError(ValueError):
+    """A signalling message could not be decoded or is not well formed."""
+
+
+@dataclass
+class Message:
+    TYPE: ClassVar[str] = ""
+    src: str
+    dst: str
+    seq: int
+
+    def encode(self) -> bytes:
+        body = {"type": self.TYPE, "v": WIRE_VERSION}
+        body.update(asdict(self))
+        return msgpack.packb(body, use_bin_type=True)
+
+
+@dataclass
+class PBU(Message):
+    TYPE: ClassVar[str] = "PBU"
+    mn_id: str = ""
+    mn_ll_id: str = ""
+    hnps: list[str] = field(default_factory=list)  # empty: ask the LMA to assign one
+    coa: str = ""  # Proxy-CoA (the MAG's address)
+    lifetime: float = 0.0  # 0 = de-registration
+    timestamp: float = 0.0
+    handoff: int = HandoffIndicator.NEW_INTERFACE
+
+
+@dataclass
+class PBA(Message):
+    TYPE: ClassVar[str] = "PBA"
+    mn_id: str = ""
+    status: int = Status.ACCEPTED
+    hnps: list[str] = field(default_factory=list)
+    coa: str = ""
+    lifetime: float = 0.0
+    timestamp: float = 0.0
+    previous_coa: str = ""  # ePMIP extension (§4.3): the MN's previous location, "" if none
+    elma: bool = False  # whether the answering LMA has an LMF (the eMAG enables DAF only then)
+
+
+@dataclass
+class PBQR(Message):
+    TYPE: ClassVar[str] = "PBQR"
+    address: str = ""  # the correspondent's address being located
+    requester: str = ""  # the querying DRF's address
+
+
+@dataclass
+class PBQA(Message):
+    TYPE: ClassVar[str] = "PBQA"
+    address: str = ""
+    status: int = Status.ACCEPTED
+    coa: str = ""  # the correspondent's location
+    hnps: list[str] = field(default_factory=list)
+    lifetime: float = 0.0
+
+
+@dataclass
+class PBCI(Message):
+    TYPE: ClassVar[str] = "PBCI"
+    mn_id: str = ""
+    hnps: list[str] = field(default_factory=list)
+    new_coa: str = ""
+    timestamp: float = 0.0
+
+
+@dataclass
+class PBCA(Message):
+    TYPE: ClassVar[str] = "PBCA"
+    mn_id: str = ""
+    status: int = Status.ACCEPTED
+    # the MN's current correspondents: [{"prefix": ..., "coa": ...}, ...]
+    correspondents: list[dict[str, str]] = field(default_factory=list)
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.TYPE: cls for cls in (PBU, PBA, PBQR, PBQA, PBCI, PBCA)
+}
+
+_KINDS: dict[Any, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "list[str]": (list,),
+    "list[dict[str, str]]": (list,),
+}
+
+
+def decode(data: bytes) -> Message:
+    """Decode wire bytes into a message record, or raise MessageError saying what is wrong."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise MessageError(f"expected bytes, got {type(data).__name__}")
+    try:
+        body = msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises several unrelated exception types
+        raise MessageError(f"not a msgpack document ({exc.__class__.__name__}: {exc})") from None
+    if not isinstance(body, dict):
+        raise MessageError(f"expected a msgpack map, got {type(body).__name__}")
+    mtype = body.get("type")
+    cls = MESSAGE_TYPES.get(mtype) if isinstance(mtype, str) else None
+    if cls is None:
+        raise MessageError(f"field 'type': got {mtype!r}, expected one of {sorted(MESSAGE_TYPES)}")
+    if body.get("v") != WIRE_VERSION:
+        raise MessageError(f"{mtype} field 'v': got {body.get('v')!r}, expected {WIRE_VERSION}")
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in body:
+            raise MessageError(f"{mtype} is missing field '{f.name}'")
+        value = body[f.name]
+        kinds = _KINDS[str(f.type)]
+        if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
+            raise MessageError(f"{mtype} field '{f.name}': got {value!r}, expected {f.type}")
+        if f.type == "list[str]" and not all(isinstance(x, str) for x in value):
+            raise MessageError(f"{mtype} field '{f.name}': got {value!r}, expected a list of strings")
+        if f.type == "list[dict[str, str]]" and not all(
+            isinstance(x, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in x.items())
+            for x in value
+        ):
+            raise MessageError(f"{mtype} field '{f.name}': got {value!r}, expected a list of maps")
+        kwargs[f.name] = value
+    extra = set(body) - {f.name for f in fields(cls)} - {"type", "v"}
+    if extra:
+        raise MessageError(f"{mtype} has unknown field(s) {sorted(extra)}")
+    return cls(**kwargs)

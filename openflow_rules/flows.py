@@ -1,0 +1,231 @@
+"""Builders for every flow epmip installs.
+
+Each ``install_x`` has a ``delete_x`` that shares one ``_x_match`` so the two cannot drift apart.
+Builders are pure: they take numbers and prefixes and return ``FlowMod`` records with no datapath.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from openflow_rules.intents import (
+    ETH_TYPE_IPV6,
+    ETH_TYPE_MPLS,
+    IPPROTO_ICMPV6,
+    FlowMod,
+    Output,
+    PopMpls,
+    PushMpls,
+    SetField,
+    ToController,
+)
+from openflow_rules.pipeline import APP_COOKIE, APP_MASK, FULL_MASK, Fn, Prio, Table, cookie
+
+ICMPV6_RS = 133
+ICMPV6_NS = 135
+
+Prefix = ipaddress.IPv6Network | str
+
+
+def _p(prefix: Prefix) -> str:
+    return str(prefix)
+
+
+def _tunnel(label: int, port: int) -> tuple:
+    return (PushMpls(ETH_TYPE_MPLS), SetField("mpls_label", label), Output(port))
+
+
+def _delete_strict(fm: FlowMod) -> FlowMod:
+    return FlowMod(
+        dpid=fm.dpid, table=fm.table, priority=fm.priority, match=fm.match,
+        cookie=fm.cookie, cookie_mask=FULL_MASK, command="delete_strict",
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------ whole switch
+
+
+def delete_all_ours(dpid: int) -> FlowMod:
+    """Remove every flow with our cookie from all tables (used when a switch (re)connects)."""
+    return FlowMod(dpid, None, 0, {}, cookie=APP_COOKIE, cookie_mask=APP_MASK, command="delete")
+
+
+def delete_object(dpid: int, fn: Fn, obj: int) -> FlowMod:
+    """Remove every flow of one function and object (e.g. all access flows of one MN)."""
+    return FlowMod(dpid, None, 0, {}, cookie=cookie(fn, obj), cookie_mask=FULL_MASK, command="delete")
+
+
+# ------------------------------------------------------------------ base (per switch)
+
+
+def _rs_punt_match() -> dict:
+    return {"eth_type": ETH_TYPE_IPV6, "ip_proto": IPPROTO_ICMPV6, "icmpv6_type": ICMPV6_RS}
+
+
+def _ns_punt_match(router_ll: str) -> dict:
+    return {
+        "eth_type": ETH_TYPE_IPV6, "ip_proto": IPPROTO_ICMPV6, "icmpv6_type": ICMPV6_NS,
+        "ipv6_nd_target": router_ll,
+    }  # fmt: skip
+
+
+def install_punts(dpid: int, router_ll: str) -> list[FlowMod]:
+    """Router Solicitations and Neighbour Solicitations for the shared router address go to the
+    controller, which answers them (every (e)MAG and AR is the same router, RFC 5213 §6.9.3)."""
+    c = cookie(Fn.BASE)
+    return [
+        FlowMod(dpid, Table.CLASSIFY, Prio.PUNT, _rs_punt_match(), (ToController(),), cookie=c),
+        FlowMod(dpid, Table.CLASSIFY, Prio.PUNT, _ns_punt_match(router_ll), (ToController(),), cookie=c),
+    ]
+
+
+def _trunk_match(port: int) -> dict:
+    return {"in_port": port, "eth_type": ETH_TYPE_IPV6}
+
+
+def install_trunk(dpid: int, port: int) -> FlowMod:
+    """Plain IPv6 from another switch is routed (the draft's 'routing system')."""
+    return FlowMod(dpid, Table.CLASSIFY, Prio.TRUNK, _trunk_match(port), goto=Table.ROUTE, cookie=cookie(Fn.BASE))
+
+
+def install_mpls_classify(dpid: int) -> FlowMod:
+    return FlowMod(
+        dpid, Table.CLASSIFY, Prio.MPLS, {"eth_type": ETH_TYPE_MPLS}, goto=Table.LABEL, cookie=cookie(Fn.BASE)
+    )
+
+
+def _label_match(label: int) -> dict:
+    return {"eth_type": ETH_TYPE_MPLS, "mpls_label": label}
+
+
+def install_local_label(dpid: int, label: int) -> FlowMod:
+    """Tunnel egress: pop the label naming this switch and route the inner IPv6 packet.
+
+    ``in_port`` is cleared so that the route may send the packet back out the port it came in on
+    (an LMA re-tunnels a packet toward a MAG that may sit behind the same port).  OVS allows
+    writing ``in_port`` (ovs-fields(7)); without this the output would be silently dropped."""
+    actions = (PopMpls(ETH_TYPE_IPV6), SetField("in_port", 0))
+    return FlowMod(
+        dpid, Table.LABEL, Prio.LOCAL_LABEL, _label_match(label), actions, goto=Table.ROUTE,
+        cookie=cookie(Fn.BASE),
+    )  # fmt: skip
+
+
+def install_transit(dpid: int, label: int, port: int) -> FlowMod:
+    return FlowMod(
+        dpid, Table.LABEL, Prio.TRANSIT, _label_match(label), (Output(port),), cookie=cookie(Fn.BASE)
+    )
+
+
+def _prefix_match(prefix: Prefix) -> dict:
+    return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": _p(prefix)}
+
+
+def install_prefix_route(dpid: int, prefix: Prefix, port: int) -> FlowMod:
+    return FlowMod(
+        dpid, Table.ROUTE, Prio.PREFIX, _prefix_match(prefix), (Output(port),), cookie=cookie(Fn.BASE)
+    )
+
+
+def delete_prefix_route(dpid: int, prefix: Prefix, port: int) -> FlowMod:
+    return _delete_strict(install_prefix_route(dpid, prefix, port))
+
+
+# ------------------------------------------------------------------ per MN on its (e)MAG
+
+
+def _access_match(port: int, hnp: Prefix) -> dict:
+    return {"in_port": port, "eth_type": ETH_TYPE_IPV6, "ipv6_src": _p(hnp)}
+
+
+def install_access(dpid: int, obj: int, port: int, hnp: Prefix) -> FlowMod:
+    """Anti-spoofing: only packets sourced from the MN's HNP on its own port enter UPLINK."""
+    return FlowMod(
+        dpid, Table.CLASSIFY, Prio.ACCESS, _access_match(port, hnp), goto=Table.UPLINK,
+        cookie=cookie(Fn.ACCESS, obj),
+    )  # fmt: skip
+
+
+def delete_access(dpid: int, obj: int, port: int, hnp: Prefix) -> FlowMod:
+    return _delete_strict(install_access(dpid, obj, port, hnp))
+
+
+def _anchor_match(hnp: Prefix) -> dict:
+    return {"eth_type": ETH_TYPE_IPV6, "ipv6_src": _p(hnp)}
+
+
+def install_anchor(dpid: int, obj: int, hnp: Prefix, lma_label: int, port: int) -> FlowMod:
+    """RFC 5213 reverse tunnel: everything the MN sends goes to its LMA."""
+    return FlowMod(
+        dpid, Table.UPLINK, Prio.ANCHOR, _anchor_match(hnp), _tunnel(lma_label, port),
+        cookie=cookie(Fn.ACCESS, obj),
+    )  # fmt: skip
+
+
+def delete_anchor(dpid: int, obj: int, hnp: Prefix, lma_label: int, port: int) -> FlowMod:
+    return _delete_strict(install_anchor(dpid, obj, hnp, lma_label, port))
+
+
+def _deliver_match(hnp: Prefix) -> dict:
+    return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": _p(hnp)}
+
+
+def install_deliver(
+    dpid: int, obj: int, hnp: Prefix, port: int, mn_mac: str, router_mac: str
+) -> FlowMod:
+    actions = (SetField("eth_src", router_mac), SetField("eth_dst", mn_mac), Output(port))
+    return FlowMod(
+        dpid, Table.ROUTE, Prio.DELIVER, _deliver_match(hnp), actions, cookie=cookie(Fn.ACCESS, obj)
+    )
+
+
+def delete_deliver(dpid: int, obj: int, hnp: Prefix, port: int, mn_mac: str, router_mac: str) -> FlowMod:
+    return _delete_strict(install_deliver(dpid, obj, hnp, port, mn_mac, router_mac))
+
+
+# ------------------------------------------------------------------ per MN on its (e)LMA
+
+
+def _binding_match(hnp: Prefix) -> dict:
+    return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": _p(hnp)}
+
+
+def install_binding(dpid: int, obj: int, hnp: Prefix, coa_label: int, port: int) -> FlowMod:
+    """LMA forwarding for a binding cache entry: HNP -> tunnel to the Proxy-CoA.  Re-adding with
+    another CoA replaces the flow in place (same match and priority)."""
+    return FlowMod(
+        dpid, Table.ROUTE, Prio.BINDING, _binding_match(hnp), _tunnel(coa_label, port),
+        cookie=cookie(Fn.BINDING, obj),
+    )  # fmt: skip
+
+
+def delete_binding(dpid: int, obj: int, hnp: Prefix) -> FlowMod:
+    return _delete_strict(install_binding(dpid, obj, hnp, 0, 0))
+
+
+# ------------------------------------------------------------------ fixed hosts on an access router
+
+
+def _fixed_in_match(port: int) -> dict:
+    return {"in_port": port, "eth_type": ETH_TYPE_IPV6}
+
+
+def _host_route_match(address: str) -> dict:
+    return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": f"{address}/128"}
+
+
+def install_fixed_host(
+    dpid: int, obj: int, port: int, address: str, mac: str, router_mac: str
+) -> list[FlowMod]:
+    c = cookie(Fn.FIXED, obj)
+    deliver = (SetField("eth_src", router_mac), SetField("eth_dst", mac), Output(port))
+    return [
+        FlowMod(dpid, Table.CLASSIFY, Prio.FIXED_HOST, _fixed_in_match(port), goto=Table.ROUTE, cookie=c),
+        FlowMod(dpid, Table.ROUTE, Prio.HOST_ROUTE, _host_route_match(address), deliver, cookie=c),
+    ]
+
+
+def delete_fixed_host(
+    dpid: int, obj: int, port: int, address: str, mac: str, router_mac: str
+) -> list[FlowMod]:
+    return [_delete_strict(fm) for fm in install_fixed_host(dpid, obj, port, address, mac, router_mac)]
