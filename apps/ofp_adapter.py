@@ -42,6 +42,11 @@ def actions(parser, ofp, acts) -> list:
             out.append(parser.OFPActionPushMpls(a.ethertype))
         elif isinstance(a, PopMpls):
             out.append(parser.OFPActionPopMpls(a.ethertype))
+        elif isinstance(a, SetField) and a.field == "in_port":
+            # OVS rejects an OpenFlow 1.3 set_field on in_port (OFPBAC_BAD_SET_ARGUMENT) but
+            # accepts the Nicira reg-load into NXM_OF_IN_PORT (16 bits), which is what lets a
+            # later output go back out the ingress port.
+            out.append(parser.NXActionRegLoad(ofs_nbits=(0 << 6) | 15, dst="in_port_nxm", value=a.value))
         elif isinstance(a, SetField):
             out.append(parser.OFPActionSetField(**{a.field: a.value}))
         else:

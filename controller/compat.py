@@ -21,6 +21,9 @@ _SENTINEL_NAME = "ALREADY_HANDLED"
 
 def apply() -> None:
     warnings.filterwarnings("ignore", message=r".*[Ee]ventlet.*", category=DeprecationWarning)
+    # eventlet's own notice is an EventletDeprecationWarning (a plain Warning subclass) whose text
+    # starts with a newline, so the filter above (``.`` stops at newlines) does not catch it.
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated", category=Warning)
     import eventlet.wsgi
 
     if not hasattr(eventlet.wsgi, _SENTINEL_NAME):

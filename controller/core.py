@@ -169,7 +169,7 @@ class EpmipController:
         mn = next((m for m in d.mobile_nodes.values() if m.mac == nd.eth_src.lower()), None)
         if mn is None or sw.name not in self.mags:
             self.counters["rs_ignored"] += 1
-            LOG.info("%s port %d: RS from %s ignored (not a known MN on an (e)MAG)", sw.name, in_port, nd.eth_src)
+            LOG.debug("%s port %d: RS from %s ignored (not a known MN on an (e)MAG)", sw.name, in_port, nd.eth_src)
             return []
         self.mags[sw.name].host_seen(mn, in_port, now, rs_from=nd.ipv6_src)
         return self._flush()

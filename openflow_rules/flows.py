@@ -84,8 +84,13 @@ def _trunk_match(port: int) -> dict:
 
 
 def install_trunk(dpid: int, port: int) -> FlowMod:
-    """Plain IPv6 from another switch is routed (the draft's 'routing system')."""
-    return FlowMod(dpid, Table.CLASSIFY, Prio.TRUNK, _trunk_match(port), goto=Table.ROUTE, cookie=cookie(Fn.BASE))
+    """Plain IPv6 from another switch is routed (the draft's 'routing system').  ``in_port`` is
+    cleared for the same reason as in ``install_local_label``: an LMA that receives a packet for
+    one of its MNs tunnels it toward the MAG, possibly back out the port it came in on."""
+    return FlowMod(
+        dpid, Table.CLASSIFY, Prio.TRUNK, _trunk_match(port), (SetField("in_port", 0),), goto=Table.ROUTE,
+        cookie=cookie(Fn.BASE),
+    )  # fmt: skip
 
 
 def install_mpls_classify(dpid: int) -> FlowMod:

@@ -1,0 +1,232 @@
+"""Run the real thing: Open vSwitch, the epmip controller (epmip-manager) and a Mininet network.
+
+Used by the demo and by the integration tests.  It cleans up only what it created (its bridges,
+its veths, its controller process, by name and PID) - never ``mn -c``, which would also kill
+other people's controllers and delete /tmp/*.log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from controller.config import Domain, load_domain
+
+ROOT = Path(__file__).resolve().parent.parent
+OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
+
+
+class HarnessError(RuntimeError):
+    pass
+
+
+def ovs_running() -> bool:
+    return subprocess.run(["ovs-vsctl", "--timeout=2", "show"], capture_output=True).returncode == 0
+
+
+def ensure_ovs() -> None:
+    if ovs_running():
+        return
+    subprocess.run([OVS_CTL, "start", "--system-id=random", "--no-mlockall"], capture_output=True, check=False)
+    for _ in range(50):
+        if ovs_running():
+            return
+        time.sleep(0.1)
+    raise HarnessError("Open vSwitch did not start (ovs-ctl start); see /var/log/openvswitch/")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise HarnessError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def remove_leftovers(domain: Domain) -> None:
+    """Delete bridges and veths of an earlier crashed run of this domain (by name only)."""
+    names = set(domain.switches)
+    out = subprocess.run(["ovs-vsctl", "--timeout=5", "list-br"], capture_output=True, text=True).stdout.split()
+    for br in out:
+        if br in names:
+            subprocess.run(["ovs-vsctl", "--timeout=5", "--if-exists", "del-br", br], capture_output=True)
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    hosts = set(domain.mobile_nodes) | set(domain.fixed_nodes)
+    for m in re.finditer(r"^\d+: ([^:@]+)[@:]", links, re.M):
+        intf = m.group(1)
+        if intf.split("-eth")[0] in names | hosts and "-eth" in intf:
+            subprocess.run(["ip", "link", "del", intf], capture_output=True)
+
+
+@dataclass
+class Controller:
+    domain_file: str
+    log_dir: Path
+    of_port: int = field(default_factory=free_port)
+    rest_port: int = field(default_factory=free_port)
+    extra_apps: tuple[str, ...] = ()
+    proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 20.0) -> None:
+        if port_open(self.of_port):
+            raise HarnessError(f"port {self.of_port} is already in use; stop the other controller")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.log_dir / "controller.log"
+        launcher = shutil.which("epmip-manager") or str(Path(sys.executable).parent / "epmip-manager")
+        cmd = [
+            launcher, "--epmip-config", self.domain_file,
+            "--ofp-listen-host", "127.0.0.1", "--ofp-tcp-listen-port", str(self.of_port),
+            "--wsapi-host", "127.0.0.1", "--wsapi-port", str(self.rest_port),
+            str(ROOT / "apps" / "epmip_app.py"), *self.extra_apps,
+        ]  # fmt: skip
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                     start_new_session=True)
+        try:
+            wait_for(lambda: self.proc.poll() is not None or (port_open(self.of_port) and port_open(self.rest_port)),
+                     timeout, "the controller's OpenFlow and REST ports")
+        except HarnessError:
+            self.stop()
+            raise
+        if self.proc.poll() is not None:
+            raise HarnessError(f"controller exited with {self.proc.returncode}: {self.tail()}")
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def get(self, path: str) -> tuple[int, dict]:
+        url = f"http://127.0.0.1:{self.rest_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
+
+class Network:
+    """A Mininet network of the domain, attached to a running controller."""
+
+    def __init__(self, domain_file: str, controller: Controller) -> None:
+        from mininet.log import setLogLevel
+        from mininet.net import Mininet
+        from mininet.node import RemoteController
+
+        from mininet_topos.epmip_topo import EpmipTopo
+
+        setLogLevel("warning")
+        self.domain = load_domain(domain_file)
+        remove_leftovers(self.domain)
+        self.net = Mininet(
+            topo=EpmipTopo(self.domain), controller=None, build=False, autoSetMacs=False, waitConnected=False,
+        )  # fmt: skip
+        self.net.addController("c0", controller=RemoteController, ip="127.0.0.1", port=controller.of_port)
+        self.controller = controller
+
+    def start(self) -> None:
+        self.net.build()
+        self.net.start()
+
+    def stop(self) -> None:
+        try:
+            for host in self.net.hosts:
+                host.cmd("kill %% 2>/dev/null; pkill -f 'iperf3|ping' 2>/dev/null")
+            self.net.stop()
+        finally:
+            remove_leftovers(self.domain)
+
+    def host(self, name: str):
+        return self.net.get(name)
+
+    def global_address(self, name: str) -> str | None:
+        out = self.host(name).cmd(f"ip -6 -o addr show dev {name}-eth0 scope global")
+        m = re.search(r"inet6 ([0-9a-f:]+)/", out)
+        return m.group(1) if m else None
+
+    def wait_addresses(self, names, timeout: float = 20.0) -> dict[str, str]:
+        return wait_for(
+            lambda: (lambda a: a if all(a.values()) else None)({n: self.global_address(n) for n in names}),
+            timeout, f"global addresses on {', '.join(names)}",
+        )  # fmt: skip
+
+    def ping6(self, src: str, dst: str, count: int = 3, interval: float = 0.2) -> tuple[int, int]:
+        out = self.host(src).cmd(f"ping -6 -c {count} -i {interval} -W 1 {dst}")
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+        if not m:
+            raise HarnessError(f"ping from {src} to {dst} printed no summary: {out.strip()[-200:]}")
+        return int(m.group(1)), int(m.group(2))
+
+
+def dump_flows(bridge: str, table: int | None = None) -> list[dict]:
+    """Parse ``ovs-ofctl dump-flows`` (OpenFlow 1.3) into dicts with cookie, table, priority,
+    n_packets, match and actions."""
+    cmd = ["ovs-ofctl", "-O", "OpenFlow13", "--no-names", "dump-flows", bridge]
+    if table is not None:
+        cmd.append(f"table={table}")
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    flows = []
+    for line in out.splitlines():
+        if "actions=" not in line:
+            continue
+        head, actions = line.strip().split(" actions=", 1)
+        fields = [f.strip() for f in head.split(",") if f.strip()]
+        d: dict = {"cookie": 0, "table": 0, "priority": 32768, "n_packets": 0, "match": {}, "actions": actions}
+        for f in fields:
+            key, _, value = f.partition("=")
+            if key == "cookie":
+                d["cookie"] = int(value, 16)
+            elif key == "table":
+                d["table"] = int(value)
+            elif key == "priority":
+                d["priority"] = int(value)
+            elif key == "n_packets":
+                d["n_packets"] = int(value)
+            elif key in ("duration", "n_bytes", "idle_age", "hard_age", "reset_counts"):
+                continue
+            else:
+                d["match"][key] = value if _ else True
+        flows.append(d)
+    return flows
+
+
+def packets_through(bridge: str, table: int, predicate) -> int:
+    return sum(f["n_packets"] for f in dump_flows(bridge, table) if predicate(f))
