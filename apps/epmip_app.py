@@ -79,8 +79,14 @@ class EpmipApp(app_manager.RyuApp):
         self.datapaths: dict[int, object] = {}
         register_rest(kwargs["wsgi"], self)
         self.threads.append(hub.spawn(self._ticker))
-        LOG.info("epmip: domain %s (%s mode) from %s: %d switches, %d mobile nodes",
-                 domain.name, domain.mode, path, len(domain.switches), len(domain.mobile_nodes))
+        LOG.info(
+            "epmip: domain %s (%s mode) from %s: %d switches, %d mobile nodes",
+            domain.name,
+            domain.mode,
+            path,
+            len(domain.switches),
+            len(domain.mobile_nodes),
+        )
 
     # ------------------------------------------------------------ sending
 
@@ -148,5 +154,10 @@ class EpmipApp(app_manager.RyuApp):
     def _error(self, ev) -> None:
         msg = ev.msg
         self.core.counters["openflow_errors"] += 1
-        LOG.error("OpenFlow error from %#x: type=%d code=%d data=%s", msg.datapath.id or 0,
-                  msg.type, msg.code, bytes(msg.data)[:64].hex())
+        LOG.error(
+            "OpenFlow error from %#x: type=%d code=%d data=%s",
+            msg.datapath.id or 0,
+            msg.type,
+            msg.code,
+            bytes(msg.data)[:64].hex(),
+        )

@@ -40,8 +40,12 @@ WRITE_METHODS = ["POST", "PUT", "DELETE", "PATCH"]
 
 
 def _json(body, status: int = 200) -> Response:
-    return Response(status=status, content_type="application/json", charset="utf-8",
-                    body=json.dumps(body, indent=1, sort_keys=True).encode())
+    return Response(
+        status=status,
+        content_type="application/json",
+        charset="utf-8",
+        body=json.dumps(body, indent=1, sort_keys=True).encode(),
+    )
 
 
 def _error(status: int, message: str, **extra) -> Response:
@@ -55,8 +59,9 @@ def _address_param(req, name: str):
     try:
         return ipaddress.IPv6Address(value), None
     except ValueError:
-        return None, _error(400, f"query parameter '{name}': {value!r} is not an IPv6 address",
-                            parameter=name)
+        return None, _error(
+            400, f"query parameter '{name}': {value!r} is not an IPv6 address", parameter=name
+        )
 
 
 class EpmipRestController(ControllerBase):
@@ -99,10 +104,13 @@ class EpmipRestController(ControllerBase):
     @route("epmip", "/epmip/v1/messages", methods=["GET"])
     def messages(self, req, **_kw):
         raw = req.GET.get("limit", "50")
-        if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-            return _error(400, f"query parameter 'limit': {raw!r} is not an integer from 1 to 1000",
-                          parameter="limit")
-        return _json({"messages": self.core.bus.recent(int(raw))})
+        # isascii: str.isdigit() also accepts digits such as '²' that int() rejects
+        limit = int(raw) if raw.isascii() and raw.isdigit() else 0
+        if not 1 <= limit <= 1000:
+            return _error(
+                400, f"query parameter 'limit': {raw!r} is not an integer from 1 to 1000", parameter="limit"
+            )
+        return _json({"messages": self.core.bus.recent(limit)})
 
     @route("epmip", "/epmip/v1/paths", methods=["GET"])
     def path(self, req, **_kw):

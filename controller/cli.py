@@ -1,8 +1,8 @@
 """``epmip`` command line.
 
-    epmip check-config FILE      validate a domain file; one-line error and exit 2 if invalid
-    epmip demo [--config FILE]   OVS + controller + Mininet reference topology, traffic, report
-    epmip bench ...              benchmarks (benchmarks/)
+epmip check-config FILE      validate a domain file; one-line error and exit 2 if invalid
+epmip demo [--config FILE]   OVS + controller + Mininet reference topology, traffic, report
+epmip bench ...              benchmarks (benchmarks/)
 """
 
 from __future__ import annotations

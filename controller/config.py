@@ -320,17 +320,20 @@ def _switches(items: list) -> dict[str, Switch]:
         if address in addresses:
             raise ConfigError(f"{path}.address", str(address), f"an address not used by {addresses[address]}")
         prefixes = tuple(
-            _prefix(p, f"{path}.prefixes[{j}]")
-            for j, p in enumerate(_get(item, "prefixes", path, list, []))
+            _prefix(p, f"{path}.prefixes[{j}]") for j, p in enumerate(_get(item, "prefixes", path, list, []))
         )
         if role in LMA_ROLES and not prefixes:
             raise ConfigError(f"{path}.prefixes", [], "at least one prefix for an (e)LMA")
         if role not in LMA_ROLES and prefixes:
-            raise ConfigError(f"{path}.prefixes", [str(p) for p in prefixes], "no prefixes (only (e)LMAs have them)")
+            raise ConfigError(
+                f"{path}.prefixes", [str(p) for p in prefixes], "no prefixes (only (e)LMAs have them)"
+            )
         lma = _get(item, "lma", path, str, None)
         for key in item:
             if key not in ("name", "dpid", "role", "address", "prefixes", "lma"):
-                raise ConfigError(f"{path}.{key}", item[key], "one of name, dpid, role, address, prefixes, lma")
+                raise ConfigError(
+                    f"{path}.{key}", item[key], "one of name, dpid, role, address, prefixes, lma"
+                )
         dpids[dpid] = name
         addresses[address] = name
         out[name] = Switch(name, dpid, role, address, prefixes, lma)

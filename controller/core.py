@@ -100,7 +100,9 @@ class EpmipController:
         sw = self.domain.by_dpid.get(dpid)
         if sw is None:
             self.counters["unknown_switch"] += 1
-            LOG.error("switch with dpid %#x is not in the domain file %s; ignoring it", dpid, self.domain.source)
+            LOG.error(
+                "switch with dpid %#x is not in the domain file %s; ignoring it", dpid, self.domain.source
+            )
             return []
         self.connected[dpid] = {}
         self.counters["switch_up"] += 1
@@ -169,7 +171,9 @@ class EpmipController:
         mn = next((m for m in d.mobile_nodes.values() if m.mac == nd.eth_src.lower()), None)
         if mn is None or sw.name not in self.mags:
             self.counters["rs_ignored"] += 1
-            LOG.debug("%s port %d: RS from %s ignored (not a known MN on an (e)MAG)", sw.name, in_port, nd.eth_src)
+            LOG.debug(
+                "%s port %d: RS from %s ignored (not a known MN on an (e)MAG)", sw.name, in_port, nd.eth_src
+            )
             return []
         self.mags[sw.name].host_seen(mn, in_port, now, rs_from=nd.ipv6_src)
         return self._flush()
@@ -220,7 +224,9 @@ class EpmipController:
         out.append(flows.install_local_label(sw.dpid, sw.label))
         for other in d.switches.values():
             if other.name != sw.name:
-                out.append(flows.install_transit(sw.dpid, other.label, self.topo.port_toward(sw.name, other.name)))
+                out.append(
+                    flows.install_transit(sw.dpid, other.label, self.topo.port_toward(sw.name, other.name))
+                )
         routes = [(p, o.name) for o in d.switches.values() for p in o.prefixes]
         routes += [(n.prefix, n.router) for n in d.fixed_networks]
         for prefix, owner in routes:
@@ -244,15 +250,26 @@ class EpmipController:
         """The LMF's answer for an address: which (e)LMA manages it and, if bound, the CoA."""
         owner = self.domain.prefix_owner(address)
         fixed = next((n for n in self.domain.fixed_networks if address in n.prefix), None)
-        answer: dict = {"address": str(address), "lma": owner.name if owner else None,
-                        "lmf": bool(owner and owner.role == "elma"), "mn_id": None, "coa": None,
-                        "coa_switch": None, "hnp": None, "fixed_network": str(fixed.prefix) if fixed else None}
+        answer: dict = {
+            "address": str(address),
+            "lma": owner.name if owner else None,
+            "lmf": bool(owner and owner.role == "elma"),
+            "mn_id": None,
+            "coa": None,
+            "coa_switch": None,
+            "hnp": None,
+            "fixed_network": str(fixed.prefix) if fixed else None,
+        }
         if owner is not None:
             bce = self.lmas[owner.name].locate(address)
             if bce is not None:
                 sw = self.domain.switch_by_address(bce.coa)
-                answer.update(mn_id=bce.mn_id, coa=str(bce.coa), coa_switch=sw.name if sw else None,
-                              hnp=str(bce.hnps[0]))
+                answer.update(
+                    mn_id=bce.mn_id,
+                    coa=str(bce.coa),
+                    coa_switch=sw.name if sw else None,
+                    hnp=str(bce.hnps[0]),
+                )
         elif fixed is not None:
             router = self.domain.switches[fixed.router]
             answer.update(coa=str(router.address), coa_switch=router.name)
@@ -261,9 +278,15 @@ class EpmipController:
     def switches(self) -> list[dict]:
         out = []
         for sw in self.domain.switches.values():
-            entry = {"name": sw.name, "dpid": sw.dpid, "role": sw.role, "address": str(sw.address),
-                     "label": sw.label, "connected": sw.dpid in self.connected,
-                     "prefixes": [str(p) for p in sw.prefixes]}
+            entry = {
+                "name": sw.name,
+                "dpid": sw.dpid,
+                "role": sw.role,
+                "address": str(sw.address),
+                "label": sw.label,
+                "connected": sw.dpid in self.connected,
+                "prefixes": [str(p) for p in sw.prefixes],
+            }
             if sw.name in self.mags:
                 entry["attached"] = [a.to_json() for a in self.mags[sw.name].attachments.values()]
             if sw.name in self.lmas:
@@ -275,8 +298,11 @@ class EpmipController:
         lat = {}
         for what, values in self.latencies.items():
             vals = sorted(values)
-            lat[what] = {"count": len(vals), "median_ms": statistics.median(vals) * 1000,
-                         "max_ms": vals[-1] * 1000}
+            lat[what] = {
+                "count": len(vals),
+                "median_ms": statistics.median(vals) * 1000,
+                "max_ms": vals[-1] * 1000,
+            }
         return {
             "messages": dict(sorted(self.bus.sent.items())),
             "messages_total": sum(self.bus.sent.values()),

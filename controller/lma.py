@@ -132,15 +132,20 @@ class LmaFunction:
             bce.timestamp = pbu.timestamp
             bce.delete_at = now + self.ctl.domain.timers.min_delay_before_bce_delete
             self.ctl.counters["bce_deregistered"] += 1
+            self._program(bce)  # the HNP's traffic is dropped from now on
         # A de-registration from a MAG that no longer holds the binding changes nothing.
         self._reply(pbu, now, Status.ACCEPTED, hnps=[str(p) for p in bce.hnps] if bce else [])
 
     # ------------------------------------------------------------ data plane
 
     def _program(self, bce: BindingCacheEntry) -> None:
+        obj = self.ctl.mn_index[bce.mn_id]
+        if bce.state == DELETING:
+            for hnp in bce.hnps:
+                self.ctl.emit(flows.install_binding_drop(self.switch.dpid, obj, hnp))
+            return
         mag = self.ctl.domain.switch_by_address(bce.coa)
         port = self.ctl.topo.port_toward(self.name, mag.name)
-        obj = self.ctl.mn_index[bce.mn_id]
         for hnp in bce.hnps:
             self.ctl.emit(flows.install_binding(self.switch.dpid, obj, hnp, mag.label, port))
 
@@ -159,8 +164,12 @@ class LmaFunction:
             expired = bce.state == ACTIVE and bce.expires_at <= now
             delayed = bce.state == DELETING and bce.delete_at is not None and bce.delete_at <= now
             if expired or delayed:
-                LOG.info("%s deletes BCE of %s (%s)", self.name, bce.mn_id,
-                         "lifetime expired" if expired else "de-registered")
+                LOG.info(
+                    "%s deletes BCE of %s (%s)",
+                    self.name,
+                    bce.mn_id,
+                    "lifetime expired" if expired else "de-registered",
+                )
                 self.cache.delete(bce.mn_id)
                 self._unprogram(bce)
                 self.ctl.counters["bce_deleted"] += 1

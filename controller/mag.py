@@ -146,8 +146,13 @@ class MagFunction:
         att.status = pba.status
         if pba.status != Status.ACCEPTED:
             att.state = REJECTED
-            LOG.error("%s: registration of %s rejected by %s: %s", self.name, pba.mn_id, pba.src,
-                      _status_name(pba.status))
+            LOG.error(
+                "%s: registration of %s rejected by %s: %s",
+                self.name,
+                pba.mn_id,
+                pba.src,
+                _status_name(pba.status),
+            )
             self.ctl.counters["registration_rejected"] += 1
             return
         try:
@@ -171,6 +176,10 @@ class MagFunction:
             if att.ra_to is not None:
                 self._send_ra(att, att.ra_to)
                 att.ra_to = None
+        else:
+            # The RA's prefix lifetimes follow the binding lifetime, so every refresh of the
+            # binding is also re-advertised; otherwise the MN's address would expire with it.
+            self._send_ra(att, (att.mn.mac, ndp.ALL_NODES))
 
     def tick(self, now: float) -> None:
         for att in list(self.attachments.values()):
@@ -178,14 +187,18 @@ class MagFunction:
                 att.seq = self.ctl.bus.next_seq()
                 att.refresh_at = now + att.lifetime * self.ctl.domain.timers.refresh_fraction
                 self.ctl.counters["binding_refresh"] += 1
-                self._send_pbu(att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NOT_CHANGED)
+                self._send_pbu(
+                    att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NOT_CHANGED
+                )
             elif att.state == REGISTERING and now - att.sent_at >= PBA_TIMEOUT * (2**att.retries):
                 if att.retries >= PBU_RETRIES:
                     att.state = REJECTED
                     LOG.error("%s: no PBA for %s from %s", self.name, att.mn.id, att.lma)
                     continue
                 att.retries += 1
-                self._send_pbu(att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE)
+                self._send_pbu(
+                    att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE
+                )
 
     # ------------------------------------------------------------ data plane
 

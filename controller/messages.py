@@ -126,9 +126,7 @@ class PBCA(Message):
     correspondents: list[dict[str, str]] = field(default_factory=list)
 
 
-MESSAGE_TYPES: dict[str, type[Message]] = {
-    cls.TYPE: cls for cls in (PBU, PBA, PBQR, PBQA, PBCI, PBCA)
-}
+MESSAGE_TYPES: dict[str, type[Message]] = {cls.TYPE: cls for cls in (PBU, PBA, PBQR, PBQA, PBCI, PBCA)}
 
 _KINDS: dict[Any, tuple[type, ...]] = {
     "str": (str,),

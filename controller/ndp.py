@@ -106,7 +106,9 @@ def router_solicitation(src_mac: str, src_ip: str = "::") -> bytes:
     """Build an RS as a host would send it (used by tests and by nothing else)."""
     body = icmpv6.icmpv6(
         type_=icmpv6.ND_ROUTER_SOLICIT,
-        data=icmpv6.nd_router_solicit(option=icmpv6.nd_option_sla(hw_src=src_mac) if src_ip != "::" else None),
+        data=icmpv6.nd_router_solicit(
+            option=icmpv6.nd_option_sla(hw_src=src_mac) if src_ip != "::" else None
+        ),
     )
     return _frame(src_mac, "33:33:00:00:00:02", src_ip, "ff02::2", body)
 

@@ -38,7 +38,9 @@ def ovs_running() -> bool:
 def ensure_ovs() -> None:
     if ovs_running():
         return
-    subprocess.run([OVS_CTL, "start", "--system-id=random", "--no-mlockall"], capture_output=True, check=False)
+    subprocess.run(
+        [OVS_CTL, "start", "--system-id=random", "--no-mlockall"], capture_output=True, check=False
+    )
     for _ in range(50):
         if ovs_running():
             return
@@ -72,7 +74,9 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
 def remove_leftovers(domain: Domain) -> None:
     """Delete bridges and veths of an earlier crashed run of this domain (by name only)."""
     names = set(domain.switches)
-    out = subprocess.run(["ovs-vsctl", "--timeout=5", "list-br"], capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        ["ovs-vsctl", "--timeout=5", "list-br"], capture_output=True, text=True
+    ).stdout.split()
     for br in out:
         if br in names:
             subprocess.run(["ovs-vsctl", "--timeout=5", "--if-exists", "del-br", br], capture_output=True)
@@ -106,11 +110,17 @@ class Controller:
             str(ROOT / "apps" / "epmip_app.py"), *self.extra_apps,
         ]  # fmt: skip
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+        )
         try:
-            wait_for(lambda: self.proc.poll() is not None or (port_open(self.of_port) and port_open(self.rest_port)),
-                     timeout, "the controller's OpenFlow and REST ports")
+            wait_for(
+                lambda: (
+                    self.proc.poll() is not None or (port_open(self.of_port) and port_open(self.rest_port))
+                ),
+                timeout,
+                "the controller's OpenFlow and REST ports",
+            )
         except HarnessError:
             self.stop()
             raise
@@ -209,7 +219,14 @@ def dump_flows(bridge: str, table: int | None = None) -> list[dict]:
             continue
         head, actions = line.strip().split(" actions=", 1)
         fields = [f.strip() for f in head.split(",") if f.strip()]
-        d: dict = {"cookie": 0, "table": 0, "priority": 32768, "n_packets": 0, "match": {}, "actions": actions}
+        d: dict = {
+            "cookie": 0,
+            "table": 0,
+            "priority": 32768,
+            "n_packets": 0,
+            "match": {},
+            "actions": actions,
+        }
         for f in fields:
             key, _, value = f.partition("=")
             if key == "cookie":

@@ -175,9 +175,7 @@ def _deliver_match(hnp: Prefix) -> dict:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": _p(hnp)}
 
 
-def install_deliver(
-    dpid: int, obj: int, hnp: Prefix, port: int, mn_mac: str, router_mac: str
-) -> FlowMod:
+def install_deliver(dpid: int, obj: int, hnp: Prefix, port: int, mn_mac: str, router_mac: str) -> FlowMod:
     actions = (SetField("eth_src", router_mac), SetField("eth_dst", mn_mac), Output(port))
     return FlowMod(
         dpid, Table.ROUTE, Prio.DELIVER, _deliver_match(hnp), actions, cookie=cookie(Fn.ACCESS, obj)
@@ -202,6 +200,14 @@ def install_binding(dpid: int, obj: int, hnp: Prefix, coa_label: int, port: int)
         dpid, Table.ROUTE, Prio.BINDING, _binding_match(hnp), _tunnel(coa_label, port),
         cookie=cookie(Fn.BINDING, obj),
     )  # fmt: skip
+
+
+def install_binding_drop(dpid: int, obj: int, hnp: Prefix) -> FlowMod:
+    """Drop the HNP's traffic while a de-registered entry waits MinDelayBeforeBCEDelete (RFC 5213
+    §5.3.5).  Tunnelling it to the old Proxy-CoA would loop: that MAG no longer delivers the HNP
+    and routes it back toward the LMA.  Replaces the binding flow in place (same match, priority
+    and cookie), so ``delete_binding`` removes it and a new registration overwrites it."""
+    return FlowMod(dpid, Table.ROUTE, Prio.BINDING, _binding_match(hnp), cookie=cookie(Fn.BINDING, obj))
 
 
 def delete_binding(dpid: int, obj: int, hnp: Prefix) -> FlowMod:

@@ -18,7 +18,14 @@ def test_reference_domain_loads(domain):
     assert domain.name == "reference"
     assert domain.mode == "epmip"
     assert len(domain.switches) == 11
-    assert {s.role for s in domain.switches.values()} == {"emag", "mag", "elma", "lma", "ar_drf", "core"}
+    assert {s.role for s in domain.switches.values()} == {
+        "emag",
+        "mag",
+        "elma",
+        "lma",
+        "ar_drf",
+        "core",
+    }
     assert set(domain.mobile_nodes) == {"mn1", "mn2", "mn3", "cn2"}
     assert set(domain.fixed_nodes) == {"cn1"}
     assert domain.router_link_local == ipaddress.IPv6Address("fe80::1")
@@ -35,7 +42,14 @@ def test_reference_domain_loads(domain):
 def test_reference_ports_follow_link_order(domain):
     # links are numbered 1, 2, ... on each switch in the order the links list names them
     assert domain.trunk_ports("emag1") == {1: "c1"}
-    assert domain.trunk_ports("c1") == {1: "emag1", 2: "emag2", 3: "mag5", 4: "elma1", 5: "lma", 6: "c2"}
+    assert domain.trunk_ports("c1") == {
+        1: "emag1",
+        2: "emag2",
+        3: "mag5",
+        4: "elma1",
+        5: "lma",
+        6: "c2",
+    }
     assert domain.trunk_ports("c2") == {1: "c1", 2: "emag3", 3: "emag4", 4: "elma3", 5: "ar1"}
 
 
@@ -138,7 +152,7 @@ def _mn_attached_to_core(doc):
 
 
 def _hnp_not_64(doc):
-    _mn(doc, "cn2")["hnp"] = "2001:db8:1:5::/60"
+    _mn(doc, "cn2")["hnp"] = "2001:db8:1:50::/60"
 
 
 # (change, the field the error must name, a word of the expectation)
@@ -159,7 +173,7 @@ INVALID = [
     (_unknown_switch_field, "switches[0] (emag1).colour", "one of name"),
     (_mag_default_lma_not_an_lma, "switches (emag1).lma", "role elma or lma"),
     (_mn_attached_to_core, "mobile_nodes[0] (mn1).attach", "role emag or mag"),
-    (_hnp_not_64, "mobile_nodes[3] (cn2).hnp", "/64"),
+    (_hnp_not_64, "mobile_nodes[3] (cn2).hnp", "a /64 prefix"),
 ]
 
 
@@ -272,4 +286,8 @@ mobile_nodes:
 def test_config_error_message_format():
     exc = ConfigError("switches[0].dpid", 0, "an integer from 1 to 1048575")
     assert str(exc) == "switches[0].dpid: got 0, expected an integer from 1 to 1048575"
-    assert (exc.path, exc.value, exc.expected) == ("switches[0].dpid", 0, "an integer from 1 to 1048575")
+    assert (exc.path, exc.value, exc.expected) == (
+        "switches[0].dpid",
+        0,
+        "an integer from 1 to 1048575",
+    )
