@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         return check_config(args.file)
     if args.command == "demo":
-        from controller.demo import run_demo
+        from mininet_topos.demo import run_demo
 
         return run_demo(args.config, args.keep_logs)
     parser.error(f"unknown command {args.command}")

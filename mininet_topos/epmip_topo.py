@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import os
 
+from mininet.examples.mobility import MobilitySwitch
 from mininet.link import Link
-from mininet.node import Host, OVSSwitch
+from mininet.node import Host
 from mininet.topo import Topo
 
 from controller.config import Domain, access_port_mac, load_domain
@@ -50,13 +51,23 @@ class EpmipHost(Host):
         return result
 
 
-class UserSwitch(OVSSwitch):
-    """OVS bridge on the userspace datapath (no kernel module here), OpenFlow 1.3 only."""
+class UserSwitch(MobilitySwitch):
+    """OVS bridge on the userspace datapath (no kernel module here), OpenFlow 1.3 only.  Based on
+    Mininet's MobilitySwitch so that a host's link can be moved to another switch (a handoff):
+    the switch-side interface keeps its MAC, which is how the controller recognises the MN."""
 
     def __init__(self, name, **params):
         params.setdefault("datapath", "user")
         params.setdefault("protocols", "OpenFlow13")
         super().__init__(name, **params)
+
+    def start(self, controllers) -> None:
+        super().start(controllers)
+        # The switch-side veths live in the root namespace; without this each one sends Router
+        # Solicitations of its own that the controller would have to punt and ignore.
+        for intf in self.intfList():
+            if intf.name != "lo":
+                self.cmd(f"sysctl -qw net.ipv6.conf.{intf.name}.disable_ipv6=1")
 
 
 class TrunkLink(Link):

@@ -187,6 +187,24 @@ class Network:
     def host(self, name: str):
         return self.net.get(name)
 
+    def attachment(self, name: str) -> str:
+        """The switch a host is attached to now."""
+        intf = self.host(name).defaultIntf()
+        link = intf.link
+        other = link.intf2 if link.intf1 is intf else link.intf1
+        return other.node.name
+
+    def move(self, name: str, new_switch: str) -> int:
+        """Move a host's access link to another switch (a handoff, as Mininet's mobility example
+        does it); returns the new port number.  The host itself sends no RS after the move."""
+        host = self.host(name)
+        old = self.net.get(self.attachment(name))
+        new = self.net.get(new_switch)
+        _hintf, sintf = host.connectionsTo(old)[0]
+        port = max(new.ports.values(), default=0) + 1
+        old.moveIntf(sintf, new, port=port)
+        return port
+
     def global_address(self, name: str) -> str | None:
         out = self.host(name).cmd(f"ip -6 -o addr show dev {name}-eth0 scope global")
         m = re.search(r"inet6 ([0-9a-f:]+)/", out)
