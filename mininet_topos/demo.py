@@ -70,7 +70,8 @@ def run_demo(config: str | None = None, log_dir: str | None = None) -> int:
         net = Network(domain_file, ctl)
         d = net.domain
         step(
-            f"Mininet: {len(d.switches)} switches, {len(d.mobile_nodes)} mobile and {len(d.fixed_nodes)} fixed hosts"
+            f"Mininet: {len(d.switches)} switches, {len(d.mobile_nodes)} mobile and "
+            f"{len(d.fixed_nodes)} fixed hosts"
         )
         net.start()
         mns = list(d.mobile_nodes)
@@ -129,7 +130,8 @@ def run_demo(config: str | None = None, log_dir: str | None = None) -> int:
         print(f"   re-registration {1000 * (t_bound - t_move):.0f} ms after the move (as seen over REST)")
         print(f"   ping at 50 packets/s: {sent} sent, {recv} received, {sent - recv} lost across the move")
         print(
-            f"   signalling during the move: {', '.join(f'{k} x{v}' for k, v in delta.items() if v) or 'none'}"
+            "   signalling during the move: "
+            + (", ".join(f"{k} x{v}" for k, v in delta.items() if v) or "none")
         )
         assert_path = net.ping6("mn1", addrs["mn2"], count=3, interval=0.1)
         print(f"   after the move: ping mn1->mn2 {assert_path[1]}/{assert_path[0]} replies")
