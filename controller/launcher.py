@@ -33,6 +33,11 @@ def register_options() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     compat.apply()
+    # Patch before ryu.cfg/oslo create any lock (ryu.cmd.manager patches too, but after our
+    # options are registered - eventlet would then warn about locks it could not green).
+    from ryu.lib import hub
+
+    hub.patch(thread=False)
     register_options()
     from ryu.cmd import manager
 

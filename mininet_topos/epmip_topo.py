@@ -24,7 +24,9 @@ from mininet.topo import Topo
 
 from controller.config import Domain, access_port_mac, load_domain
 
-DEFAULT_DOMAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "domain.yaml")
+# ``mn --custom`` executes this file without defining __file__: then look in the working directory.
+_HERE = os.path.dirname(os.path.abspath(globals().get("__file__", os.path.join("mininet_topos", "x"))))
+DEFAULT_DOMAIN = os.path.join(_HERE, "..", "examples", "domain.yaml")
 TRUNK_MTU = 1600
 
 
