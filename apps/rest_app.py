@@ -6,6 +6,7 @@ Endpoints (docs/openapi.yaml describes them in full):
     GET /epmip/v1/bindings/{mn_id}           one MN's entry (404 if it has none)
     GET /epmip/v1/locations?address=<ipv6>   the LMF's answer: which (e)LMA, which CoA
     GET /epmip/v1/switches                   switches, roles, connection state, attached MNs
+    GET /epmip/v1/switches/{name}/drf        an eMAG's location cache, tunnels, redirects
     GET /epmip/v1/stats                      signalling messages and events counted by type
     GET /epmip/v1/messages                   the most recent signalling messages (?limit=N)
     GET /epmip/v1/paths?src=<mn_id>&dst=<ipv6>   the switches a packet crosses (model)
@@ -31,6 +32,7 @@ ROUTES = [
     "/epmip/v1/bindings/{mn_id}",
     "/epmip/v1/locations",
     "/epmip/v1/switches",
+    "/epmip/v1/switches/{name}/drf",
     "/epmip/v1/stats",
     "/epmip/v1/messages",
     "/epmip/v1/paths",
@@ -96,6 +98,15 @@ class EpmipRestController(ControllerBase):
     @route("epmip", "/epmip/v1/switches", methods=["GET"])
     def switches(self, req, **_kw):
         return _json({"switches": self.core.switches()})
+
+    @route("epmip", "/epmip/v1/switches/{name}/drf", methods=["GET"])
+    def drf(self, req, name, **_kw):
+        state = self.core.drf(name)
+        if state is None:
+            known = name in self.core.domain.switches
+            why = "is not an eMAG (no DRF)" if known else "is not a switch of this domain"
+            return _error(404, f"switch {name!r} {why}", name=name)
+        return _json(state)
 
     @route("epmip", "/epmip/v1/stats", methods=["GET"])
     def stats(self, req, **_kw):

@@ -23,6 +23,7 @@ from controller.messages import Message
 from controller.topology import Topology
 from openflow_rules import flows
 from openflow_rules.intents import Intent, PacketOut
+from openflow_rules.pipeline import Table
 
 LOG = logging.getLogger("epmip.core")
 
@@ -54,6 +55,8 @@ class EpmipController:
                 self.mags[sw.name] = MagFunction(sw, self)
                 self.bus.register(sw.name, self.mags[sw.name].handle)
         self.connected: dict[int, dict[int, PortInfo]] = {}
+        self.handoff_started: dict[str, float] = {}  # mn_id -> attach time at its n-eMAG
+        self._correspondent_ids: dict[ipaddress.IPv6Network, int] = {}
         self._out: list[Intent] = []
 
     # ------------------------------------------------------------ helpers for the functions
@@ -82,6 +85,19 @@ class EpmipController:
             owner = self.domain.prefix_owner(mn.hnp.network_address)
             return owner.name if owner else None
         return mn.lma
+
+    def find_lmf(self, address: ipaddress.IPv6Address) -> str | None:
+        """§4.4.1: the eLMA whose configured prefixes hold ``address``; None when the owner is a
+        legacy LMA or nobody (the CN is not registered with an eLMA, §5.1)."""
+        owner = self.domain.prefix_owner(address)
+        return owner.name if owner is not None and owner.role == "elma" else None
+
+    def correspondent_id(self, prefix: ipaddress.IPv6Network) -> int:
+        """A small stable number for a correspondent prefix (part of DRF flow cookies)."""
+        cid = self._correspondent_ids.get(prefix)
+        if cid is None:
+            cid = self._correspondent_ids[prefix] = len(self._correspondent_ids) + 1
+        return cid
 
     def select_lma(self, mn: MobileNode, mag: Switch) -> str:
         """§4.1: the profile's LMA if it has one (a legacy LMA then disables DAF), else the MAG's
@@ -146,11 +162,15 @@ class EpmipController:
                     self.emit(fm)
         return self._flush()
 
-    def packet_in(self, dpid: int, in_port: int, data: bytes, now: float) -> list[Intent]:
+    def packet_in(
+        self, dpid: int, in_port: int, data: bytes, now: float, table: int | None = None
+    ) -> list[Intent]:
         sw = self.domain.by_dpid.get(dpid)
         if sw is None or dpid not in self.connected:
             self.counters["packet_in_unknown_switch"] += 1
             return []
+        if table == Table.UPLINK:
+            return self._uplink_miss(sw, in_port, data, now)
         try:
             nd = ndp.parse(data)
         except ndp.PacketError as exc:
@@ -191,6 +211,21 @@ class EpmipController:
         return self._flush()
 
     # ------------------------------------------------------------ internals
+
+    def _uplink_miss(self, sw: Switch, in_port: int, data: bytes, now: float) -> list[Intent]:
+        """A DAF-enabled MN's packet matched no DRF entry (its copy was punted, the packet itself
+        went on via the LMA)."""
+        mag = self.mags.get(sw.name)
+        att = mag.mn_on_port(in_port) if mag is not None else None
+        if att is None or mag.daf is None or len(data) < 54 or data[12:14] != b"\x86\xdd":
+            self.counters["uplink_punt_ignored"] += 1
+            return []
+        src = ipaddress.IPv6Address(bytes(data[22:38]))
+        if not any(src in hnp for hnp in att.hnps):
+            self.counters["uplink_punt_ignored"] += 1
+            return []
+        mag.daf.uplink_miss(att, ipaddress.IPv6Address(bytes(data[38:54])), now)
+        return self._flush()
 
     def _port_up(self, sw: Switch, port: PortInfo, now: float) -> None:
         self.connected[sw.dpid][port.port_no] = port
@@ -293,6 +328,12 @@ class EpmipController:
                 entry["bindings"] = len(self.lmas[sw.name].cache)
             out.append(entry)
         return out
+
+    def drf(self, name: str) -> dict | None:
+        mag = self.mags.get(name)
+        if mag is None or mag.daf is None:
+            return None
+        return mag.daf.to_json()
 
     def stats(self) -> dict:
         lat = {}

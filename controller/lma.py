@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from controller.binding_cache import ACTIVE, DELETING, BindingCache, BindingCacheEntry
 from controller.config import MobileNode, Switch
-from controller.messages import PBA, PBU, Message, Status
+from controller.messages import PBA, PBQA, PBQR, PBU, Message, Status
 from openflow_rules import flows
 
 if TYPE_CHECKING:
@@ -59,6 +59,8 @@ class LmaFunction:
     def handle(self, msg: Message, now: float) -> None:
         if isinstance(msg, PBU):
             self.on_pbu(msg, now)
+        elif isinstance(msg, PBQR) and self.has_lmf:
+            self.on_pbqr(msg, now)
         else:
             self.ctl.reject_message(self.name, msg, "an (e)LMA accepts only PBU here")
 
@@ -100,6 +102,9 @@ class LmaFunction:
         if pbu.lifetime == 0:
             return self._deregister(pbu, bce, coa, now)
         previous = bce.coa if bce is not None and bce.coa != coa else None
+        # Re-program the switch only when the forwarding changes: a plain refresh must not
+        # rewrite the flow (OpenFlow resets a replaced flow's counters).
+        changed = bce is None or previous is not None or bce.state != ACTIVE
         if bce is None:
             bce = BindingCacheEntry(
                 mn_id=mn.id, mn_ll_id=pbu.mn_ll_id or mn.mac, hnps=[hnp], coa=coa,
@@ -118,7 +123,8 @@ class LmaFunction:
         if previous is not None:
             bce.previous_coa = previous
         self.cache.put(bce)
-        self._program(bce)
+        if changed:
+            self._program(bce)
         self._reply(
             pbu, now, Status.ACCEPTED, hnps=[str(hnp)], lifetime=pbu.lifetime,
             previous_coa=str(previous) if previous is not None else "",
@@ -175,6 +181,24 @@ class LmaFunction:
                 self.ctl.counters["bce_deleted"] += 1
 
     # ------------------------------------------------------------ LMF
+
+    def on_pbqr(self, msg: PBQR, now: float) -> None:
+        """Answer a DRF's location query (§4.2) from the binding cache."""
+        try:
+            address = ipaddress.IPv6Address(msg.address)
+        except ValueError:
+            address = None
+        bce = self.locate(address) if address is not None else None
+        self.ctl.counters["lmf_query" if bce else "lmf_query_no_location"] += 1
+        self.ctl.bus.send(
+            PBQA(
+                src=self.name, dst=msg.src, seq=msg.seq, address=msg.address,
+                status=int(Status.ACCEPTED if bce else Status.NO_LOCATION),
+                coa=str(bce.coa) if bce else "", hnps=[str(p) for p in bce.hnps] if bce else [],
+                lifetime=max(bce.expires_at - now, 0.0) if bce else 0.0,
+            ),
+            now,
+        )  # fmt: skip
 
     def locate(self, address: ipaddress.IPv6Address) -> BindingCacheEntry | None:
         bce = self.cache.lookup(address)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from controller import ndp
 from controller.config import MobileNode, Switch
+from controller.daf import Daf
 from controller.messages import PBA, PBU, HandoffIndicator, Message, Status
 from openflow_rules import flows
 from openflow_rules.intents import PacketOut
@@ -63,6 +64,7 @@ class MagFunction:
         self.switch = switch
         self.ctl = ctl
         self.attachments: dict[str, Attachment] = {}
+        self.daf: Daf | None = Daf(self) if switch.role == "emag" else None
 
     @property
     def name(self) -> str:
@@ -97,7 +99,11 @@ class MagFunction:
             self.ctl.counters["attach_refused"] += 1
             return
         lma = self.ctl.select_lma(mn, self.switch)
-        daf = self.switch.role == "emag" and self.ctl.domain.switches[lma].role == "elma"
+        daf = (
+            self.daf is not None
+            and self.ctl.domain.mode == "epmip"
+            and self.ctl.domain.switches[lma].role == "elma"
+        )
         att = Attachment(
             mn=mn, port=port, lma=lma, state=REGISTERING, seq=self.ctl.bus.next_seq(),
             attached_at=now, sent_at=now, daf=daf, ra_to=ra_to,
@@ -107,15 +113,19 @@ class MagFunction:
         LOG.info("%s: %s attached on port %d, registering with %s", self.name, mn.id, port, lma)
         self._send_pbu(att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE)
 
-    def detach(self, port: int, now: float) -> None:
+    def detach(self, port: int, now: float, deregister: bool = True) -> None:
+        """The MN on ``port`` left.  ``deregister`` False: a PBCI told us it is already registered
+        elsewhere, so a de-registration PBU would only be ignored by the LMA."""
         att = self.mn_on_port(port)
         if att is None:
             return
         del self.attachments[att.mn.id]
+        if self.daf is not None and att.state == BOUND:
+            self.daf.on_detach(att, now)
         self._remove_flows(att)
         self.ctl.counters["detach_detected"] += 1
         LOG.info("%s: %s detached from port %d", self.name, att.mn.id, port)
-        if att.state == BOUND:
+        if att.state == BOUND and deregister:
             att.seq = self.ctl.bus.next_seq()
             self._send_pbu(att, now, 0.0, HandoffIndicator.UNKNOWN)
 
@@ -136,6 +146,8 @@ class MagFunction:
     def handle(self, msg: Message, now: float) -> None:
         if isinstance(msg, PBA):
             self.on_pba(msg, now)
+        elif self.daf is not None and self.daf.handle(msg, now):
+            pass
         else:
             self.ctl.reject_message(self.name, msg, "an (e)MAG accepts only PBA here")
 
@@ -176,12 +188,16 @@ class MagFunction:
             if att.ra_to is not None:
                 self._send_ra(att, att.ra_to)
                 att.ra_to = None
+            if self.daf is not None:
+                self.daf.on_bound(att, pba.previous_coa, now)
         else:
             # The RA's prefix lifetimes follow the binding lifetime, so every refresh of the
             # binding is also re-advertised; otherwise the MN's address would expire with it.
             self._send_ra(att, (att.mn.mac, ndp.ALL_NODES))
 
     def tick(self, now: float) -> None:
+        if self.daf is not None:
+            self.daf.tick(now)
         for att in list(self.attachments.values()):
             if att.state == BOUND and att.refresh_at <= now:
                 att.seq = self.ctl.bus.next_seq()
@@ -218,7 +234,7 @@ class MagFunction:
         up_port = self.ctl.topo.port_toward(self.name, lma.name)
         for hnp in att.hnps:
             self.ctl.emit(flows.install_deliver(self.dpid, obj, hnp, att.port, att.mn.mac, d.router_mac))
-            self.ctl.emit(flows.install_anchor(self.dpid, obj, hnp, lma.label, up_port))
+            self.ctl.emit(flows.install_anchor(self.dpid, obj, hnp, lma.label, up_port, punt=att.daf))
             self.ctl.emit(flows.install_access(self.dpid, obj, att.port, hnp))
 
     def _remove_flows(self, att: Attachment) -> None:
@@ -228,6 +244,8 @@ class MagFunction:
         for att in self.attachments.values():
             if att.state == BOUND:
                 self._install_flows(att)
+        if self.daf is not None:
+            self.daf.resync()
 
 
 def _status_name(status: int) -> str:

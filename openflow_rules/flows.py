@@ -22,6 +22,7 @@ from openflow_rules.intents import (
 from openflow_rules.pipeline import APP_COOKIE, APP_MASK, FULL_MASK, Fn, Prio, Table, cookie
 
 ICMPV6_RS = 133
+PUNT_BYTES = 128  # enough for Ethernet + IPv6 + the start of the transport header
 ICMPV6_NS = 135
 
 Prefix = ipaddress.IPv6Network | str
@@ -159,16 +160,93 @@ def _anchor_match(hnp: Prefix) -> dict:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_src": _p(hnp)}
 
 
-def install_anchor(dpid: int, obj: int, hnp: Prefix, lma_label: int, port: int) -> FlowMod:
-    """RFC 5213 reverse tunnel: everything the MN sends goes to its LMA."""
+def install_anchor(
+    dpid: int, obj: int, hnp: Prefix, lma_label: int, port: int, punt: bool = False
+) -> FlowMod:
+    """RFC 5213 reverse tunnel: everything the MN sends goes to its LMA.  With ``punt`` (DAF
+    enabled) the controller also gets the packet's headers, so the DRF learns of a correspondent
+    it has no entry for yet - the packet itself still goes via the LMA, so nothing is lost while
+    the location query runs (§4.2)."""
+    actions = ((ToController(PUNT_BYTES),) if punt else ()) + _tunnel(lma_label, port)
     return FlowMod(
-        dpid, Table.UPLINK, Prio.ANCHOR, _anchor_match(hnp), _tunnel(lma_label, port),
-        cookie=cookie(Fn.ACCESS, obj),
-    )  # fmt: skip
+        dpid, Table.UPLINK, Prio.ANCHOR, _anchor_match(hnp), actions, cookie=cookie(Fn.ACCESS, obj)
+    )
 
 
 def delete_anchor(dpid: int, obj: int, hnp: Prefix, lma_label: int, port: int) -> FlowMod:
     return _delete_strict(install_anchor(dpid, obj, hnp, lma_label, port))
+
+
+# ------------------------------------------------------------------ DRF / DMF on an eMAG
+
+
+def drf_obj(mn_obj: int, cn_id: int) -> int:
+    """Cookie object of a DRF entry: the local MN in bits 24-47, the correspondent in 0-23."""
+    return (mn_obj << 24) | (cn_id & 0xFFFFFF)
+
+
+def _drf_match(hnp: Prefix, cn_prefix: Prefix) -> dict:
+    return {"eth_type": ETH_TYPE_IPV6, "ipv6_src": _p(hnp), "ipv6_dst": _p(cn_prefix)}
+
+
+def install_drf(
+    dpid: int, mn_obj: int, cn_id: int, hnp: Prefix, cn_prefix: Prefix, label: int | None, port: int | None
+) -> FlowMod:
+    """Optimized route (§4.2): the MN's traffic to the correspondent's prefix goes in a direct
+    tunnel to the correspondent's eMAG.  ``label`` None means the correspondent is on this switch:
+    the packet is routed (delivered) locally."""
+    if label is None:
+        return FlowMod(
+            dpid, Table.UPLINK, Prio.DRF, _drf_match(hnp, cn_prefix), goto=Table.ROUTE,
+            cookie=cookie(Fn.DRF, drf_obj(mn_obj, cn_id)),
+        )  # fmt: skip
+    return FlowMod(
+        dpid, Table.UPLINK, Prio.DRF, _drf_match(hnp, cn_prefix), _tunnel(label, port),
+        cookie=cookie(Fn.DRF, drf_obj(mn_obj, cn_id)),
+    )  # fmt: skip
+
+
+def install_drf_fallback(
+    dpid: int, mn_obj: int, cn_id: int, hnp: Prefix, cn_prefix: Prefix, lma_label: int, port: int
+) -> FlowMod:
+    """No location for this correspondent (§5.1): PMIP routing via the LMA, without punting."""
+    return FlowMod(
+        dpid, Table.UPLINK, Prio.DRF_FALLBACK, _drf_match(hnp, cn_prefix), _tunnel(lma_label, port),
+        cookie=cookie(Fn.DRF, drf_obj(mn_obj, cn_id)),
+    )  # fmt: skip
+
+
+def delete_drf(dpid: int, mn_obj: int, cn_id: int) -> FlowMod:
+    """Remove the DRF entry (optimized or fallback) of one MN toward one correspondent."""
+    return FlowMod(
+        dpid, Table.UPLINK, 0, {}, cookie=cookie(Fn.DRF, drf_obj(mn_obj, cn_id)), cookie_mask=FULL_MASK,
+        command="delete",
+    )  # fmt: skip
+
+
+def delete_drf_of_mn(dpid: int, mn_obj: int) -> FlowMod:
+    """Remove every DRF entry of one MN (it left this eMAG)."""
+    mask = FULL_MASK & ~0xFFFFFF
+    return FlowMod(
+        dpid, Table.UPLINK, 0, {}, cookie=cookie(Fn.DRF, drf_obj(mn_obj, 0)), cookie_mask=mask,
+        command="delete",
+    )  # fmt: skip
+
+
+def _redirect_match(hnp: Prefix) -> dict:
+    return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": _p(hnp)}
+
+
+def install_redirect(dpid: int, mn_obj: int, hnp: Prefix, label: int, port: int) -> FlowMod:
+    """p-eMAG (§4.3): traffic still arriving for an MN that moved is tunnelled to the n-eMAG."""
+    return FlowMod(
+        dpid, Table.ROUTE, Prio.REDIRECT, _redirect_match(hnp), _tunnel(label, port),
+        cookie=cookie(Fn.REDIRECT, mn_obj),
+    )  # fmt: skip
+
+
+def delete_redirect(dpid: int, mn_obj: int, hnp: Prefix) -> FlowMod:
+    return _delete_strict(install_redirect(dpid, mn_obj, hnp, 0, 0))
 
 
 def _deliver_match(hnp: Prefix) -> dict:

@@ -41,6 +41,7 @@ class Prio(IntEnum):
     TRANSIT = 400
     # UPLINK
     DRF = 600
+    DRF_FALLBACK = 500
     ANCHOR = 400
     # ROUTE
     DELIVER = 900

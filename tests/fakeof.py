@@ -49,6 +49,7 @@ from openflow_rules.intents import (
     SetField,
     ToController,
 )
+from openflow_rules.pipeline import Table
 
 Packet = dict[str, Any]
 
@@ -346,6 +347,7 @@ class Trace:
     hops: list[Hop] = field(default_factory=list)
     arrivals: list[tuple[str, int, Packet]] = field(default_factory=list)  # packet on entering
     outcomes: list[Outcome] = field(default_factory=list)
+    punts: list[Outcome] = field(default_factory=list)  # DRF punts handed to the controller
 
     @property
     def outcome(self) -> Outcome:
@@ -582,10 +584,23 @@ class FakeNet:
         return self.net.walk(switch, port, packet)
 
     def send(self, host: str, dst: str, src: str | None = None, **fields: Any) -> Trace:
-        """``host`` sends an IPv6 packet to ``dst`` (from its own address unless ``src``)."""
+        """``host`` sends an IPv6 packet to ``dst`` (from its own address unless ``src``).  A copy
+        the UPLINK table punts (DRF miss) is handed to the controller as a real switch would, and
+        moved from ``outcomes`` to ``punts``, so ``outcome`` is what happened to the packet."""
         node = self.node(host)
         src = src if src is not None else self.address(host)
-        return self.send_raw(host, ipv6_packet(src, dst, node.mac, self.domain.router_mac, **fields))
+        trace = self.send_raw(host, ipv6_packet(src, dst, node.mac, self.domain.router_mac, **fields))
+        for o in [o for o in trace.outcomes if o.kind == "controller" and o.packet.get("data") is None]:
+            trace.outcomes.remove(o)
+            trace.punts.append(o)
+            header = (
+                bytes.fromhex(o.packet["eth_dst"].replace(":", "") + o.packet["eth_src"].replace(":", ""))
+                + b"\x86\xdd" + bytes(8)
+                + ipaddress.IPv6Address(o.packet["ipv6_src"]).packed
+                + ipaddress.IPv6Address(o.packet["ipv6_dst"]).packed
+            )  # fmt: skip
+            self.apply(self.ctl.packet_in(self.dpid(o.switch), o.port, header, self.now, table=Table.UPLINK))
+        return trace
 
     def inject(self, switch: str, port: int, dst: str, src: str = "2001:db8:f::99") -> Trace:
         """A plain IPv6 packet arriving at ``switch`` on ``port`` (e.g. from a trunk)."""
