@@ -147,11 +147,7 @@ class EpmipApp(app_manager.RyuApp):
         if in_port is None:
             self.core.counters["packet_in_without_port"] += 1
             return
-        self.send(
-            self.core.packet_in(
-                msg.datapath.id, in_port, bytes(msg.data), time.monotonic(), table=msg.table_id
-            )
-        )
+        self.send(self.core.packet_in(msg.datapath.id, in_port, bytes(msg.data), time.monotonic(), table=msg.table_id))
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     @guarded

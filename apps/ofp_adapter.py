@@ -68,9 +68,7 @@ def to_ryu(datapath, intent: Intent):
         raise TypeError(f"unknown intent {intent!r}")
     inst = []
     if intent.actions:
-        inst.append(
-            parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions(parser, ofp, intent.actions))
-        )
+        inst.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions(parser, ofp, intent.actions)))
     if intent.goto is not None:
         inst.append(parser.OFPInstructionGotoTable(int(intent.goto)))
     command = {

@@ -61,9 +61,7 @@ def _address_param(req, name: str):
     try:
         return ipaddress.IPv6Address(value), None
     except ValueError:
-        return None, _error(
-            400, f"query parameter '{name}': {value!r} is not an IPv6 address", parameter=name
-        )
+        return None, _error(400, f"query parameter '{name}': {value!r} is not an IPv6 address", parameter=name)
 
 
 class EpmipRestController(ControllerBase):
@@ -118,9 +116,7 @@ class EpmipRestController(ControllerBase):
         # isascii: str.isdigit() also accepts digits such as '²' that int() rejects
         limit = int(raw) if raw.isascii() and raw.isdigit() else 0
         if not 1 <= limit <= 1000:
-            return _error(
-                400, f"query parameter 'limit': {raw!r} is not an integer from 1 to 1000", parameter="limit"
-            )
+            return _error(400, f"query parameter 'limit': {raw!r} is not an integer from 1 to 1000", parameter="limit")
         return _json({"messages": self.core.bus.recent(limit)})
 
     @route("epmip", "/epmip/v1/paths", methods=["GET"])

@@ -189,9 +189,7 @@ def _prefix(value: Any, path: str, exact_len: int | None = None) -> ipaddress.IP
     try:
         net = ipaddress.IPv6Network(str(value), strict=True)
     except ValueError:
-        raise ConfigError(
-            path, value, "an IPv6 prefix such as 2001:db8:a::/48 with no host bits set"
-        ) from None
+        raise ConfigError(path, value, "an IPv6 prefix such as 2001:db8:a::/48 with no host bits set") from None
     if exact_len is not None and net.prefixlen != exact_len:
         raise ConfigError(path, value, f"a /{exact_len} prefix")
     if exact_len is None and net.prefixlen > 64:
@@ -207,9 +205,7 @@ def _mac(value: Any, path: str) -> str:
     if first & 0x01:
         raise ConfigError(path, value, "a unicast MAC (first octet even)")
     if first & 0x04:
-        raise ConfigError(
-            path, value, "a MAC whose first octet has bit 0x04 clear (that bit marks switch ports)"
-        )
+        raise ConfigError(path, value, "a MAC whose first octet has bit 0x04 clear (that bit marks switch ports)")
     return mac
 
 
@@ -325,15 +321,11 @@ def _switches(items: list) -> dict[str, Switch]:
         if role in LMA_ROLES and not prefixes:
             raise ConfigError(f"{path}.prefixes", [], "at least one prefix for an (e)LMA")
         if role not in LMA_ROLES and prefixes:
-            raise ConfigError(
-                f"{path}.prefixes", [str(p) for p in prefixes], "no prefixes (only (e)LMAs have them)"
-            )
+            raise ConfigError(f"{path}.prefixes", [str(p) for p in prefixes], "no prefixes (only (e)LMAs have them)")
         lma = _get(item, "lma", path, str, None)
         for key in item:
             if key not in ("name", "dpid", "role", "address", "prefixes", "lma"):
-                raise ConfigError(
-                    f"{path}.{key}", item[key], "one of name, dpid, role, address, prefixes, lma"
-                )
+                raise ConfigError(f"{path}.{key}", item[key], "one of name, dpid, role, address, prefixes, lma")
         dpids[dpid] = name
         addresses[address] = name
         out[name] = Switch(name, dpid, role, address, prefixes, lma)
@@ -415,9 +407,7 @@ def _mobile_nodes(items: list, switches: dict[str, Switch]) -> dict[str, MobileN
     return out
 
 
-def _fixed_nodes(
-    items: list, switches: dict[str, Switch], networks: list[FixedNetwork]
-) -> dict[str, FixedNode]:
+def _fixed_nodes(items: list, switches: dict[str, Switch], networks: list[FixedNetwork]) -> dict[str, FixedNode]:
     out: dict[str, FixedNode] = {}
     for i, item in enumerate(items):
         path = f"fixed_nodes[{i}]"

@@ -116,9 +116,7 @@ class EpmipController:
         sw = self.domain.by_dpid.get(dpid)
         if sw is None:
             self.counters["unknown_switch"] += 1
-            LOG.error(
-                "switch with dpid %#x is not in the domain file %s; ignoring it", dpid, self.domain.source
-            )
+            LOG.error("switch with dpid %#x is not in the domain file %s; ignoring it", dpid, self.domain.source)
             return []
         self.connected[dpid] = {}
         self.counters["switch_up"] += 1
@@ -162,9 +160,7 @@ class EpmipController:
                     self.emit(fm)
         return self._flush()
 
-    def packet_in(
-        self, dpid: int, in_port: int, data: bytes, now: float, table: int | None = None
-    ) -> list[Intent]:
+    def packet_in(self, dpid: int, in_port: int, data: bytes, now: float, table: int | None = None) -> list[Intent]:
         sw = self.domain.by_dpid.get(dpid)
         if sw is None or dpid not in self.connected:
             self.counters["packet_in_unknown_switch"] += 1
@@ -191,9 +187,7 @@ class EpmipController:
         mn = next((m for m in d.mobile_nodes.values() if m.mac == nd.eth_src.lower()), None)
         if mn is None or sw.name not in self.mags:
             self.counters["rs_ignored"] += 1
-            LOG.debug(
-                "%s port %d: RS from %s ignored (not a known MN on an (e)MAG)", sw.name, in_port, nd.eth_src
-            )
+            LOG.debug("%s port %d: RS from %s ignored (not a known MN on an (e)MAG)", sw.name, in_port, nd.eth_src)
             return []
         self.mags[sw.name].host_seen(mn, in_port, now, rs_from=nd.ipv6_src)
         return self._flush()
@@ -259,9 +253,7 @@ class EpmipController:
         out.append(flows.install_local_label(sw.dpid, sw.label))
         for other in d.switches.values():
             if other.name != sw.name:
-                out.append(
-                    flows.install_transit(sw.dpid, other.label, self.topo.port_toward(sw.name, other.name))
-                )
+                out.append(flows.install_transit(sw.dpid, other.label, self.topo.port_toward(sw.name, other.name)))
         routes = [(p, o.name) for o in d.switches.values() for p in o.prefixes]
         routes += [(n.prefix, n.router) for n in d.fixed_networks]
         for prefix, owner in routes:

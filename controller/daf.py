@@ -314,9 +314,7 @@ class Daf:
         self._ack(msg, now, Status.ACCEPTED)
 
     def _ack(self, msg: PBCI, now: float, status: Status) -> None:
-        self.ctl.bus.send(
-            PBCA(src=self.name, dst=msg.src, seq=msg.seq, mn_id=msg.mn_id, status=int(status)), now
-        )
+        self.ctl.bus.send(PBCA(src=self.name, dst=msg.src, seq=msg.seq, mn_id=msg.mn_id, status=int(status)), now)
 
     def on_pbca(self, msg: PBCA, now: float) -> None:
         redirect = self.redirects.get(msg.mn_id)

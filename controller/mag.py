@@ -99,11 +99,7 @@ class MagFunction:
             self.ctl.counters["attach_refused"] += 1
             return
         lma = self.ctl.select_lma(mn, self.switch)
-        daf = (
-            self.daf is not None
-            and self.ctl.domain.mode == "epmip"
-            and self.ctl.domain.switches[lma].role == "elma"
-        )
+        daf = self.daf is not None and self.ctl.domain.mode == "epmip" and self.ctl.domain.switches[lma].role == "elma"
         att = Attachment(
             mn=mn, port=port, lma=lma, state=REGISTERING, seq=self.ctl.bus.next_seq(),
             attached_at=now, sent_at=now, daf=daf, ra_to=ra_to,
@@ -203,18 +199,14 @@ class MagFunction:
                 att.seq = self.ctl.bus.next_seq()
                 att.refresh_at = now + att.lifetime * self.ctl.domain.timers.refresh_fraction
                 self.ctl.counters["binding_refresh"] += 1
-                self._send_pbu(
-                    att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NOT_CHANGED
-                )
+                self._send_pbu(att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NOT_CHANGED)
             elif att.state == REGISTERING and now - att.sent_at >= PBA_TIMEOUT * (2**att.retries):
                 if att.retries >= PBU_RETRIES:
                     att.state = REJECTED
                     LOG.error("%s: no PBA for %s from %s", self.name, att.mn.id, att.lma)
                     continue
                 att.retries += 1
-                self._send_pbu(
-                    att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE
-                )
+                self._send_pbu(att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE)
 
     # ------------------------------------------------------------ data plane
 

@@ -165,8 +165,7 @@ def decode(data: bytes) -> Message:
         if f.type == "list[str]" and not all(isinstance(x, str) for x in value):
             raise MessageError(f"{mtype} field '{f.name}': got {value!r}, expected a list of strings")
         if f.type == "list[dict[str, str]]" and not all(
-            isinstance(x, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in x.items())
-            for x in value
+            isinstance(x, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in x.items()) for x in value
         ):
             raise MessageError(f"{mtype} field '{f.name}': got {value!r}, expected a list of maps")
         kwargs[f.name] = value

@@ -81,9 +81,7 @@ def router_advertisement(
     for prefix in prefixes:
         net, plen = prefix.split("/")
         options.append(
-            icmpv6.nd_option_pi(
-                pl=int(plen), res1=0b010, val_l=valid_lifetime, pre_l=valid_lifetime, prefix=net
-            )
+            icmpv6.nd_option_pi(pl=int(plen), res1=0b010, val_l=valid_lifetime, pre_l=valid_lifetime, prefix=net)
         )
     ra = icmpv6.nd_router_advert(ch_l=64, res=0, rou_l=router_lifetime, options=options)
     body = icmpv6.icmpv6(type_=icmpv6.ND_ROUTER_ADVERT, data=ra)
@@ -106,9 +104,7 @@ def router_solicitation(src_mac: str, src_ip: str = "::") -> bytes:
     """Build an RS as a host would send it (used by tests and by nothing else)."""
     body = icmpv6.icmpv6(
         type_=icmpv6.ND_ROUTER_SOLICIT,
-        data=icmpv6.nd_router_solicit(
-            option=icmpv6.nd_option_sla(hw_src=src_mac) if src_ip != "::" else None
-        ),
+        data=icmpv6.nd_router_solicit(option=icmpv6.nd_option_sla(hw_src=src_mac) if src_ip != "::" else None),
     )
     return _frame(src_mac, "33:33:00:00:00:02", src_ip, "ff02::2", body)
 

@@ -69,10 +69,7 @@ def run_demo(config: str | None = None, log_dir: str | None = None) -> int:
     try:
         net = Network(domain_file, ctl)
         d = net.domain
-        step(
-            f"Mininet: {len(d.switches)} switches, {len(d.mobile_nodes)} mobile and "
-            f"{len(d.fixed_nodes)} fixed hosts"
-        )
+        step(f"Mininet: {len(d.switches)} switches, {len(d.mobile_nodes)} mobile and {len(d.fixed_nodes)} fixed hosts")
         net.start()
         mns = list(d.mobile_nodes)
         addrs = net.wait_addresses(mns, timeout=30)
@@ -83,9 +80,7 @@ def run_demo(config: str | None = None, log_dir: str | None = None) -> int:
         rows = []
         for b in sorted(body["bindings"], key=lambda b: b["mn_id"]):
             coa_sw = d.switch_by_address(ipaddress.IPv6Address(b["proxy_coa"]))
-            rows.append(
-                [b["mn_id"], b["lma"], b["hnps"][0], addrs[b["mn_id"]], f"{coa_sw.name} ({b['proxy_coa']})"]
-            )
+            rows.append([b["mn_id"], b["lma"], b["hnps"][0], addrs[b["mn_id"]], f"{coa_sw.name} ({b['proxy_coa']})"])
         print(table(rows, ["MN", "(e)LMA", "HNP", "address (SLAAC)", "Proxy-CoA"]))
 
         step("traffic (ping6, 5 packets each): the path each flow takes, PMIP routing via the anchors")
@@ -106,9 +101,7 @@ def run_demo(config: str | None = None, log_dir: str | None = None) -> int:
 
         step("handoff: mn1 moves from its (e)MAG to another one under a running ping to mn2")
         old = net.attachment("mn1")
-        target = next(
-            s for s in d.switches.values() if s.is_mag and s.name != old and s.lma == d.switches[old].lma
-        )
+        target = next(s for s in d.switches.values() if s.is_mag and s.name != old and s.lma == d.switches[old].lma)
         ping = net.host("mn1").popen(["ping", "-6", "-i", "0.02", "-c", "150", "-W", "1", addrs["mn2"]],
                                      stdout=subprocess.PIPE, text=True)  # fmt: skip
         time.sleep(0.5)
@@ -129,10 +122,7 @@ def run_demo(config: str | None = None, log_dir: str | None = None) -> int:
               f"HNP {bce['hnps'][0]} (unchanged), address {net.global_address('mn1')}")  # fmt: skip
         print(f"   re-registration {1000 * (t_bound - t_move):.0f} ms after the move (as seen over REST)")
         print(f"   ping at 50 packets/s: {sent} sent, {recv} received, {sent - recv} lost across the move")
-        print(
-            "   signalling during the move: "
-            + (", ".join(f"{k} x{v}" for k, v in delta.items() if v) or "none")
-        )
+        print("   signalling during the move: " + (", ".join(f"{k} x{v}" for k, v in delta.items() if v) or "none"))
         assert_path = net.ping6("mn1", addrs["mn2"], count=3, interval=0.1)
         print(f"   after the move: ping mn1->mn2 {assert_path[1]}/{assert_path[0]} replies")
 

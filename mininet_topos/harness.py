@@ -38,9 +38,7 @@ def ovs_running() -> bool:
 def ensure_ovs() -> None:
     if ovs_running():
         return
-    subprocess.run(
-        [OVS_CTL, "start", "--system-id=random", "--no-mlockall"], capture_output=True, check=False
-    )
+    subprocess.run([OVS_CTL, "start", "--system-id=random", "--no-mlockall"], capture_output=True, check=False)
     for _ in range(50):
         if ovs_running():
             return
@@ -74,9 +72,7 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
 def remove_leftovers(domain: Domain) -> None:
     """Delete bridges and veths of an earlier crashed run of this domain (by name only)."""
     names = set(domain.switches)
-    out = subprocess.run(
-        ["ovs-vsctl", "--timeout=5", "list-br"], capture_output=True, text=True
-    ).stdout.split()
+    out = subprocess.run(["ovs-vsctl", "--timeout=5", "list-br"], capture_output=True, text=True).stdout.split()
     for br in out:
         if br in names:
             subprocess.run(["ovs-vsctl", "--timeout=5", "--if-exists", "del-br", br], capture_output=True)
@@ -110,14 +106,10 @@ class Controller:
             str(ROOT / "apps" / "epmip_app.py"), *self.extra_apps,
         ]  # fmt: skip
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
-        )
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
         try:
             wait_for(
-                lambda: (
-                    self.proc.poll() is not None or (port_open(self.of_port) and port_open(self.rest_port))
-                ),
+                lambda: self.proc.poll() is not None or (port_open(self.of_port) and port_open(self.rest_port)),
                 timeout,
                 "the controller's OpenFlow and REST ports",
             )

@@ -118,9 +118,7 @@ def install_local_label(dpid: int, label: int) -> FlowMod:
 
 
 def install_transit(dpid: int, label: int, port: int) -> FlowMod:
-    return FlowMod(
-        dpid, Table.LABEL, Prio.TRANSIT, _label_match(label), (Output(port),), cookie=cookie(Fn.BASE)
-    )
+    return FlowMod(dpid, Table.LABEL, Prio.TRANSIT, _label_match(label), (Output(port),), cookie=cookie(Fn.BASE))
 
 
 def _prefix_match(prefix: Prefix) -> dict:
@@ -128,9 +126,7 @@ def _prefix_match(prefix: Prefix) -> dict:
 
 
 def install_prefix_route(dpid: int, prefix: Prefix, port: int) -> FlowMod:
-    return FlowMod(
-        dpid, Table.ROUTE, Prio.PREFIX, _prefix_match(prefix), (Output(port),), cookie=cookie(Fn.BASE)
-    )
+    return FlowMod(dpid, Table.ROUTE, Prio.PREFIX, _prefix_match(prefix), (Output(port),), cookie=cookie(Fn.BASE))
 
 
 def delete_prefix_route(dpid: int, prefix: Prefix, port: int) -> FlowMod:
@@ -160,17 +156,13 @@ def _anchor_match(hnp: Prefix) -> dict:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_src": _p(hnp)}
 
 
-def install_anchor(
-    dpid: int, obj: int, hnp: Prefix, lma_label: int, port: int, punt: bool = False
-) -> FlowMod:
+def install_anchor(dpid: int, obj: int, hnp: Prefix, lma_label: int, port: int, punt: bool = False) -> FlowMod:
     """RFC 5213 reverse tunnel: everything the MN sends goes to its LMA.  With ``punt`` (DAF
     enabled) the controller also gets the packet's headers, so the DRF learns of a correspondent
     it has no entry for yet - the packet itself still goes via the LMA, so nothing is lost while
     the location query runs (§4.2)."""
     actions = ((ToController(PUNT_BYTES),) if punt else ()) + _tunnel(lma_label, port)
-    return FlowMod(
-        dpid, Table.UPLINK, Prio.ANCHOR, _anchor_match(hnp), actions, cookie=cookie(Fn.ACCESS, obj)
-    )
+    return FlowMod(dpid, Table.UPLINK, Prio.ANCHOR, _anchor_match(hnp), actions, cookie=cookie(Fn.ACCESS, obj))
 
 
 def delete_anchor(dpid: int, obj: int, hnp: Prefix, lma_label: int, port: int) -> FlowMod:
@@ -255,9 +247,7 @@ def _deliver_match(hnp: Prefix) -> dict:
 
 def install_deliver(dpid: int, obj: int, hnp: Prefix, port: int, mn_mac: str, router_mac: str) -> FlowMod:
     actions = (SetField("eth_src", router_mac), SetField("eth_dst", mn_mac), Output(port))
-    return FlowMod(
-        dpid, Table.ROUTE, Prio.DELIVER, _deliver_match(hnp), actions, cookie=cookie(Fn.ACCESS, obj)
-    )
+    return FlowMod(dpid, Table.ROUTE, Prio.DELIVER, _deliver_match(hnp), actions, cookie=cookie(Fn.ACCESS, obj))
 
 
 def delete_deliver(dpid: int, obj: int, hnp: Prefix, port: int, mn_mac: str, router_mac: str) -> FlowMod:
@@ -303,9 +293,7 @@ def _host_route_match(address: str) -> dict:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": f"{address}/128"}
 
 
-def install_fixed_host(
-    dpid: int, obj: int, port: int, address: str, mac: str, router_mac: str
-) -> list[FlowMod]:
+def install_fixed_host(dpid: int, obj: int, port: int, address: str, mac: str, router_mac: str) -> list[FlowMod]:
     c = cookie(Fn.FIXED, obj)
     deliver = (SetField("eth_src", router_mac), SetField("eth_dst", mac), Output(port))
     return [
@@ -314,7 +302,5 @@ def install_fixed_host(
     ]
 
 
-def delete_fixed_host(
-    dpid: int, obj: int, port: int, address: str, mac: str, router_mac: str
-) -> list[FlowMod]:
+def delete_fixed_host(dpid: int, obj: int, port: int, address: str, mac: str, router_mac: str) -> list[FlowMod]:
     return [_delete_strict(fm) for fm in install_fixed_host(dpid, obj, port, address, mac, router_mac)]

@@ -76,9 +76,7 @@ class Harness:
             out += self.connect(name, now)
         return out
 
-    def attach(
-        self, mn_id: str, switch: str | None = None, port: int | None = None, now: float = 1.0
-    ) -> list:
+    def attach(self, mn_id: str, switch: str | None = None, port: int | None = None, now: float = 1.0) -> list:
         """The MN's access port appears on ``switch`` (default: where the domain file puts it)."""
         mn = self.domain.mobile_nodes[mn_id]
         switch = switch or mn.attach

@@ -242,9 +242,7 @@ class FakeSwitch:
 
     # ------------------------------------------------------------ queries
 
-    def flows(
-        self, table: int | None = None, cookie: int | None = None, mask: int = (1 << 64) - 1
-    ) -> list[Flow]:
+    def flows(self, table: int | None = None, cookie: int | None = None, mask: int = (1 << 64) - 1) -> list[Flow]:
         out = []
         for t in sorted(self.tables):
             if table is None or t == table:
@@ -359,9 +357,7 @@ class Trace:
         return [o for o in self.outcomes if o.kind == "delivered"]
 
     def describe(self) -> str:
-        lines = [
-            f"{h.switch}:{h.in_port} t{h.table} {h.flow.describe() if h.flow else 'MISS'}" for h in self.hops
-        ]
+        lines = [f"{h.switch}:{h.in_port} t{h.table} {h.flow.describe() if h.flow else 'MISS'}" for h in self.hops]
         lines += [f"=> {o.kind} at {o.switch} port {o.port} {o.why}" for o in self.outcomes]
         return "\n".join(lines)
 
@@ -405,9 +401,7 @@ class Network:
         been dropped or reached the controller; ForwardingLoop past ``max_hops`` switches."""
         trace = Trace()
         # each copy carries the states it has been in: meeting one again is a loop
-        todo: list[tuple[str, int, Packet, frozenset[str]]] = [
-            (switch, in_port, copy.deepcopy(packet), frozenset())
-        ]
+        todo: list[tuple[str, int, Packet, frozenset[str]]] = [(switch, in_port, copy.deepcopy(packet), frozenset())]
         while todo:
             name, port, pkt, seen = todo.pop(0)
             state = repr((name, port, sorted((k, v) for k, v in pkt.items() if k != "in_port")))
@@ -424,13 +418,9 @@ class Network:
                 if peer is not None:
                     todo.append((peer[0], peer[1], p, seen))
                 elif (name, out_port) in self.host_ports:
-                    trace.outcomes.append(
-                        Outcome("delivered", name, out_port, p, self.host_ports[(name, out_port)])
-                    )
+                    trace.outcomes.append(Outcome("delivered", name, out_port, p, self.host_ports[(name, out_port)]))
                 else:
-                    trace.outcomes.append(
-                        Outcome("dropped", name, out_port, p, "output to a port with no host")
-                    )
+                    trace.outcomes.append(Outcome("dropped", name, out_port, p, "output to a port with no host"))
             if not result.outputs and not result.packet_ins:
                 table, flow = result.hits[-1]
                 why = (
@@ -571,9 +561,7 @@ class FakeNet:
         outs: list[PacketOut] = []
         for o in trace.outcomes:
             if o.kind == "controller" and o.packet.get("data") is not None:
-                intents = self.apply(
-                    self.ctl.packet_in(self.dpid(o.switch), o.port, o.packet["data"], self.now)
-                )
+                intents = self.apply(self.ctl.packet_in(self.dpid(o.switch), o.port, o.packet["data"], self.now))
                 outs += [i for i in intents if isinstance(i, PacketOut)]
         return outs
 

@@ -23,8 +23,7 @@ def anchor_packets(switch: str) -> int:
     return sum(
         f["n_packets"]
         for f in dump_flows(switch)
-        if (f["table"] == Table.LABEL and "pop_mpls" in f["actions"])
-        or (f["cookie"] >> 48) & 0xFF == Fn.BINDING
+        if (f["table"] == Table.LABEL and "pop_mpls" in f["actions"]) or (f["cookie"] >> 48) & 0xFF == Fn.BINDING
     )
 
 

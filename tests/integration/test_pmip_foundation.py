@@ -73,12 +73,8 @@ def test_ping_between_mns_on_different_lmas_goes_through_both_lmas(live):
     assert received == sent == 5
     # MN1's reverse tunnel ends on eLMA1; eLMA3 tunnels to eMAG4; replies come back via eLMA1
     grows_by(lambda: local_label_packets("elma1"), before_in, 5, "eLMA1's tunnel end")
-    grows_by(
-        lambda: flow_packets("elma3", Fn.BINDING, mn_obj(live, "mn2")), before_bind, 5, "eLMA3's MN2 binding"
-    )
-    grows_by(
-        lambda: flow_packets("elma1", Fn.BINDING, mn_obj(live, "mn1")), before_back, 5, "eLMA1's MN1 binding"
-    )
+    grows_by(lambda: flow_packets("elma3", Fn.BINDING, mn_obj(live, "mn2")), before_bind, 5, "eLMA3's MN2 binding")
+    grows_by(lambda: flow_packets("elma1", Fn.BINDING, mn_obj(live, "mn1")), before_back, 5, "eLMA1's MN1 binding")
 
 
 def test_ping_between_mns_on_the_same_lma_goes_through_it(live):
@@ -109,9 +105,7 @@ def _iperf(live, client: str, server: str, udp: bool) -> dict:
     srv.cmd("iperf3 -s -1 -D -p 5201 --logfile /dev/null")
     time.sleep(0.3)
     flags = "-u -b 2M" if udp else ""
-    out = live.net.host(client).cmd(
-        f"timeout 15 iperf3 -6 -c {live.addresses[server]} -p 5201 -t 1 {flags} -J"
-    )
+    out = live.net.host(client).cmd(f"timeout 15 iperf3 -6 -c {live.addresses[server]} -p 5201 -t 1 {flags} -J")
     import json
 
     return json.loads(out[out.index("{") :])
@@ -142,15 +136,7 @@ def test_malformed_packets_from_a_host_do_not_hurt(live):
     eth = "333300000002" + mac + "86dd"
     # RS with hop limit 64 (RFC 4861 says 255): punted by the RS rule, rejected by the parser.
     rs_bad_hlim = (
-        eth
-        + "6000000000083a40"
-        + "fe80"
-        + "00" * 12
-        + "0101"
-        + "ff02"
-        + "00" * 13
-        + "02"
-        + "8500000000000000"
+        eth + "6000000000083a40" + "fe80" + "00" * 12 + "0101" + "ff02" + "00" * 13 + "02" + "8500000000000000"
     )
     # RS with an option of length 0 (malformed).
     rs_bad_opt = (

@@ -253,9 +253,7 @@ def test_check_config_missing_required_field(doc, tmp_path, capsys):
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
     rc, _, err = _check(path, capsys)
     assert rc == 2
-    assert "switches[10] (c2).address: got None, expected a value (field is required)" in _one_line_error(
-        err, path
-    )
+    assert "switches[10] (c2).address: got None, expected a value (field is required)" in _one_line_error(err, path)
 
 
 def test_multiline_value_stays_on_one_line(doc, tmp_path, capsys):

@@ -257,9 +257,11 @@ def test_openapi_error_responses_use_the_error_schema(spec):
                 continue
             for code, response in op["responses"].items():
                 if code.startswith("4"):
-                    assert any(
-                        r.endswith(("/Error", "/BadParameter", "/MethodNotAllowed")) for r in refs(response)
-                    ), (path, method, code)
+                    assert any(r.endswith(("/Error", "/BadParameter", "/MethodNotAllowed")) for r in refs(response)), (
+                        path,
+                        method,
+                        code,
+                    )
     for ref in refs(spec):  # every reference resolves
         node = spec
         for part in ref.removeprefix("#/").split("/"):
