@@ -354,13 +354,19 @@ class EpmipController:
 
     def path(self, src_mn: str, dst: ipaddress.IPv6Address) -> list[str]:
         """The switches a packet from ``src_mn`` to ``dst`` crosses under the installed state
-        (PMIP: reverse tunnel to the source's LMA, routing to the destination's anchor, tunnel to
-        its MAG).  Used by the demo; tests check the real path with flow counters."""
+        (a DRF direct tunnel if there is one; else PMIP: reverse tunnel to the source's LMA,
+        routing to the destination's anchor, tunnel to its MAG).  Used by the demo; tests check
+        the real path with flow counters."""
         where = self.attachment_of(src_mn)
         if where is None:
             raise LookupError(f"{src_mn} is not attached")
         mag = self.mags[where[0]]
         att = mag.attachments[src_mn]
+        if mag.daf is not None:
+            prefix = ipaddress.IPv6Network((int(dst) >> 64 << 64, 64))
+            loc = mag.daf.location.get(prefix)
+            if mag.daf.sessions.get(src_mn, {}).get(prefix) == "direct" and loc is not None:
+                return self.topo.path(mag.name, loc.switch)  # DRF direct tunnel (§4.2)
         hops = self.topo.path(mag.name, att.lma)
         owner = self.domain.prefix_owner(dst)
         fixed = next((n for n in self.domain.fixed_networks if dst in n.prefix), None)
