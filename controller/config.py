@@ -23,6 +23,7 @@ ROLES = ("emag", "mag", "elma", "lma", "ar_drf", "core")
 MAG_ROLES = ("emag", "mag")
 LMA_ROLES = ("elma", "lma")
 MODES = ("epmip", "pmip")
+LMF_DISCOVERY = ("config", "hbh", "relay")  # draft §4.4.1, §4.4.2, §4.4.3
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 MAX_LABEL = (1 << 20) - 1
@@ -94,6 +95,7 @@ class FixedNode:
 class FixedNetwork:
     prefix: ipaddress.IPv6Network
     router: str
+    lmf: bool = True  # §5.2: an LMF answers for this network with the router's address
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class Link:
 class Domain:
     name: str
     mode: str
+    lmf_discovery: str
     router_link_local: ipaddress.IPv6Address
     router_mac: str
     timers: Timers
@@ -242,7 +245,7 @@ def parse_domain(text: str, source: str = "<memory>") -> Domain:
 
 def _build(doc: dict, source: str) -> Domain:
     known = {
-        "domain", "mode", "router", "timers", "switches", "links",
+        "domain", "mode", "lmf_discovery", "router", "timers", "switches", "links",
         "mobile_nodes", "fixed_nodes", "fixed_networks",
     }  # fmt: skip
     for key in doc:
@@ -252,6 +255,9 @@ def _build(doc: dict, source: str) -> Domain:
     mode = _get(doc, "mode", "mode", str, "epmip")
     if mode not in MODES:
         raise ConfigError("mode", mode, f"one of {list(MODES)}")
+    discovery = _get(doc, "lmf_discovery", "lmf_discovery", str, "config")
+    if discovery not in LMF_DISCOVERY:
+        raise ConfigError("lmf_discovery", discovery, f"one of {list(LMF_DISCOVERY)}")
     router = _get(doc, "router", "router", dict, {})
     router_ll = _address(router.get("link_local", "fe80::1"), "router.link_local")
     if not router_ll.is_link_local:
@@ -268,8 +274,8 @@ def _build(doc: dict, source: str) -> Domain:
     _check_prefix_overlap(switches, fixed_networks)
     _check_connected(switches, links)
     return Domain(
-        name=name, mode=mode, router_link_local=router_ll, router_mac=router_mac, timers=timers,
-        switches=switches, links=links, mobile_nodes=mns, fixed_nodes=fns,
+        name=name, mode=mode, lmf_discovery=discovery, router_link_local=router_ll, router_mac=router_mac,
+        timers=timers, switches=switches, links=links, mobile_nodes=mns, fixed_nodes=fns,
         fixed_networks=fixed_networks, source=source,
     )  # fmt: skip
 
@@ -370,7 +376,11 @@ def _fixed_networks(items: list, switches: dict[str, Switch]) -> list[FixedNetwo
         router = _get(item, "router", path, str)
         if router not in switches or switches[router].role not in ("ar_drf", "core"):
             raise ConfigError(f"{path}.router", router, "the name of a switch with role ar_drf or core")
-        out.append(FixedNetwork(prefix, router))
+        lmf = _get(item, "lmf", path, bool, switches[router].role == "ar_drf")
+        for key in item:
+            if key not in ("prefix", "router", "lmf"):
+                raise ConfigError(f"{path}.{key}", item[key], "one of prefix, router, lmf")
+        out.append(FixedNetwork(prefix, router, lmf))
     return out
 
 
