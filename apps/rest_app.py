@@ -7,6 +7,8 @@ Endpoints (docs/openapi.yaml describes them in full):
     GET /epmip/v1/locations?address=<ipv6>   the LMF's answer: which (e)LMA, which CoA
     GET /epmip/v1/switches                   switches, roles, connection state, attached MNs
     GET /epmip/v1/switches/{name}/drf        an eMAG's location cache, tunnels, redirects
+    GET /epmip/v1/lmas/{name}/prefixes      the prefixes an (e)LMA manages
+    POST /epmip/v1/lmas/{name}/prefixes      {"prefix": "2001:db8:e::/48"}: manage one more (§4.4.1)
     GET /epmip/v1/stats                      signalling messages and events counted by type
     GET /epmip/v1/messages                   the most recent signalling messages (?limit=N)
     GET /epmip/v1/paths?src=<mn_id>&dst=<ipv6>   the switches a packet crosses (model)
@@ -18,6 +20,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
+import time
 
 from controller import compat
 
@@ -33,12 +37,14 @@ ROUTES = [
     "/epmip/v1/locations",
     "/epmip/v1/switches",
     "/epmip/v1/switches/{name}/drf",
+    "/epmip/v1/lmas/{name}/prefixes",
     "/epmip/v1/stats",
     "/epmip/v1/messages",
     "/epmip/v1/paths",
     "/epmip/v1/openapi.yaml",
 ]
 WRITE_METHODS = ["POST", "PUT", "DELETE", "PATCH"]
+WRITABLE = {"/epmip/v1/lmas/{name}/prefixes": ["GET", "POST"]}  # every other route is GET only
 
 
 def _json(body, status: int = 200) -> Response:
@@ -106,6 +112,31 @@ class EpmipRestController(ControllerBase):
             return _error(404, f"switch {name!r} {why}", name=name)
         return _json(state)
 
+    @route("epmip", "/epmip/v1/lmas/{name}/prefixes", methods=["GET"])
+    def lma_prefixes(self, req, name, **_kw):
+        sw = self.core.domain.switches.get(name)
+        if sw is None or not sw.is_lma:
+            return _error(404, f"{name!r} is not an elma or lma of this domain", name=name)
+        return _json({"lma": name, "prefixes": [str(p) for p in sw.prefixes]})
+
+    @route("epmip", "/epmip/v1/lmas/{name}/prefixes", methods=["POST"])
+    def add_lma_prefix(self, req, name, **_kw):
+        try:
+            body = json.loads(req.body or b"null")
+        except ValueError:
+            return _error(400, 'request body is not JSON; expected {"prefix": "2001:db8:e::/48"}')
+        prefix = body.get("prefix") if isinstance(body, dict) else None
+        if not isinstance(prefix, str):
+            return _error(400, "field 'prefix' is required (a string such as 2001:db8:e::/48)", field="prefix")
+        try:
+            result, intents = self.core.add_prefix(name, prefix, time.monotonic())
+        except LookupError as exc:
+            return _error(404, str(exc), name=name)
+        except ValueError as exc:
+            return _error(400, str(exc), field="prefix")
+        self.app.send(intents)
+        return _json(result, 201)
+
     @route("epmip", "/epmip/v1/stats", methods=["GET"])
     def stats(self, req, **_kw):
         return _json(self.core.stats())
@@ -139,15 +170,12 @@ class EpmipRestController(ControllerBase):
 
     @route("epmip", "/epmip/v1/{anything:.*}", methods=["GET"] + WRITE_METHODS)
     def zz_not_found(self, req, anything, **_kw):  # name sorts last: Ryu registers routes by name
-        if req.method != "GET" and "/epmip/v1/" + anything.split("?")[0] in _static_routes():
-            return _error(405, f"method {req.method} is not allowed on /epmip/v1/{anything}; use GET")
-        if req.method != "GET" and anything.startswith("bindings/"):
-            return _error(405, f"method {req.method} is not allowed on /epmip/v1/{anything}; use GET")
-        return _error(404, f"no such endpoint /epmip/v1/{anything}", endpoints=ROUTES)
-
-
-def _static_routes() -> set[str]:
-    return {r for r in ROUTES if "{" not in r}
+        path = "/epmip/v1/" + anything.split("?")[0]
+        for template in ROUTES:
+            if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path):
+                allowed = ", ".join(WRITABLE.get(template, ["GET"]))
+                return _error(405, f"method {req.method} is not allowed on {path}; use {allowed}")
+        return _error(404, f"no such endpoint {path}", endpoints=ROUTES)
 
 
 def register_rest(wsgi, app) -> None:

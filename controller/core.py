@@ -8,6 +8,7 @@ reaction (flows and packets) to that event.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import statistics
@@ -320,6 +321,35 @@ class EpmipController:
                 entry["bindings"] = len(self.lmas[sw.name].cache)
             out.append(entry)
         return out
+
+    def add_prefix(self, lma: str, prefix: str, now: float) -> tuple[dict, list[Intent]]:
+        """§4.4.1 at run time: an (e)LMA starts managing another prefix.  Every switch gets the
+        route toward it and every DRF maps it to that LMA from now on (they all read the same
+        prefix table).  Raises LookupError (no such LMA) or ValueError (bad or overlapping)."""
+        sw = self.domain.switches.get(lma)
+        if sw is None or not sw.is_lma:
+            raise LookupError(f"{lma!r} is not an elma or lma of this domain")
+        try:
+            net = ipaddress.IPv6Network(prefix, strict=True)
+        except ValueError:
+            raise ValueError(f"prefix {prefix!r} is not an IPv6 prefix without host bits") from None
+        if net.prefixlen > 64:
+            raise ValueError(f"prefix {prefix!r} is longer than /64")
+        owned = [(p, o.name) for o in self.domain.switches.values() for p in o.prefixes]
+        owned += [(n.prefix, n.router) for n in self.domain.fixed_networks]
+        for other, owner in owned:
+            if net.overlaps(other):
+                raise ValueError(f"prefix {net} overlaps {other} of {owner}")
+        updated = dataclasses.replace(sw, prefixes=(*sw.prefixes, net))
+        self.domain.switches[lma] = updated
+        self.domain.by_dpid[updated.dpid] = updated
+        self.lmas[lma].switch = updated
+        for other in self.domain.switches.values():
+            if other.name != lma:
+                self.emit(flows.install_prefix_route(other.dpid, net, self.topo.port_toward(other.name, lma)))
+        self.counters["prefix_added"] += 1
+        LOG.info("%s now manages %s", lma, net)
+        return {"lma": lma, "prefixes": [str(p) for p in updated.prefixes]}, self._flush()
 
     def drf(self, name: str) -> dict | None:
         mag = self.mags.get(name)
