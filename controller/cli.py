@@ -39,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="run the reference demo (root; starts OVS, controller, Mininet)")
     p.add_argument("--config", default=None, help="domain file (default: examples/domain.yaml)")
     p.add_argument("--keep-logs", default=None, help="directory for controller logs")
+    bench = sub.add_parser("bench", help="benchmarks (root; start OVS, controller, Mininet)")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)  # later: compare, control-plane
+    p = bench_sub.add_parser("handoff", help="loss and interruption of a UDP stream across handoffs")
+    p.add_argument("--moves", type=int, default=5, help="handoffs of mn1 (default: 5)")
+    p.add_argument("--rate", type=float, default=100.0, help="packets/s each way (default: 100)")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between moves (default: 2)")
+    p.add_argument("--config", default=None, help="domain file (default: examples/domain.yaml)")
+    p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
     args = parser.parse_args(argv)
     if args.command == "check-config":
         return check_config(args.file)
@@ -46,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         from mininet_topos.demo import run_demo
 
         return run_demo(args.config, args.keep_logs)
+    if args.command == "bench" and args.bench == "handoff":
+        from benchmarks.handoff import run
+
+        return run(args.moves, args.rate, args.json, config=args.config, duration_per_move=args.interval)
     parser.error(f"unknown command {args.command}")
     return 2
 

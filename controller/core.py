@@ -365,6 +365,7 @@ class EpmipController:
                 "count": len(vals),
                 "median_ms": statistics.median(vals) * 1000,
                 "max_ms": vals[-1] * 1000,
+                "last_ms": values[-1] * 1000,
             }
         return {
             "messages": dict(sorted(self.bus.sent.items())),

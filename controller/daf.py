@@ -249,11 +249,12 @@ class Daf:
             hnps = [ipaddress.IPv6Network(h) for h in msg.hnps]
         except ValueError:
             hnps = []
-        if loc is None or not hnps:
+        att = self.mag.attachments.get(msg.mn_id)
+        if loc is None or not hnps or (loc.switch == self.name and att is None):
+            # the last: "now here" for an MN not attached here (would redirect it to ourselves)
             self.ctl.reject_message(self.name, msg, "PBCI without a valid new CoA or HNP")
             self._ack(msg, now, Status.MISSING_HOME_NETWORK_PREFIX_OPTION)
             return
-        att = self.mag.attachments.get(msg.mn_id)
         if att is not None and loc.switch != self.name:
             # The MN is still attached here as far as we know (its port event is late): it left.
             self.mag.detach(att.port, now, deregister=False)
@@ -339,7 +340,9 @@ class Daf:
             loc = loc or self._location_from(entry.get("coa", ""), "pbca", now)
             if loc is None:
                 continue
-            self.location.setdefault(prefix, loc)
+            if loc is not known:  # the cache (REST view, resync, other MNs' entries) follows the flow
+                self.location[prefix] = loc
+                self._repoint(prefix, loc)
             self._direct(att, prefix, loc)
 
     # ------------------------------------------------------------ timers and state

@@ -171,7 +171,10 @@ class Network:
     def stop(self) -> None:
         try:
             for host in self.net.hosts:
-                host.cmd("kill %% 2>/dev/null; pkill -f 'iperf3|ping' 2>/dev/null")
+                host.cmd("kill %% 2>/dev/null")
+            # iperf3 servers the tests daemonise (-D) outlive their host's shell; only ours
+            # (ports 5201-5299) are stopped - hosts share the machine's process list.
+            subprocess.run(["pkill", "-f", "iperf3 -s -1 -D -p 52[0-9][0-9]"], capture_output=True)
             self.net.stop()
         finally:
             remove_leftovers(self.domain)
@@ -257,3 +260,55 @@ def dump_flows(bridge: str, table: int | None = None) -> list[dict]:
 
 def packets_through(bridge: str, table: int, predicate) -> int:
     return sum(f["n_packets"] for f in dump_flows(bridge, table) if predicate(f))
+
+
+UDPSTREAM = str(ROOT / "benchmarks" / "udpstream.py")
+
+
+class UdpStream:
+    """A bidirectional paced UDP stream between two hosts (benchmarks/udpstream.py on both
+    sides; it runs with the system Python inside the host namespaces)."""
+
+    def __init__(self, net: Network, a: str, b: str, rate: int, seconds: float, tmp: Path, port: int = 9000) -> None:
+        self.files = {a: tmp / f"{a}.rec", b: tmp / f"{b}.rec"}
+        self.count = int(rate * seconds)
+        self.rate = rate
+        self.receivers = [
+            net.host(h).popen(
+                ["/usr/bin/python3", UDPSTREAM, "recv", "--port", str(port), "--out", str(self.files[h]),
+                 "--duration", str(seconds + 5)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            for h in (a, b)
+        ]  # fmt: skip
+        time.sleep(0.3)
+        self.senders = [
+            net.host(src).popen(
+                ["/usr/bin/python3", UDPSTREAM, "send", "--dst", net.global_address(dst), "--port", str(port),
+                 "--rate", str(rate), "--count", str(self.count)],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            )
+            for src, dst in ((a, b), (b, a))
+        ]  # fmt: skip
+
+    def finish(self) -> dict[str, list]:
+        """Wait for the senders, stop the receivers; records per receiving host."""
+        from benchmarks.udpstream import load_records
+
+        summaries = []
+        for s in self.senders:
+            out, _ = s.communicate(timeout=120)
+            summaries.append(json.loads(out.strip().splitlines()[-1]))
+        time.sleep(1.0)
+        for p in self.receivers:
+            p.terminate()
+            p.wait(10)
+        if any(x.get("sent") != self.count for x in summaries):
+            raise HarnessError(f"a sender did not send all {self.count} packets: {summaries}")
+        return {host: load_records(str(path)) for host, path in self.files.items()}
+
+    def figures(self, records: list) -> tuple[int, float]:
+        """(packets lost, longest gap between arrivals in ms) of one direction's records."""
+        got = sorted(r[2] for r in records)
+        gaps = [b - a for a, b in zip(got, got[1:], strict=False)]
+        return self.count - len({r[0] for r in records}), 1000 * max(gaps, default=0.0)

@@ -9,13 +9,9 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from pathlib import Path
 
-from benchmarks.udpstream import load_records
-from mininet_topos.harness import ROOT, dump_flows, wait_for
+from mininet_topos.harness import UdpStream, dump_flows, wait_for
 from openflow_rules.pipeline import Fn, Table
-
-UDPSTREAM = str(ROOT / "benchmarks" / "udpstream.py")
 
 
 def anchor_packets(switch: str) -> int:
@@ -82,58 +78,11 @@ def test_same_elma_a21_is_optimized_too_and_legacy_cn_falls_back(live):
     assert tunnels(live, "emag1")[("mn1", hnp(live, "cn2"))] == ("fallback", None)
 
 
-class Stream:
-    """Bidirectional paced UDP between two hosts (benchmarks/udpstream.py on both sides)."""
-
-    def __init__(self, live, a: str, b: str, rate: int, seconds: float, tmp: Path) -> None:
-        self.files = {a: tmp / f"{a}.rec", b: tmp / f"{b}.rec"}
-        self.count = int(rate * seconds)
-        self.procs = []
-        for host in (a, b):
-            self.procs.append(live.net.host(host).popen(
-                ["/usr/bin/python3", UDPSTREAM, "recv", "--port", "9000",
-                 "--out", str(self.files[host]), "--duration", str(seconds + 4)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ))  # fmt: skip
-        time.sleep(0.3)
-        self.senders = [
-            live.net.host(src).popen(
-                [
-                    "/usr/bin/python3",
-                    UDPSTREAM,
-                    "send",
-                    "--dst",
-                    live.addresses[dst],
-                    "--port",
-                    "9000",
-                    "--rate",
-                    str(rate),
-                    "--count",
-                    str(self.count),
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-            )  # fmt: skip
-            for src, dst in ((a, b), (b, a))
-        ]
-
-    def finish(self) -> dict[str, list]:
-        for s in self.senders:
-            out, _ = s.communicate(timeout=60)
-            assert json.loads(out.strip().splitlines()[-1])["sent"] == self.count
-        time.sleep(1.0)
-        for p in self.procs:
-            p.terminate()
-            p.wait(10)
-        return {host: load_records(str(path)) for host, path in self.files.items()}
-
-
 def test_handoff_keeps_a_udp_stream_in_both_directions_and_the_route_optimized(live, tmp_path):
     old, new = live.net.attachment("mn1"), "emag2"
     assert old == "emag1"
     hoa = live.addresses["mn1"]
-    stream = Stream(live, "mn1", "mn2", rate=200, seconds=4, tmp=tmp_path)
+    stream = UdpStream(live.net, "mn1", "mn2", rate=200, seconds=4, tmp=tmp_path)
     time.sleep(1.5)
     live.net.move("mn1", new)
     wait_for(lambda: live.rest("/epmip/v1/bindings/mn1")[1]["proxy_coa"] == str(live.domain.switches[new].address),
