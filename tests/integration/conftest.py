@@ -26,9 +26,10 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.integration)
 
 
-def write_domain(tmp_path: Path, **timers) -> str:
+def write_domain(tmp_path: Path, top: dict | None = None, **timers) -> str:
     doc = yaml.safe_load(EXAMPLE.read_text())
     doc["timers"].update(timers)
+    doc.update(top or {})
     path = tmp_path / "domain.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return str(path)
@@ -52,7 +53,9 @@ def live(request, tmp_path_factory):
     if os.geteuid() != 0:
         pytest.fail("integration tests need root (Open vSwitch and Mininet); run ./run.sh test as root")
     tmp = tmp_path_factory.mktemp("domain")
-    domain_file = write_domain(tmp, binding_lifetime=4, min_delay_before_bce_delete=1.5)
+    # a test module may set DOMAIN = {...} to change top-level fields (e.g. the mode)
+    top = getattr(request.module, "DOMAIN", None)
+    domain_file = write_domain(tmp, top, binding_lifetime=4, min_delay_before_bce_delete=1.5)
     ensure_ovs()
     ctl = Controller(domain_file, LOG_ROOT / request.module.__name__.rsplit(".", 1)[-1])
     ctl.start()
