@@ -59,7 +59,7 @@ def to_ryu(datapath, intent: Intent):
     parser = datapath.ofproto_parser
     if isinstance(intent, PacketOut):
         return parser.OFPPacketOut(
-            datapath=datapath, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
+            datapath=datapath, buffer_id=ofp.OFP_NO_BUFFER, in_port=intent.in_port,
             actions=[parser.OFPActionOutput(intent.port)], data=intent.data,
         )  # fmt: skip
     if isinstance(intent, Barrier):

@@ -48,6 +48,7 @@ class Timers:
     min_delay_before_bce_delete: float = 10.0  # RFC 5213 MinDelayBeforeBCEDelete (10000 ms)
     query_timeout: float = 0.5  # DRF: how long to wait for a PBQA
     query_retries: int = 2
+    fallback_retry: float = 30.0  # DRF: a "no location" entry is asked again after this long
 
 
 @dataclass(frozen=True)

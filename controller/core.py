@@ -15,7 +15,8 @@ import statistics
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 
-from controller import ndp
+from controller import hbh, ndp
+from controller.ar import ArFunction
 from controller.config import Domain, FixedNode, MobileNode, Switch
 from controller.dispatcher import Dispatcher
 from controller.lma import LmaFunction
@@ -23,7 +24,7 @@ from controller.mag import BOUND, MagFunction
 from controller.messages import Message
 from controller.topology import Topology
 from openflow_rules import flows
-from openflow_rules.intents import Intent, PacketOut
+from openflow_rules.intents import OFPP_CONTROLLER, OFPP_TABLE, Intent, PacketOut
 from openflow_rules.pipeline import Table
 
 LOG = logging.getLogger("epmip.core")
@@ -48,6 +49,7 @@ class EpmipController:
         self.fixed_index = {name: i for i, name in enumerate(domain.fixed_nodes)}
         self.lmas: dict[str, LmaFunction] = {}
         self.mags: dict[str, MagFunction] = {}
+        self.ars: dict[str, ArFunction] = {}
         for sw in domain.switches.values():
             if sw.is_lma:
                 self.lmas[sw.name] = LmaFunction(sw, self)
@@ -55,7 +57,11 @@ class EpmipController:
             elif sw.is_mag:
                 self.mags[sw.name] = MagFunction(sw, self)
                 self.bus.register(sw.name, self.mags[sw.name].handle)
+            elif sw.role == "ar_drf":
+                self.ars[sw.name] = ArFunction(sw, self)
+                self.bus.register(sw.name, self.ars[sw.name].handle)
         self.connected: dict[int, dict[int, PortInfo]] = {}
+        self.now = 0.0  # the time of the event being handled
         self.handoff_started: dict[str, float] = {}  # mn_id -> attach time at its n-eMAG
         self._correspondent_ids: dict[ipaddress.IPv6Network, int] = {}
         self._out: list[Intent] = []
@@ -88,10 +94,29 @@ class EpmipController:
         return mn.lma
 
     def find_lmf(self, address: ipaddress.IPv6Address) -> str | None:
-        """§4.4.1: the eLMA whose configured prefixes hold ``address``; None when the owner is a
-        legacy LMA or nobody (the CN is not registered with an eLMA, §5.1)."""
+        """§4.4.1: the LMF that knows ``address`` by the prefix configuration - the eLMA whose
+        prefixes hold it, or for a fixed network the LMF co-located with its access router
+        (§5.2); None when the owner is a legacy LMA or nobody (§5.1)."""
         owner = self.domain.prefix_owner(address)
-        return owner.name if owner is not None and owner.role == "elma" else None
+        if owner is not None:
+            return owner.name if owner.role == "elma" else None
+        for net in self.domain.fixed_networks:
+            if address in net.prefix and net.lmf and net.router in self.ars:
+                return net.router
+        return None
+
+    def preferred_lmf(self, switch: Switch) -> str | None:
+        """§4.4.3: the eLMA a DRF sends every query to (its own eLMA, else the first eLMA)."""
+        if switch.lma is not None and self.domain.switches[switch.lma].role == "elma":
+            return switch.lma
+        return next((s.name for s in self.domain.switches.values() if s.role == "elma"), None)
+
+    def send_hbh_query(self, switch: Switch, msg, now: float) -> None:
+        """§4.4.2: the PBQR leaves ``switch`` as an IPv6 packet to the queried address with a
+        Hop-by-Hop option, through the switch's own tables (normal routing)."""
+        frame = hbh.build(msg, str(switch.address), self.domain.router_mac, self.domain.router_mac)
+        self.bus.record(msg, now)
+        self.emit(PacketOut(switch.dpid, OFPP_TABLE, frame, in_port=OFPP_CONTROLLER))
 
     def correspondent_id(self, prefix: ipaddress.IPv6Network) -> int:
         """A small stable number for a correspondent prefix (part of DRF flow cookies)."""
@@ -114,6 +139,7 @@ class EpmipController:
     # ------------------------------------------------------------ OpenFlow events
 
     def switch_up(self, dpid: int, ports: list[PortInfo], now: float) -> list[Intent]:
+        self.now = now
         sw = self.domain.by_dpid.get(dpid)
         if sw is None:
             self.counters["unknown_switch"] += 1
@@ -128,16 +154,20 @@ class EpmipController:
             self.lmas[sw.name].resync()
         if sw.name in self.mags:
             self.mags[sw.name].resync()
+        if sw.name in self.ars:
+            self.ars[sw.name].resync()
         for port in ports:
             self._port_up(sw, port, now)
         return self._flush()
 
     def switch_down(self, dpid: int, now: float) -> list[Intent]:
+        self.now = now
         if self.connected.pop(dpid, None) is not None:
             self.counters["switch_down"] += 1
         return []
 
     def port_added(self, dpid: int, port: PortInfo, now: float) -> list[Intent]:
+        self.now = now
         sw = self.domain.by_dpid.get(dpid)
         if sw is None or dpid not in self.connected:
             return []
@@ -145,12 +175,16 @@ class EpmipController:
         return self._flush()
 
     def port_removed(self, dpid: int, port_no: int, now: float) -> list[Intent]:
+        self.now = now
         sw = self.domain.by_dpid.get(dpid)
         if sw is None or dpid not in self.connected:
             return []
         info = self.connected[dpid].pop(port_no, None)
         if sw.name in self.mags:
             self.mags[sw.name].detach(port_no, now)
+        if sw.name in self.ars:
+            self.ars[sw.name].host_down(port_no, now)
+            return self._flush()
         if info is not None:
             host = self.domain.host_for_port_mac(info.hw_addr)
             if isinstance(host, FixedNode):
@@ -162,12 +196,15 @@ class EpmipController:
         return self._flush()
 
     def packet_in(self, dpid: int, in_port: int, data: bytes, now: float, table: int | None = None) -> list[Intent]:
+        self.now = now
         sw = self.domain.by_dpid.get(dpid)
         if sw is None or dpid not in self.connected:
             self.counters["packet_in_unknown_switch"] += 1
             return []
         if table == Table.UPLINK:
             return self._uplink_miss(sw, in_port, data, now)
+        if len(data) >= 54 and data[12:14] == b"\x86\xdd" and data[20] == hbh.NH_HBH:
+            return self._hbh_query(sw, data, now)
         try:
             nd = ndp.parse(data)
         except ndp.PacketError as exc:
@@ -194,18 +231,45 @@ class EpmipController:
         return self._flush()
 
     def tick(self, now: float) -> list[Intent]:
+        self.now = now
         for lma in self.lmas.values():
             lma.tick(now)
         for mag in self.mags.values():
             mag.tick(now)
+        for ar in self.ars.values():
+            ar.daf.tick(now)
         return self._flush()
 
     def receive_signalling(self, dst: str, data: bytes, now: float) -> list[Intent]:
         """Signalling bytes from outside this process (or a test): decoded, checked, dispatched."""
+        self.now = now
         self.bus.receive_bytes(dst, data, now)
         return self._flush()
 
     # ------------------------------------------------------------ internals
+
+    def _hbh_query(self, sw: Switch, data: bytes, now: float) -> list[Intent]:
+        """§4.4.2: a Hop-by-Hop PBQR reached an eLMA or access router: answer it if the queried
+        address is this node's to answer for, else send it on along the normal routes."""
+        try:
+            msg = hbh.parse(data)
+            address = ipaddress.IPv6Address(msg.address)
+        except (hbh.HbhError, ValueError) as exc:
+            self.counters["packet_in_rejected"] += 1
+            LOG.warning("%s: ignored Hop-by-Hop packet: %s", sw.name, exc)
+            return []
+        lma = self.lmas.get(sw.name)
+        ar = self.ars.get(sw.name)
+        if lma is not None and lma.has_lmf and any(address in p for p in sw.prefixes):
+            self.counters["hbh_query_intercepted"] += 1
+            lma.on_pbqr(msg, now)
+        elif ar is not None and ar.answers_for(address):
+            self.counters["hbh_query_intercepted"] += 1
+            ar.on_pbqr(msg, now)
+        else:
+            self.counters["hbh_query_forwarded"] += 1
+            self.emit(PacketOut(sw.dpid, OFPP_TABLE, bytes(data), in_port=OFPP_CONTROLLER))
+        return self._flush()
 
     def _uplink_miss(self, sw: Switch, in_port: int, data: bytes, now: float) -> list[Intent]:
         """A DAF-enabled MN's packet matched no DRF entry (its copy was punted, the packet itself
@@ -233,6 +297,9 @@ class EpmipController:
             if sw.name != host.attach:
                 LOG.error("fixed node %s appeared on %s, expected on %s", host.name, sw.name, host.attach)
                 return
+            if sw.name in self.ars:
+                self.ars[sw.name].host_up(host, port.port_no, now)
+                return
             for fm in flows.install_fixed_host(
                 sw.dpid, self.fixed_index[host.name], port.port_no, str(host.address), host.mac,
                 self.domain.router_mac,
@@ -248,6 +315,9 @@ class EpmipController:
     def _base_flows(self, sw: Switch) -> list:
         d = self.domain
         out = list(flows.install_punts(sw.dpid, str(d.router_link_local)))
+        out.append(flows.install_from_controller(sw.dpid))
+        if sw.role in ("elma", "ar_drf"):
+            out.append(flows.install_mh_punt(sw.dpid))
         out.append(flows.install_mpls_classify(sw.dpid))
         for port in d.trunk_ports(sw.name):
             out.append(flows.install_trunk(sw.dpid, port))
@@ -326,6 +396,7 @@ class EpmipController:
         """§4.4.1 at run time: an (e)LMA starts managing another prefix.  Every switch gets the
         route toward it and every DRF maps it to that LMA from now on (they all read the same
         prefix table).  Raises LookupError (no such LMA) or ValueError (bad or overlapping)."""
+        self.now = now
         sw = self.domain.switches.get(lma)
         if sw is None or not sw.is_lma:
             raise LookupError(f"{lma!r} is not an elma or lma of this domain")
@@ -352,10 +423,10 @@ class EpmipController:
         return {"lma": lma, "prefixes": [str(p) for p in updated.prefixes]}, self._flush()
 
     def drf(self, name: str) -> dict | None:
-        mag = self.mags.get(name)
-        if mag is None or mag.daf is None:
+        node = self.mags.get(name) or self.ars.get(name)
+        if node is None or node.daf is None:
             return None
-        return mag.daf.to_json()
+        return node.daf.to_json()
 
     def stats(self) -> dict:
         lat = {}

@@ -37,6 +37,8 @@ Addr = ipaddress.IPv6Address
 REDIRECT_HOLD = 1.0  # seconds a redirect stays after every correspondent acknowledged
 PBCA_WAIT = 2.0  # seconds p-eMAG waits for correspondents' PBCAs before removing the redirect anyway
 DEPARTED_KEEP = 30.0  # seconds p-eMAG remembers an MN's correspondents after it left
+PBCI_WAIT = 1.0  # seconds p-eMAG waits for a PBCI before telling correspondents the MN is gone (§6)
+HBH = "(hop-by-hop)"  # the "LMF" of a query sent toward the correspondent's address (§4.4.2)
 
 
 def prefix_of(address: Addr) -> Net:
@@ -80,6 +82,7 @@ class Departed:
     correspondents: dict[Net, Location]
     departed_at: float
     new_switch: str | None = None
+    withdrawn: bool = False
 
 
 class Daf:
@@ -91,6 +94,7 @@ class Daf:
         self.queries: dict[Net, Query] = {}
         self.redirects: dict[str, Redirect] = {}
         self.departed: dict[str, Departed] = {}
+        self.fallback_since: dict[tuple[str, Net], float] = {}
 
     @property
     def name(self) -> str:
@@ -115,7 +119,13 @@ class Daf:
         if query is not None:
             query.waiting.add(att.mn.id)
             return
-        lmf = self.ctl.find_lmf(dst)
+        method = self.ctl.domain.lmf_discovery
+        if method == "hbh":
+            lmf: str | None = HBH  # §4.4.2: sent toward the address itself
+        elif method == "relay":
+            lmf = self.ctl.preferred_lmf(self.mag.switch)  # §4.4.3: any eLMA will do
+        else:
+            lmf = self.ctl.find_lmf(dst)  # §4.4.1: by the prefix configuration
         if lmf is None:
             self.ctl.counters["drf_no_lmf"] += 1
             self._fallback(att, prefix)
@@ -126,16 +136,17 @@ class Daf:
 
     def _send_query(self, q: Query, now: float) -> None:
         q.sent_at = now
-        self.ctl.bus.send(
-            PBQR(
-                src=self.name,
-                dst=q.lmf,
-                seq=q.seq,
-                address=str(q.address),
-                requester=str(self.mag.switch.address),
-            ),
-            now,
+        msg = PBQR(
+            src=self.name,
+            dst="" if q.lmf == HBH else q.lmf,
+            seq=q.seq,
+            address=str(q.address),
+            requester=str(self.mag.switch.address),
         )
+        if q.lmf == HBH:
+            self.ctl.send_hbh_query(self.mag.switch, msg, now)
+        else:
+            self.ctl.bus.send(msg, now)
 
     def on_pbqa(self, msg: PBQA, now: float) -> None:
         query = next((q for q in self.queries.values() if q.seq == msg.seq), None)
@@ -171,7 +182,7 @@ class Daf:
 
     def _direct(self, att: Attachment, prefix: Net, loc: Location) -> None:
         label, port = self._tunnel_to(loc.switch)
-        obj = self.ctl.mn_index[att.mn.id]
+        obj = self.mag.obj_of(att.mn.id)
         cn_id = self.ctl.correspondent_id(prefix)
         for hnp in att.hnps:
             self.ctl.emit(flows.install_drf(self.mag.dpid, obj, cn_id, hnp, prefix, label, port))
@@ -179,13 +190,20 @@ class Daf:
         self.ctl.counters["drf_direct_installed"] += 1
 
     def _fallback(self, att: Attachment, prefix: Net) -> None:
-        lma = self.ctl.domain.switches[att.lma]
-        port = self.ctl.topo.port_toward(self.name, lma.name)
-        obj = self.ctl.mn_index[att.mn.id]
+        """No location: PMIP routing via the MN's LMA (an access router: plain routing) for this
+        pair, without punting, until ``timers.fallback_retry`` when the DRF may ask again."""
+        obj = self.mag.obj_of(att.mn.id)
         cn_id = self.ctl.correspondent_id(prefix)
         for hnp in att.hnps:
-            self.ctl.emit(flows.install_drf_fallback(self.mag.dpid, obj, cn_id, hnp, prefix, lma.label, port))
+            if att.lma is None:
+                fm = flows.install_drf_fallback_route(self.mag.dpid, obj, cn_id, hnp, prefix)
+            else:
+                lma = self.ctl.domain.switches[att.lma]
+                port = self.ctl.topo.port_toward(self.name, lma.name)
+                fm = flows.install_drf_fallback(self.mag.dpid, obj, cn_id, hnp, prefix, lma.label, port)
+            self.ctl.emit(fm)
         self.sessions.setdefault(att.mn.id, {})[prefix] = "fallback"
+        self.fallback_since[(att.mn.id, prefix)] = self.ctl.now
         self.ctl.counters["drf_fallback_installed"] += 1
 
     def _tunnel_to(self, switch: str) -> tuple[int | None, int | None]:
@@ -234,7 +252,7 @@ class Daf:
         correspondents = {
             p: self.location[p] for p, kind in sessions.items() if kind == "direct" and p in self.location
         }
-        self.ctl.emit(flows.delete_drf_of_mn(self.mag.dpid, self.ctl.mn_index[att.mn.id]))
+        self.ctl.emit(flows.delete_drf_of_mn(self.mag.dpid, self.mag.obj_of(att.mn.id)))
         for hnp in att.hnps:
             if self.location.get(hnp, None) is not None and self.location[hnp].switch == self.name:
                 del self.location[hnp]
@@ -244,6 +262,9 @@ class Daf:
     # ------------------------------------------------------------ DMF: PBCI / PBCA
 
     def on_pbci(self, msg: PBCI, now: float) -> None:
+        if msg.new_coa == "":
+            self._withdrawn(msg, now)
+            return
         loc = self._location_from(msg.new_coa, "pbci", now)
         try:
             hnps = [ipaddress.IPv6Network(h) for h in msg.hnps]
@@ -267,7 +288,7 @@ class Daf:
         """p-eMAG: redirect, tell n-eMAG the correspondents, tell the correspondents."""
         dep = self.departed[msg.mn_id]
         dep.new_switch = loc.switch
-        obj = self.ctl.mn_index[msg.mn_id]
+        obj = self.mag.obj_of(msg.mn_id)
         label, port = self._tunnel_to(loc.switch)
         for hnp in hnps:
             self.ctl.emit(flows.install_redirect(self.mag.dpid, obj, hnp, label, port))
@@ -314,6 +335,30 @@ class Daf:
         self.ctl.counters["dmf_correspondent_updated"] += 1
         self._ack(msg, now, Status.ACCEPTED)
 
+    def _withdrawn(self, msg: PBCI, now: float) -> None:
+        """The MN's p-eMAG lost it and heard of no new eMAG (it moved to a legacy MAG, §6, or
+        left): forget its location, so local MNs fall back to PMIP routing and ask again."""
+        try:
+            hnps = [ipaddress.IPv6Network(h) for h in msg.hnps]
+        except ValueError:
+            hnps = []
+        if not hnps:
+            self.ctl.reject_message(self.name, msg, "PBCI withdrawal without an HNP")
+            self._ack(msg, now, Status.MISSING_HOME_NETWORK_PREFIX_OPTION)
+            return
+        for hnp in hnps:
+            loc = self.location.get(hnp)
+            if loc is not None and loc.switch != self.name:
+                del self.location[hnp]
+            for mn_id, sessions in self.sessions.items():
+                if sessions.get(hnp) == "direct":
+                    del sessions[hnp]
+                    self.ctl.emit(
+                        flows.delete_drf(self.mag.dpid, self.mag.obj_of(mn_id), self.ctl.correspondent_id(hnp))
+                    )
+        self.ctl.counters["dmf_location_withdrawn"] += 1
+        self._ack(msg, now, Status.ACCEPTED)
+
     def _ack(self, msg: PBCI, now: float, status: Status) -> None:
         self.ctl.bus.send(PBCA(src=self.name, dst=msg.src, seq=msg.seq, mn_id=msg.mn_id, status=int(status)), now)
 
@@ -348,7 +393,7 @@ class Daf:
     # ------------------------------------------------------------ timers and state
 
     def _remove_redirect(self, redirect: Redirect) -> None:
-        obj = self.ctl.mn_index[redirect.mn_id]
+        obj = self.mag.obj_of(redirect.mn_id)
         for hnp in redirect.hnps:
             self.ctl.emit(flows.delete_redirect(self.mag.dpid, obj, hnp))
         self.ctl.counters["dmf_redirect_removed"] += 1
@@ -375,6 +420,35 @@ class Daf:
         for mn_id, dep in list(self.departed.items()):
             if now - dep.departed_at > DEPARTED_KEEP and mn_id not in self.redirects:
                 del self.departed[mn_id]
+            elif dep.new_switch is None and not dep.withdrawn and now - dep.departed_at >= PBCI_WAIT:
+                dep.withdrawn = True
+                for switch in sorted({c.switch for c in dep.correspondents.values()} - {self.name}):
+                    self.ctl.bus.send(
+                        PBCI(src=self.name, dst=switch, seq=self.ctl.bus.next_seq(), mn_id=mn_id,
+                             hnps=[str(h) for h in dep.hnps], new_coa="", timestamp=self.ctl.timestamp(now)),
+                        now,
+                    )  # fmt: skip
+                for hnp in dep.hnps:
+                    if hnp in self.location and self.location[hnp].switch == self.name:
+                        del self.location[hnp]
+                    for mid, sessions in self.sessions.items():
+                        if sessions.get(hnp) == "direct":
+                            del sessions[hnp]
+                            self.ctl.emit(
+                                flows.delete_drf(self.mag.dpid, self.mag.obj_of(mid), self.ctl.correspondent_id(hnp))
+                            )
+        retry = self.ctl.domain.timers.fallback_retry
+        for (mn_id, prefix), since in list(self.fallback_since.items()):
+            sessions = self.sessions.get(mn_id, {})
+            if sessions.get(prefix) != "fallback":
+                del self.fallback_since[(mn_id, prefix)]
+            elif now - since >= retry:
+                del self.fallback_since[(mn_id, prefix)]
+                del sessions[prefix]
+                self.ctl.emit(
+                    flows.delete_drf(self.mag.dpid, self.mag.obj_of(mn_id), self.ctl.correspondent_id(prefix))
+                )
+                self.ctl.counters["drf_fallback_expired"] += 1
 
     def resync(self) -> None:
         for mn_id, sessions in self.sessions.items():
@@ -389,9 +463,7 @@ class Daf:
         for redirect in self.redirects.values():
             label, port = self._tunnel_to(redirect.to_switch)
             for hnp in redirect.hnps:
-                self.ctl.emit(
-                    flows.install_redirect(self.mag.dpid, self.ctl.mn_index[redirect.mn_id], hnp, label, port)
-                )
+                self.ctl.emit(flows.install_redirect(self.mag.dpid, self.mag.obj_of(redirect.mn_id), hnp, label, port))
 
     def handle(self, msg: Message, now: float) -> bool:
         if isinstance(msg, PBQA):

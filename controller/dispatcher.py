@@ -56,6 +56,15 @@ class Dispatcher:
         LOG.info("%s %s -> %s seq=%d %s", msg.TYPE, msg.src, msg.dst, msg.seq, _brief(msg))
         self._queue.append((msg.dst, data, now))
 
+    def record(self, msg: Message, now: float) -> None:
+        """Count and log a message that travels outside the dispatcher (a Hop-by-Hop query is a
+        data packet) so that the signalling cost stays complete."""
+        size = len(msg.encode())
+        self.sent[msg.TYPE] += 1
+        self.bytes_sent += size
+        self.log.append(LoggedMessage(now, msg.TYPE, msg.src, msg.dst or "(hop-by-hop)", msg.seq, size))
+        LOG.info("%s %s -> (hop-by-hop toward %s) seq=%d", msg.TYPE, msg.src, getattr(msg, "address", ""), msg.seq)
+
     def receive_bytes(self, dst: str, data: bytes, now: float) -> None:
         """Entry point for bytes that arrive from outside (another instance, a test, a fuzzer)."""
         self._queue.append((dst, data, now))

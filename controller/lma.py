@@ -28,6 +28,7 @@ class LmaFunction:
         self.ctl = ctl
         self.cache = BindingCache()
         self._allocated: dict[str, ipaddress.IPv6Network] = {}
+        self._relayed: dict[int, tuple[str, int]] = {}  # our seq -> (asking DRF, its seq)
 
     @property
     def name(self) -> str:
@@ -61,6 +62,8 @@ class LmaFunction:
             self.on_pbu(msg, now)
         elif isinstance(msg, PBQR) and self.has_lmf:
             self.on_pbqr(msg, now)
+        elif isinstance(msg, PBQA) and self.has_lmf and msg.seq in self._relayed:
+            self.on_relayed_pbqa(msg, now)
         else:
             self.ctl.reject_message(self.name, msg, "an (e)LMA accepts only PBU here")
 
@@ -182,12 +185,31 @@ class LmaFunction:
 
     # ------------------------------------------------------------ LMF
 
+    def on_relayed_pbqa(self, msg: PBQA, now: float) -> None:
+        asker, seq = self._relayed.pop(msg.seq)
+        self.ctl.bus.send(
+            PBQA(src=self.name, dst=asker, seq=seq, address=msg.address, status=msg.status, coa=msg.coa,
+                 hnps=msg.hnps, lifetime=msg.lifetime),
+            now,
+        )  # fmt: skip
+
     def on_pbqr(self, msg: PBQR, now: float) -> None:
-        """Answer a DRF's location query (§4.2) from the binding cache."""
+        """Answer a DRF's location query (§4.2) from the binding cache - or, for an address this
+        LMF does not manage, ask the LMF that does and pass its answer back (§4.4.3)."""
         try:
             address = ipaddress.IPv6Address(msg.address)
         except ValueError:
             address = None
+        if address is not None and not any(address in p for p in self.switch.prefixes):
+            owner = self.ctl.find_lmf(address)
+            if owner is not None and owner != self.name:
+                seq = self.ctl.bus.next_seq()
+                self._relayed[seq] = (msg.src, msg.seq)
+                self.ctl.counters["lmf_query_relayed"] += 1
+                self.ctl.bus.send(
+                    PBQR(src=self.name, dst=owner, seq=seq, address=msg.address, requester=msg.requester), now
+                )
+                return
         bce = self.locate(address) if address is not None else None
         self.ctl.counters["lmf_query" if bce else "lmf_query_no_location"] += 1
         self.ctl.bus.send(

@@ -74,6 +74,10 @@ class MagFunction:
     def dpid(self) -> int:
         return self.switch.dpid
 
+    def obj_of(self, mn_id: str) -> int:
+        """The MN's number in flow cookies."""
+        return self.ctl.mn_index[mn_id]
+
     def mn_on_port(self, port: int) -> Attachment | None:
         for att in self.attachments.values():
             if att.port == port:

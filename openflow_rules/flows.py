@@ -12,6 +12,7 @@ from openflow_rules.intents import (
     ETH_TYPE_IPV6,
     ETH_TYPE_MPLS,
     IPPROTO_ICMPV6,
+    OFPP_CONTROLLER,
     FlowMod,
     Output,
     PopMpls,
@@ -22,6 +23,7 @@ from openflow_rules.intents import (
 from openflow_rules.pipeline import APP_COOKIE, APP_MASK, FULL_MASK, Fn, Prio, Table, cookie
 
 ICMPV6_RS = 133
+IPPROTO_MH = 135
 PUNT_BYTES = 128  # enough for Ethernet + IPv6 + the start of the transport header
 ICMPV6_NS = 135
 
@@ -78,6 +80,22 @@ def install_punts(dpid: int, router_ll: str) -> list[FlowMod]:
         FlowMod(dpid, Table.CLASSIFY, Prio.PUNT, _rs_punt_match(), (ToController(),), cookie=c),
         FlowMod(dpid, Table.CLASSIFY, Prio.PUNT, _ns_punt_match(router_ll), (ToController(),), cookie=c),
     ]
+
+
+def install_from_controller(dpid: int) -> FlowMod:
+    """Packets the controller injects with OFPP_TABLE (a Hop-by-Hop query, §4.4.2) are routed
+    like any other; above PUNT so that an eLMA passing a query on does not punt it again."""
+    return FlowMod(
+        dpid, Table.CLASSIFY, Prio.FROM_CONTROLLER, {"in_port": OFPP_CONTROLLER, "eth_type": ETH_TYPE_IPV6},
+        goto=Table.ROUTE, cookie=cookie(Fn.BASE),
+    )  # fmt: skip
+
+
+def install_mh_punt(dpid: int) -> FlowMod:
+    """An eLMA (or access router with an LMF) looks at IPv6 packets carrying a Mobility Header,
+    also behind a Hop-by-Hop header (OVS parses past it): the §4.4.2 query."""
+    match = {"eth_type": ETH_TYPE_IPV6, "ip_proto": IPPROTO_MH}
+    return FlowMod(dpid, Table.CLASSIFY, Prio.PUNT, match, (ToController(),), cookie=cookie(Fn.BASE))
 
 
 def _trunk_match(port: int) -> dict:
@@ -208,6 +226,14 @@ def install_drf_fallback(
     )  # fmt: skip
 
 
+def install_drf_fallback_route(dpid: int, obj: int, cn_id: int, src: Prefix, cn_prefix: Prefix) -> FlowMod:
+    """An access router's fallback (§5.1/§5.2): plain routing for this pair, without punting."""
+    return FlowMod(
+        dpid, Table.UPLINK, Prio.DRF_FALLBACK, _drf_match(src, cn_prefix), goto=Table.ROUTE,
+        cookie=cookie(Fn.DRF, drf_obj(obj, cn_id)),
+    )  # fmt: skip
+
+
 def delete_drf(dpid: int, mn_obj: int, cn_id: int) -> FlowMod:
     """Remove the DRF entry (optimized or fallback) of one MN toward one correspondent."""
     return FlowMod(
@@ -300,6 +326,22 @@ def install_fixed_host(dpid: int, obj: int, port: int, address: str, mac: str, r
         FlowMod(dpid, Table.CLASSIFY, Prio.FIXED_HOST, _fixed_in_match(port), goto=Table.ROUTE, cookie=c),
         FlowMod(dpid, Table.ROUTE, Prio.HOST_ROUTE, _host_route_match(address), deliver, cookie=c),
     ]
+
+
+def install_fixed_host_drf(dpid: int, obj: int, port: int, address: str, mac: str, router_mac: str) -> list[FlowMod]:
+    """A fixed host behind an access router with DRF (§5.2): its packets go through UPLINK, where
+    DRF entries tunnel them straight to the correspondent's eMAG; anything else is routed as
+    usual and its headers punted once so that the DRF can look the correspondent up."""
+    c = cookie(Fn.FIXED, obj)
+    deliver = (SetField("eth_src", router_mac), SetField("eth_dst", mac), Output(port))
+    return [
+        FlowMod(dpid, Table.ROUTE, Prio.HOST_ROUTE, _host_route_match(address), deliver, cookie=c),
+        FlowMod(
+            dpid, Table.UPLINK, Prio.ANCHOR, {"eth_type": ETH_TYPE_IPV6, "ipv6_src": f"{address}/128"},
+            (ToController(PUNT_BYTES),), goto=Table.ROUTE, cookie=c,
+        ),
+        FlowMod(dpid, Table.CLASSIFY, Prio.FIXED_HOST, _fixed_in_match(port), goto=Table.UPLINK, cookie=c),
+    ]  # fmt: skip
 
 
 def delete_fixed_host(dpid: int, obj: int, port: int, address: str, mac: str, router_mac: str) -> list[FlowMod]:

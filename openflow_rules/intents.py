@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 OFPP_IN_PORT = 0xFFFFFFF8
+OFPP_TABLE = 0xFFFFFFF9
 OFPP_CONTROLLER = 0xFFFFFFFD
 ETH_TYPE_IPV6 = 0x86DD
 ETH_TYPE_MPLS = 0x8847
@@ -87,9 +88,13 @@ def _act(a: Action) -> str:
 
 @dataclass(frozen=True)
 class PacketOut:
+    """Send ``data`` out ``port`` (OFPP_TABLE: through the switch's own tables, as if it had
+    arrived on ``in_port``)."""
+
     dpid: int
     port: int
     data: bytes = field(repr=False)
+    in_port: int = OFPP_CONTROLLER
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ class Prio(IntEnum):
 
     MISS = 0
     # CLASSIFY
+    FROM_CONTROLLER = 1100
     PUNT = 1000
     ACCESS = 800
     FIXED_HOST = 700

@@ -410,7 +410,7 @@ def test_pmip_mode_never_queries_nor_informs(doc, build_domain):
 
 BAD_PBCI = {
     "bad-coa": {"new_coa": "not-an-address"},
-    "empty-coa": {"new_coa": ""},
+    "withdrawal-without-hnp": {"new_coa": "", "hnps": []},
     "coa-of-an-lma": {"new_coa": "2001:db8:ffff::11"},
     "coa-of-nobody": {"new_coa": "2001:db8:ffff::99"},
     "no-hnp": {"hnps": []},
