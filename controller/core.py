@@ -272,9 +272,9 @@ class EpmipController:
         return self._flush()
 
     def _uplink_miss(self, sw: Switch, in_port: int, data: bytes, now: float) -> list[Intent]:
-        """A DAF-enabled MN's packet matched no DRF entry (its copy was punted, the packet itself
-        went on via the LMA)."""
-        mag = self.mags.get(sw.name)
+        """A DAF-enabled MN's (or, on an access router, a fixed host's) packet matched no DRF
+        entry: its copy was punted, the packet itself went on via the LMA (or plain routing)."""
+        mag = self.mags.get(sw.name) or self.ars.get(sw.name)
         att = mag.mn_on_port(in_port) if mag is not None else None
         if att is None or mag.daf is None or len(data) < 54 or data[12:14] != b"\x86\xdd":
             self.counters["uplink_punt_ignored"] += 1
