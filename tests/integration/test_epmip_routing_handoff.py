@@ -10,44 +10,9 @@ import json
 import subprocess
 import time
 
+from integration.helpers import anchor_packets, fn_packets, hnp, settled, tunnels
 from mininet_topos.harness import UdpStream, dump_flows, wait_for
-from openflow_rules.pipeline import Fn, Table
-
-
-def anchor_packets(switch: str) -> int:
-    """Packets an (e)LMA handled as an anchor: tunnel ends (pop) and binding flows."""
-    return sum(
-        f["n_packets"]
-        for f in dump_flows(switch)
-        if (f["table"] == Table.LABEL and "pop_mpls" in f["actions"]) or (f["cookie"] >> 48) & 0xFF == Fn.BINDING
-    )
-
-
-def fn_packets(switch: str, fn: Fn) -> int:
-    return sum(f["n_packets"] for f in dump_flows(switch) if (f["cookie"] >> 48) & 0xFF == fn)
-
-
-def settled(read, quiet: float = 1.2, timeout: float = 6.0) -> int:
-    """Read a counter until it stops changing for ``quiet`` seconds (OVS updates stats lazily)."""
-    deadline = time.monotonic() + timeout
-    value, since = read(), time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.3)
-        now = read()
-        if now != value:
-            value, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet:
-            return value
-    return value
-
-
-def tunnels(live, switch: str) -> dict[tuple[str, str], tuple[str, str | None]]:
-    _, body = live.rest(f"/epmip/v1/switches/{switch}/drf")
-    return {(t["mn_id"], t["correspondent"]): (t["kind"], t["to"]) for t in body["tunnels"]}
-
-
-def hnp(live, mn: str) -> str:
-    return live.rest(f"/epmip/v1/bindings/{mn}")[1]["hnps"][0]
+from openflow_rules.pipeline import Fn
 
 
 def test_first_packets_via_the_lmas_then_a_direct_tunnel_both_ways(live):
