@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--interval", type=float, default=2.0, help="seconds between moves (default: 2)")
     p.add_argument("--config", default=None, help="domain file (default: examples/domain.yaml)")
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
+    p = bench_sub.add_parser("discovery", help="the three LMF discovery methods (§4.4) side by side")
+    p.add_argument("--config", default=None, help="domain file (default: examples/domain.yaml)")
+    p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
     args = parser.parse_args(argv)
     if args.command == "check-config":
         return check_config(args.file)
@@ -58,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.handoff import run
 
         return run(args.moves, args.rate, args.json, config=args.config, duration_per_move=args.interval)
+    if args.command == "bench" and args.bench == "discovery":
+        from benchmarks.discovery import run as run_discovery
+
+        return run_discovery(args.json, config=args.config)
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -38,6 +38,7 @@ from openflow_rules.intents import (
     IPPROTO_ICMPV6,
     OFPP_CONTROLLER,
     OFPP_IN_PORT,
+    OFPP_TABLE,
     Action,
     Barrier,
     FlowMod,
@@ -444,6 +445,25 @@ def ipv6_packet(src: str, dst: str, eth_src: str, eth_dst: str, **fields: Any) -
     return pkt
 
 
+def frame_packet(frame: bytes) -> Packet:
+    """The model's header fields of a raw Ethernet frame (e.g. a packet-out's data), the frame kept
+    in ``data``.  Like OVS, ``ip_proto`` is the protocol after a Hop-by-Hop options header."""
+    frame = bytes(frame)
+    if len(frame) < 14:
+        raise FakeOFError(f"frame of {len(frame)} bytes has no Ethernet header")
+    pkt: Packet = {"eth_dst": ":".join(f"{b:02x}" for b in frame[0:6]),
+                   "eth_src": ":".join(f"{b:02x}" for b in frame[6:12]),
+                   "eth_type": int.from_bytes(frame[12:14], "big"), "mpls": [], "data": frame}  # fmt: skip
+    if pkt["eth_type"] == ETH_TYPE_IPV6 and len(frame) >= 54:
+        proto = frame[20]
+        if proto == 0 and len(frame) >= 55:  # Hop-by-Hop: the next header is the upper layer
+            proto = frame[54]
+        pkt["ipv6_src"] = str(ipaddress.IPv6Address(frame[22:38]))
+        pkt["ipv6_dst"] = str(ipaddress.IPv6Address(frame[38:54]))
+        pkt["ip_proto"] = proto
+    return pkt
+
+
 # ------------------------------------------------------------------ the harness
 
 
@@ -457,6 +477,8 @@ class FakeNet:
         self.net = Network(domain)
         self.intents: list[Intent] = []
         self.where: dict[str, tuple[str, int]] = {}  # host -> (switch, port)
+        self.walk_packet_outs = False  # True: every OFPP_TABLE packet-out is walked as it comes
+        self.packet_out_traces: list[Trace] = []  # walks of OFPP_TABLE packet-outs, in order
         if connect:
             for name in domain.switches:
                 self.connect(name)
@@ -466,7 +488,42 @@ class FakeNet:
     def apply(self, intents: list[Intent]) -> list[Intent]:
         self.intents += intents
         self.net.apply(intents)
+        if self.walk_packet_outs:
+            for intent in intents:
+                if isinstance(intent, PacketOut) and intent.port == OFPP_TABLE:
+                    self.inject_packet_out(self.net.by_dpid[intent.dpid].name, intent)
         return intents
+
+    def inject_packet_out(self, switch: str, packet_out: PacketOut) -> list[Trace]:
+        """Walk a packet-out to OFPP_TABLE through ``switch``'s tables from its ``in_port`` (what a
+        real switch does with it).  A copy that reaches the controller is handed to ``packet_in``
+        and its intents applied; a packet-out to OFPP_TABLE among them (a query passed on) is
+        walked in turn.  Returns one trace per walk, first the given packet-out's."""
+        if packet_out.port != OFPP_TABLE:
+            raise FakeOFError(f"only packet-outs to OFPP_TABLE go through the tables, not port {packet_out.port}")
+        traces: list[Trace] = []
+        todo = [(switch, packet_out)]
+        while todo:
+            if len(traces) >= self.net.max_hops:
+                raise ForwardingLoop(f"packet-outs keep coming back to the tables: {[t.describe() for t in traces]}")
+            name, out = todo.pop(0)
+            trace = self.net.walk(name, out.in_port, frame_packet(out.data))
+            traces.append(trace)
+            for o in trace.outcomes:
+                if o.kind != "controller" or o.packet.get("data") is None:
+                    continue
+                intents = self.ctl.packet_in(self.dpid(o.switch), o.port, o.packet["data"], self.now)
+                self.intents += intents
+                self.net.apply(intents)
+                for i in intents:
+                    if isinstance(i, PacketOut) and i.port == OFPP_TABLE:
+                        todo.append((self.net.by_dpid[i.dpid].name, i))
+        self.packet_out_traces += traces
+        return traces
+
+    def table_packet_outs(self, since: int = 0) -> list[tuple[str, PacketOut]]:
+        """The packet-outs to OFPP_TABLE the controller sent (``since``: skip the first ones)."""
+        return [(sw, po) for sw, po in self.net.packet_outs[since:] if po.port == OFPP_TABLE]
 
     def switch(self, name: str) -> FakeSwitch:
         return self.net.switches[name]
