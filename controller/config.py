@@ -22,7 +22,7 @@ import yaml
 ROLES = ("emag", "mag", "elma", "lma", "ar_drf", "core")
 MAG_ROLES = ("emag", "mag")
 LMA_ROLES = ("elma", "lma")
-MODES = ("epmip", "pmip")
+MODES = ("epmip", "pmip", "lr")  # the draft; RFC 5213 centralized; RFC 6705 localized routing
 LMF_DISCOVERY = ("config", "hbh", "relay")  # draft §4.4.1, §4.4.2, §4.4.3
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")

@@ -203,6 +203,8 @@ class EpmipController:
             return []
         if table == Table.UPLINK:
             return self._uplink_miss(sw, in_port, data, now)
+        if table == Table.ROUTE:
+            return self._lma_punt(sw, data, now)
         if len(data) >= 54 and data[12:14] == b"\x86\xdd" and data[20] == hbh.NH_HBH:
             return self._hbh_query(sw, data, now)
         try:
@@ -247,6 +249,15 @@ class EpmipController:
         return self._flush()
 
     # ------------------------------------------------------------ internals
+
+    def _lma_punt(self, sw: Switch, data: bytes, now: float) -> list[Intent]:
+        """RFC 6705 mode: a packet the LMA tunnelled to one of its MNs; who is talking to whom?"""
+        lma = self.lmas.get(sw.name)
+        if lma is None or lma.lr is None or len(data) < 54 or data[12:14] != b"\x86\xdd":
+            self.counters["route_punt_ignored"] += 1
+            return []
+        lma.lr.on_punt(ipaddress.IPv6Address(bytes(data[22:38])), ipaddress.IPv6Address(bytes(data[38:54])), now)
+        return self._flush()
 
     def _hbh_query(self, sw: Switch, data: bytes, now: float) -> list[Intent]:
         """§4.4.2: a Hop-by-Hop PBQR reached an eLMA or access router: answer it if the queried

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from controller.binding_cache import ACTIVE, DELETING, BindingCache, BindingCacheEntry
 from controller.config import MobileNode, Switch
-from controller.messages import PBA, PBQA, PBQR, PBU, Message, Status
+from controller.lr import LrLma
+from controller.messages import LRA, PBA, PBQA, PBQR, PBU, Message, Status
 from openflow_rules import flows
+from openflow_rules.pipeline import Fn
 
 if TYPE_CHECKING:
     from controller.core import EpmipController
@@ -29,6 +31,7 @@ class LmaFunction:
         self.cache = BindingCache()
         self._allocated: dict[str, ipaddress.IPv6Network] = {}
         self._relayed: dict[int, tuple[str, int]] = {}  # our seq -> (asking DRF, its seq)
+        self.lr: LrLma | None = LrLma(self) if ctl.domain.mode == "lr" else None
 
     @property
     def name(self) -> str:
@@ -64,6 +67,8 @@ class LmaFunction:
             self.on_pbqr(msg, now)
         elif isinstance(msg, PBQA) and self.has_lmf and msg.seq in self._relayed:
             self.on_relayed_pbqa(msg, now)
+        elif isinstance(msg, LRA) and self.lr is not None:
+            self.lr.on_lra(msg, now)
         else:
             self.ctl.reject_message(self.name, msg, "an (e)LMA accepts only PBU here")
 
@@ -132,6 +137,8 @@ class LmaFunction:
             pbu, now, Status.ACCEPTED, hnps=[str(hnp)], lifetime=pbu.lifetime,
             previous_coa=str(previous) if previous is not None else "",
         )  # fmt: skip
+        if self.lr is not None and previous is not None:
+            self.lr.on_moved(bce, now)  # after the PBA, so the new MAG knows the MN already
 
     def _deregister(self, pbu: PBU, bce: BindingCacheEntry | None, coa, now: float) -> None:
         if bce is not None and bce.coa == coa and bce.state == ACTIVE:
@@ -155,8 +162,11 @@ class LmaFunction:
             return
         mag = self.ctl.domain.switch_by_address(bce.coa)
         port = self.ctl.topo.port_toward(self.name, mag.name)
+        build = flows.install_binding_punt if self.lr is not None else flows.install_binding
         for hnp in bce.hnps:
-            self.ctl.emit(flows.install_binding(self.switch.dpid, obj, hnp, mag.label, port))
+            self.ctl.emit(build(self.switch.dpid, obj, hnp, mag.label, port))
+        if self.lr is not None:
+            self.lr.reprogram(bce)
 
     def _unprogram(self, bce: BindingCacheEntry) -> None:
         obj = self.ctl.mn_index[bce.mn_id]
@@ -181,6 +191,9 @@ class LmaFunction:
                 )
                 self.cache.delete(bce.mn_id)
                 self._unprogram(bce)
+                if self.lr is not None:
+                    self.lr.forget(bce.mn_id)
+                    self.ctl.emit(flows.delete_drf_of_mn(self.switch.dpid, self.ctl.mn_index[bce.mn_id], Fn.LR))
                 self.ctl.counters["bce_deleted"] += 1
 
     # ------------------------------------------------------------ LMF

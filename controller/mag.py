@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from controller import ndp
 from controller.config import MobileNode, Switch
 from controller.daf import Daf
-from controller.messages import PBA, PBU, HandoffIndicator, Message, Status
+from controller.messages import LRA, LRI, PBA, PBU, HandoffIndicator, Message, Status
 from openflow_rules import flows
 from openflow_rules.intents import PacketOut
 from openflow_rules.pipeline import Fn
@@ -146,6 +146,8 @@ class MagFunction:
     def handle(self, msg: Message, now: float) -> None:
         if isinstance(msg, PBA):
             self.on_pba(msg, now)
+        elif isinstance(msg, LRI):
+            self.on_lri(msg, now)
         elif self.daf is not None and self.daf.handle(msg, now):
             pass
         else:
@@ -195,6 +197,34 @@ class MagFunction:
             # binding is also re-advertised; otherwise the MN's address would expire with it.
             self._send_ra(att, (att.mn.mac, ndp.ALL_NODES))
 
+    def on_lri(self, msg: LRI, now: float) -> None:
+        """RFC 6705: the LMA asks this MAG to send ``mn_id``'s traffic for the peer's HNPs straight
+        to the peer's MAG (a MAG-MAG tunnel; the same flows as a DRF entry)."""
+        att = self.attachments.get(msg.mn_id)
+        peer = None
+        try:
+            peer = self.ctl.domain.switch_by_address(ipaddress.IPv6Address(msg.peer_mag))
+            peer_hnps = [ipaddress.IPv6Network(h) for h in msg.peer_hnps]
+        except ValueError:
+            peer_hnps = []
+        ok = att is not None and att.state == BOUND and peer is not None and peer.is_mag and peer_hnps
+        if ok:
+            label = None if peer.name == self.name else peer.label
+            port = None if peer.name == self.name else self.ctl.topo.port_toward(self.name, peer.name)
+            obj = self.obj_of(att.mn.id)
+            for hnp in att.hnps:
+                for peer_hnp in peer_hnps:
+                    cid = self.ctl.correspondent_id(peer_hnp)
+                    self.ctl.emit(flows.install_drf(self.dpid, obj, cid, hnp, peer_hnp, label, port))
+            self.ctl.counters["lr_installed"] += 1
+        status = Status.ACCEPTED if ok else Status.NOT_LMA_FOR_THIS_MOBILE_NODE
+        self.ctl.bus.send(
+            LRA(
+                src=self.name, dst=msg.src, seq=msg.seq, mn_id=msg.mn_id, peer_mn_id=msg.peer_mn_id, status=int(status)
+            ),
+            now,
+        )
+
     def tick(self, now: float) -> None:
         if self.daf is not None:
             self.daf.tick(now)
@@ -235,6 +265,8 @@ class MagFunction:
 
     def _remove_flows(self, att: Attachment) -> None:
         self.ctl.emit(flows.delete_object(self.dpid, Fn.ACCESS, self.ctl.mn_index[att.mn.id]))
+        # DRF entries (ePMIP) or MAG-MAG tunnels (RFC 6705) of the MN
+        self.ctl.emit(flows.delete_drf_of_mn(self.dpid, self.ctl.mn_index[att.mn.id]))
 
     def resync(self) -> None:
         for att in self.attachments.values():

@@ -126,7 +126,31 @@ class PBCA(Message):
     correspondents: list[dict[str, str]] = field(default_factory=list)
 
 
-MESSAGE_TYPES: dict[str, type[Message]] = {cls.TYPE: cls for cls in (PBU, PBA, PBQR, PBQA, PBCI, PBCA)}
+@dataclass
+class LRI(Message):
+    """RFC 6705 Localized Routing Initiation, LMA -> MAG: forward ``mn_id``'s traffic for
+    ``peer_hnps`` straight to the MAG at ``peer_mag``."""
+
+    TYPE: ClassVar[str] = "LRI"
+    mn_id: str = ""
+    hnps: list[str] = field(default_factory=list)
+    peer_mn_id: str = ""
+    peer_hnps: list[str] = field(default_factory=list)
+    peer_mag: str = ""
+    lifetime: float = 0.0
+
+
+@dataclass
+class LRA(Message):
+    """RFC 6705 Localized Routing Acknowledgment, MAG -> LMA."""
+
+    TYPE: ClassVar[str] = "LRA"
+    mn_id: str = ""
+    peer_mn_id: str = ""
+    status: int = Status.ACCEPTED
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {cls.TYPE: cls for cls in (PBU, PBA, PBQR, PBQA, PBCI, PBCA, LRI, LRA)}
 
 _KINDS: dict[Any, tuple[type, ...]] = {
     "str": (str,),

@@ -242,12 +242,12 @@ def delete_drf(dpid: int, mn_obj: int, cn_id: int) -> FlowMod:
     )  # fmt: skip
 
 
-def delete_drf_of_mn(dpid: int, mn_obj: int) -> FlowMod:
-    """Remove every DRF entry of one MN (it left this eMAG)."""
+def delete_drf_of_mn(dpid: int, mn_obj: int, fn: Fn = Fn.DRF) -> FlowMod:
+    """Remove every DRF entry of one MN (it left this eMAG) - or, with ``fn`` LR, every LR flow
+    an LMA holds toward it (all flows whose cookie object has the MN in bits 24-47)."""
     mask = FULL_MASK & ~0xFFFFFF
     return FlowMod(
-        dpid, Table.UPLINK, 0, {}, cookie=cookie(Fn.DRF, drf_obj(mn_obj, 0)), cookie_mask=mask,
-        command="delete",
+        dpid, None, 0, {}, cookie=cookie(fn, drf_obj(mn_obj, 0)), cookie_mask=mask, command="delete",
     )  # fmt: skip
 
 
@@ -294,6 +294,23 @@ def install_binding(dpid: int, obj: int, hnp: Prefix, coa_label: int, port: int)
         dpid, Table.ROUTE, Prio.BINDING, _binding_match(hnp), _tunnel(coa_label, port),
         cookie=cookie(Fn.BINDING, obj),
     )  # fmt: skip
+
+
+def install_binding_punt(dpid: int, obj: int, hnp: Prefix, coa_label: int, port: int) -> FlowMod:
+    """RFC 6705 (mode ``lr``): the LMA tunnels as usual and also gives the controller the
+    headers, so it can see two of its MNs talking and localize their route."""
+    actions = (ToController(PUNT_BYTES),) + _tunnel(coa_label, port)
+    return FlowMod(dpid, Table.ROUTE, Prio.BINDING, _binding_match(hnp), actions, cookie=cookie(Fn.BINDING, obj))
+
+
+def install_lr_quiet(
+    dpid: int, mn_obj: int, src_id: int, src_prefix: Prefix, hnp: Prefix, coa_label: int, port: int
+) -> FlowMod:
+    """The LMA has seen this source talk to this MN: tunnel without punting again."""
+    match = {"eth_type": ETH_TYPE_IPV6, "ipv6_src": _p(src_prefix), "ipv6_dst": _p(hnp)}
+    return FlowMod(
+        dpid, Table.ROUTE, Prio.LR_QUIET, match, _tunnel(coa_label, port), cookie=cookie(Fn.LR, drf_obj(mn_obj, src_id))
+    )
 
 
 def install_binding_drop(dpid: int, obj: int, hnp: Prefix) -> FlowMod:

@@ -47,6 +47,7 @@ class Prio(IntEnum):
     # ROUTE
     DELIVER = 900
     REDIRECT = 850
+    LR_QUIET = 820
     BINDING = 800
     HOST_ROUTE = 700
     PREFIX = 400
@@ -61,6 +62,7 @@ class Fn(IntEnum):
     FIXED = 4  # fixed host on its access router
     DRF = 5  # direct eMAG-eMAG tunnel entries
     REDIRECT = 6  # p-eMAG -> n-eMAG redirect during a handoff
+    LR = 7  # RFC 6705 mode: an LMA's per-source flows once it has seen a pair
 
 
 APP_COOKIE = 0xE9 << 56

@@ -11,6 +11,8 @@ import pytest
 
 from controller.dispatcher import Dispatcher
 from controller.messages import (
+    LRA,
+    LRI,
     MESSAGE_TYPES,
     PBA,
     PBCA,
@@ -40,6 +42,9 @@ SAMPLES = [
          timestamp=99.0),
     PBCA(src="emag1", dst="elma1", seq=4, mn_id="mn1", status=Status.ACCEPTED,
          correspondents=[{"prefix": "2001:db8:c:2::/64", "coa": "2001:db8:ffff::4"}]),
+    LRI(src="elma1", dst="emag1", seq=5, mn_id="mn1", hnps=["2001:db8:a:1::/64"], peer_mn_id="mn3",
+        peer_hnps=["2001:db8:a:3::/64"], peer_mag="2001:db8:ffff::2", lifetime=60.0),
+    LRA(src="emag1", dst="elma1", seq=5, mn_id="mn1", peer_mn_id="mn3", status=Status.ACCEPTED),
 ]  # fmt: skip
 
 
