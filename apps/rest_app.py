@@ -9,6 +9,7 @@ Endpoints (docs/openapi.yaml describes them in full):
     GET /epmip/v1/switches/{name}/drf        an eMAG's location cache, tunnels, redirects
     GET /epmip/v1/lmas/{name}/prefixes      the prefixes an (e)LMA manages
     POST /epmip/v1/lmas/{name}/prefixes      {"prefix": "2001:db8:e::/48"}: manage one more (§4.4.1)
+    POST /epmip/v1/mobility/{mn_id}/link-going-down   predictive handoff hint: buffer the MN's downlink
     GET /epmip/v1/stats                      signalling messages and events counted by type
     GET /epmip/v1/messages                   the most recent signalling messages (?limit=N)
     GET /epmip/v1/paths?src=<mn_id>&dst=<ipv6>   the switches a packet crosses (model)
@@ -38,13 +39,17 @@ ROUTES = [
     "/epmip/v1/switches",
     "/epmip/v1/switches/{name}/drf",
     "/epmip/v1/lmas/{name}/prefixes",
+    "/epmip/v1/mobility/{mn_id}/link-going-down",
     "/epmip/v1/stats",
     "/epmip/v1/messages",
     "/epmip/v1/paths",
     "/epmip/v1/openapi.yaml",
 ]
 WRITE_METHODS = ["POST", "PUT", "DELETE", "PATCH"]
-WRITABLE = {"/epmip/v1/lmas/{name}/prefixes": ["GET", "POST"]}  # every other route is GET only
+WRITABLE = {  # every other route is GET only
+    "/epmip/v1/lmas/{name}/prefixes": ["GET", "POST"],
+    "/epmip/v1/mobility/{mn_id}/link-going-down": ["POST"],
+}
 
 
 def _json(body, status: int = 200) -> Response:
@@ -136,6 +141,17 @@ class EpmipRestController(ControllerBase):
             return _error(400, str(exc), field="prefix")
         self.app.send(intents)
         return _json(result, 201)
+
+    @route("epmip", "/epmip/v1/mobility/{mn_id}/link-going-down", methods=["POST"])
+    def link_going_down(self, req, mn_id, **_kw):
+        try:
+            result, intents = self.core.link_going_down(mn_id, time.monotonic())
+        except LookupError as exc:
+            return _error(404, str(exc), mn_id=mn_id)
+        except ValueError as exc:
+            return _error(409, str(exc), mn_id=mn_id)
+        self.app.send(intents)
+        return _json(result, 202)
 
     @route("epmip", "/epmip/v1/stats", methods=["GET"])
     def stats(self, req, **_kw):

@@ -67,6 +67,8 @@ def run(
     mobile: str = "mn1",
     peer: str = "mn2",
     log_dir: str | None = None,
+    mode: str | None = None,
+    buffer: str | None = None,
 ) -> int:
     """Run the benchmark and print the report (a table, or one JSON object with ``json_out``).
     Returns the exit status."""
@@ -78,6 +80,8 @@ def run(
         print(text, end=end, file=progress, flush=True)
 
     domain_file = str(config or DEFAULT_DOMAIN)
+    if mode or buffer:
+        domain_file = _override(domain_file, mode=mode, handoff_buffer=buffer)
     try:
         _check_args(moves, rate, duration_per_move, size)
         with _stdout_to_stderr(json_out), _sigterm_exits():
@@ -191,6 +195,11 @@ def _run(domain_file, moves, rate, interval, size, mobile, peer, log_dir, say) -
             target = other if at == home else home
             say(f"move {k}/{moves}: {at} -> {target} ...", end="")
             before = _stats(ctl)
+            if domain.handoff_buffer == "predictive":
+                # IEEE 802.21-style "link going down" before the move (RFC 5949 predictive mode)
+                status, body = ctl.post(f"/epmip/v1/mobility/{mobile}/link-going-down", {})
+                if status != 202:
+                    raise BenchError(f"link-going-down hint refused: {status} {body}")
             t_move = time.time()
             net.move(mobile, target)
             t_attached = time.time()
@@ -235,6 +244,8 @@ def _run(domain_file, moves, rate, interval, size, mobile, peer, log_dir, say) -
 
     down = direction(peer, mobile)
     up = direction(mobile, peer)
+    up_seen = {r[0] for r in records[peer]}
+    up_lost_times = [t for seq, t, _ in sent_logs[mobile] if seq not in up_seen]
     rows = []
     for e, dw, uw in zip(log, down.windows, up.windows, strict=True):
         reroute = analysis.latency_delta(e["before"], e["after"], REROUTE)
@@ -246,6 +257,8 @@ def _run(domain_file, moves, rate, interval, size, mobile, peer, log_dir, say) -
             "reroute_ms": reroute["ms"], "reroute_samples": reroute["count"],
             "downlink_lost": dw.lost, "downlink_interruption_ms": _ms(dw.interruption_s),
             "uplink_lost": uw.lost, "uplink_interruption_ms": _ms(uw.interruption_s),
+            # sent while the host's link was being moved: never reached any switch (L2 gap)
+            "uplink_l2_gap_lost": sum(1 for t in up_lost_times if e["t_move"] <= t <= e["t_attached"]),
             "signalling": analysis.message_deltas(e["before"], e["after"]),
             "latency": {n: analysis.latency_delta(e["before"], e["after"], n) for n in sorted(names)},
             "downlink": dw.as_dict(), "uplink": uw.as_dict(),
@@ -256,6 +269,7 @@ def _run(domain_file, moves, rate, interval, size, mobile, peer, log_dir, say) -
     return {
         "benchmark": "handoff",
         "config": domain_file,
+        "mode": domain.mode, "handoff_buffer": domain.handoff_buffer,
         "mobile_node": mobile, "correspondent": peer, "emags": [home, other],
         "rate_pps": rate, "size_bytes": size, "interval_s": interval, "moves_requested": moves,
         "clock": "time.time() (CLOCK_REALTIME), shared by all Mininet hosts",
@@ -272,7 +286,7 @@ def _run(domain_file, moves, rate, interval, size, mobile, peer, log_dir, say) -
 
 SUMMARY_KEYS = (
     "registration_ms", "reroute_ms", "downlink_lost", "downlink_interruption_ms", "uplink_lost",
-    "uplink_interruption_ms", "signalling_total",
+    "uplink_l2_gap_lost", "uplink_interruption_ms", "signalling_total",
 )  # fmt: skip
 
 
@@ -284,7 +298,7 @@ def report(result: dict) -> str:
             r["move"], f"{r['from']} -> {r['to']}",
             analysis.fmt(r["registration_ms"]), analysis.fmt(r["reroute_ms"]),
             r["downlink_lost"], analysis.fmt(r["downlink_interruption_ms"]),
-            r["uplink_lost"], analysis.fmt(r["uplink_interruption_ms"]),
+            r["uplink_lost"], r.get("uplink_l2_gap_lost", "-"), analysis.fmt(r["uplink_interruption_ms"]),
             r["signalling_total"], ", ".join(f"{k} {v}" for k, v in r["signalling"].items()) or "-",
         ])  # fmt: skip
     rows.append(None)
@@ -295,20 +309,22 @@ def report(result: dict) -> str:
             analysis.fmt(s["downlink_lost"], 1 if stat == "median" else 0),
             analysis.fmt(s["downlink_interruption_ms"]),
             analysis.fmt(s["uplink_lost"], 1 if stat == "median" else 0),
+            analysis.fmt(s["uplink_l2_gap_lost"], 1 if stat == "median" else 0),
             analysis.fmt(s["uplink_interruption_ms"]),
             analysis.fmt(s["signalling_total"], 1 if stat == "median" else 0), "",
         ])  # fmt: skip
-    header = ["move", "handoff", "reg ms", "reroute ms", "down lost", "down gap ms", "up lost", "up gap ms",
-              "msgs", "signalling messages"]  # fmt: skip
+    header = ["move", "handoff", "reg ms", "reroute ms", "down lost", "down gap ms", "up lost", "of which L2 gap",
+              "up gap ms", "msgs", "signalling messages"]  # fmt: skip
     mn, cn, rate = result["mobile_node"], result["correspondent"], result["rate_pps"]
     move_ms = analysis.median(r.get("move_ms") for r in result["moves"])
     out = [
         "",
         f"handoff benchmark: {len(result['moves'])} moves of {mn} between {' and '.join(result['emags'])}; "
         f"UDP {result['size_bytes']}-byte packets at {rate:g} packets/s each way ({mn} <-> {cn}); "
-        f"{result['interval_s']:g} s between moves",
+        f"{result['interval_s']:g} s between moves; mode {result.get('mode')}, "
+        f"handoff buffer {result.get('handoff_buffer')}",
         "",
-        analysis.text_table(header, rows, align="llrrrrrrrl", indent="  "),
+        analysis.text_table(header, rows, align="llrrrrrrrrl", indent="  "),
         "",
         f"  reg ms: from the start of the move (old link cut) until GET /epmip/v1/bindings/{mn} showed the "
         f"new Proxy-CoA (polled every {BINDING_POLL * 1000:.0f} ms); the move itself (ovs-vsctl del-port, "
@@ -317,6 +333,7 @@ def report(result: dict) -> str:
         "eMAG re-pointed); n/a if not reported or not separable from the aggregate",
         f"  down = {cn} -> {mn}, up = {mn} -> {cn}; lost: packets sent in the move's window (midpoint to "
         "midpoint between moves) never received",
+        "  of which L2 gap: uplink packets the host sent while its link was being moved (they never reach a switch)",
         f"  gap ms: the longest time without an arrival in the window ({1000 / rate:.1f} ms, one packet "
         "interval, when nothing is lost); p95 by nearest rank (the maximum for fewer than 20 moves)",
     ]
@@ -475,3 +492,14 @@ def _sigterm_exits():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _override(domain_file: str, **fields) -> str:
+    """A copy of the domain file with top-level fields changed (kept next to the logs)."""
+    import yaml
+
+    doc = yaml.safe_load(Path(domain_file).read_text())
+    doc.update({k: v for k, v in fields.items() if v})
+    out = Path(tempfile.mkdtemp(prefix="epmip-bench-domain-")) / "domain.yaml"
+    out.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return str(out)

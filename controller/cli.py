@@ -47,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--interval", type=float, default=2.0, help="seconds between moves (default: 2)")
     p.add_argument("--config", default=None, help="domain file (default: examples/domain.yaml)")
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
+    p.add_argument("--mode", choices=["epmip", "pmip", "lr"], default=None, help="override the domain's mode")
+    p.add_argument(
+        "--buffer", choices=["off", "reactive", "predictive"], default=None,
+        help="handoff buffering (predictive: a link-going-down hint before each move)",
+    )  # fmt: skip
     p = bench_sub.add_parser("discovery", help="the three LMF discovery methods (§4.4) side by side")
     p.add_argument("--config", default=None, help="domain file (default: examples/domain.yaml)")
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
@@ -60,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench" and args.bench == "handoff":
         from benchmarks.handoff import run
 
-        return run(args.moves, args.rate, args.json, config=args.config, duration_per_move=args.interval)
+        return run(
+            args.moves, args.rate, args.json, config=args.config, duration_per_move=args.interval,
+            mode=args.mode, buffer=args.buffer,
+        )  # fmt: skip
     if args.command == "bench" and args.bench == "discovery":
         from benchmarks.discovery import run as run_discovery
 

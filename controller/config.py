@@ -24,6 +24,7 @@ MAG_ROLES = ("emag", "mag")
 LMA_ROLES = ("elma", "lma")
 MODES = ("epmip", "pmip", "lr")  # the draft; RFC 5213 centralized; RFC 6705 localized routing
 LMF_DISCOVERY = ("config", "hbh", "relay")  # draft §4.4.1, §4.4.2, §4.4.3
+HANDOFF_BUFFER = ("off", "reactive", "predictive")
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 MAX_LABEL = (1 << 20) - 1
@@ -49,6 +50,8 @@ class Timers:
     query_timeout: float = 0.5  # DRF: how long to wait for a PBQA
     query_retries: int = 2
     fallback_retry: float = 30.0  # DRF: a "no location" entry is asked again after this long
+    buffer_hold: float = 5.0  # handoff buffer: how long to wait for the MN to reappear
+    buffer_packets: int = 4096  # handoff buffer: packets kept per MN
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ class Domain:
     name: str
     mode: str
     lmf_discovery: str
+    handoff_buffer: str
     router_link_local: ipaddress.IPv6Address
     router_mac: str
     timers: Timers
@@ -246,7 +250,7 @@ def parse_domain(text: str, source: str = "<memory>") -> Domain:
 
 def _build(doc: dict, source: str) -> Domain:
     known = {
-        "domain", "mode", "lmf_discovery", "router", "timers", "switches", "links",
+        "domain", "mode", "lmf_discovery", "handoff_buffer", "router", "timers", "switches", "links",
         "mobile_nodes", "fixed_nodes", "fixed_networks",
     }  # fmt: skip
     for key in doc:
@@ -259,6 +263,9 @@ def _build(doc: dict, source: str) -> Domain:
     discovery = _get(doc, "lmf_discovery", "lmf_discovery", str, "config")
     if discovery not in LMF_DISCOVERY:
         raise ConfigError("lmf_discovery", discovery, f"one of {list(LMF_DISCOVERY)}")
+    handoff_buffer = _get(doc, "handoff_buffer", "handoff_buffer", str, "off")
+    if handoff_buffer not in HANDOFF_BUFFER:
+        raise ConfigError("handoff_buffer", handoff_buffer, f"one of {list(HANDOFF_BUFFER)}")
     router = _get(doc, "router", "router", dict, {})
     router_ll = _address(router.get("link_local", "fe80::1"), "router.link_local")
     if not router_ll.is_link_local:
@@ -275,7 +282,8 @@ def _build(doc: dict, source: str) -> Domain:
     _check_prefix_overlap(switches, fixed_networks)
     _check_connected(switches, links)
     return Domain(
-        name=name, mode=mode, lmf_discovery=discovery, router_link_local=router_ll, router_mac=router_mac,
+        name=name, mode=mode, lmf_discovery=discovery, handoff_buffer=handoff_buffer,
+        router_link_local=router_ll, router_mac=router_mac,
         timers=timers, switches=switches, links=links, mobile_nodes=mns, fixed_nodes=fns,
         fixed_networks=fixed_networks, source=source,
     )  # fmt: skip

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from controller import hbh, ndp
 from controller.ar import ArFunction
+from controller.buffer import HandoffBuffers
 from controller.config import Domain, FixedNode, MobileNode, Switch
 from controller.dispatcher import Dispatcher
 from controller.lma import LmaFunction
@@ -24,7 +25,7 @@ from controller.mag import BOUND, MagFunction
 from controller.messages import Message
 from controller.topology import Topology
 from openflow_rules import flows
-from openflow_rules.intents import OFPP_CONTROLLER, OFPP_TABLE, Intent, PacketOut
+from openflow_rules.intents import OFPP_CONTROLLER, OFPP_TABLE, Barrier, Intent, PacketOut
 from openflow_rules.pipeline import Table
 
 LOG = logging.getLogger("epmip.core")
@@ -62,6 +63,7 @@ class EpmipController:
                 self.bus.register(sw.name, self.ars[sw.name].handle)
         self.connected: dict[int, dict[int, PortInfo]] = {}
         self.now = 0.0  # the time of the event being handled
+        self.buffers = HandoffBuffers(self)
         self.handoff_started: dict[str, float] = {}  # mn_id -> attach time at its n-eMAG
         self._correspondent_ids: dict[ipaddress.IPv6Network, int] = {}
         self._out: list[Intent] = []
@@ -203,8 +205,12 @@ class EpmipController:
             return []
         if table == Table.UPLINK:
             return self._uplink_miss(sw, in_port, data, now)
+        if table == Table.ROUTE and sw.name in self.mags:
+            return self._buffered(sw, data, now)
         if table == Table.ROUTE:
             return self._lma_punt(sw, data, now)
+        if table == Table.CLASSIFY and sw.name in self.mags and not _is_nd(data):
+            return self._early_uplink(sw, in_port, data, now)
         if len(data) >= 54 and data[12:14] == b"\x86\xdd" and data[20] == hbh.NH_HBH:
             return self._hbh_query(sw, data, now)
         try:
@@ -240,6 +246,7 @@ class EpmipController:
             mag.tick(now)
         for ar in self.ars.values():
             ar.daf.tick(now)
+        self.buffers.tick(now)
         return self._flush()
 
     def receive_signalling(self, dst: str, data: bytes, now: float) -> list[Intent]:
@@ -249,6 +256,55 @@ class EpmipController:
         return self._flush()
 
     # ------------------------------------------------------------ internals
+
+    def _buffered(self, sw: Switch, data: bytes, now: float) -> list[Intent]:
+        """A downlink packet for an MN whose delivery was switched to the controller."""
+        if len(data) < 54 or data[12:14] != b"\x86\xdd":
+            self.counters["route_punt_ignored"] += 1
+            return []
+        dst = ipaddress.IPv6Address(bytes(data[38:54]))
+        mn_id = next((m for m, b in self.buffers.buffers.items() if self._mn_has(m, dst)), None)
+        if mn_id is None:
+            self.counters["buffer_packet_without_buffer"] += 1
+            return []
+        self.buffers.packet(mn_id, bytes(data), now)
+        return self._flush()
+
+    def _mn_has(self, mn_id: str, address: ipaddress.IPv6Address) -> bool:
+        for lma in self.lmas.values():
+            bce = lma.cache.get(mn_id)
+            if bce is not None:
+                return any(address in h for h in bce.hnps)
+        return False
+
+    def _early_uplink(self, sw: Switch, in_port: int, data: bytes, now: float) -> list[Intent]:
+        """IPv6 from an access port that matched no flow: a host on its new link, before its
+        registration installed its flows.  Kept (global unicast only) and re-injected later."""
+        if len(data) < 54 or data[12:14] != b"\x86\xdd" or in_port in self.domain.trunk_ports(sw.name):
+            self.counters["access_miss_ignored"] += 1
+            return []
+        src = ipaddress.IPv6Address(bytes(data[22:38]))
+        dst = ipaddress.IPv6Address(bytes(data[38:54]))
+        att = self.mags[sw.name].mn_on_port(in_port)
+        if src.is_link_local or src.is_unspecified or dst.is_multicast or (att is not None and att.state == BOUND):
+            self.counters["access_miss_ignored"] += 1
+            return []
+        self.buffers.early_uplink(sw.dpid, in_port, bytes(data), now)
+        return []
+
+    def link_going_down(self, mn_id: str, now: float) -> tuple[dict, list[Intent]]:
+        """Predictive handoff hint: the MN's link is about to break; buffer its downlink now.
+        Raises LookupError (unknown or unattached MN) or ValueError (buffering not enabled)."""
+        self.now = now
+        if self.domain.handoff_buffer != "predictive":
+            raise ValueError(f"handoff_buffer is {self.domain.handoff_buffer!r}; hints need 'predictive'")
+        where = self.attachment_of(mn_id)
+        if where is None:
+            raise LookupError(f"mobile node {mn_id!r} is not attached anywhere")
+        mag = self.mags[where[0]]
+        self.buffers.start(mag, mag.attachments[mn_id], "predictive", now)
+        self.emit(Barrier(mag.dpid))
+        return {"mn_id": mn_id, "mag": mag.name, "buffering": True}, self._flush()
 
     def _lma_punt(self, sw: Switch, data: bytes, now: float) -> list[Intent]:
         """RFC 6705 mode: a packet the LMA tunnelled to one of its MNs; who is talking to whom?"""
@@ -327,6 +383,8 @@ class EpmipController:
         d = self.domain
         out = list(flows.install_punts(sw.dpid, str(d.router_link_local)))
         out.append(flows.install_from_controller(sw.dpid))
+        if sw.is_mag and d.handoff_buffer != "off":
+            out.append(flows.install_access_miss(sw.dpid))
         if sw.role in ("elma", "ar_drf"):
             out.append(flows.install_mh_punt(sw.dpid))
         out.append(flows.install_mpls_classify(sw.dpid))
@@ -493,3 +551,8 @@ class EpmipController:
         elif fixed is not None:
             hops += self.topo.path(att.lma, fixed.router)[1:]
         return hops
+
+
+def _is_nd(data: bytes) -> bool:
+    """An ICMPv6 RS or NS right after the IPv6 header (what the punt rules send up)."""
+    return len(data) >= 55 and data[12:14] == b"\x86\xdd" and data[20] == 58 and data[54] in (133, 135)

@@ -348,7 +348,9 @@ class Daf:
             return
         for hnp in hnps:
             loc = self.location.get(hnp)
-            if loc is not None and loc.switch != self.name:
+            if loc is not None and loc.switch == self.name:
+                continue  # the MN is attached here by now: the withdrawal is stale
+            if loc is not None:
                 del self.location[hnp]
             for mn_id, sessions in self.sessions.items():
                 if sessions.get(hnp) == "direct":

@@ -18,7 +18,7 @@ from controller.config import MobileNode, Switch
 from controller.daf import Daf
 from controller.messages import LRA, LRI, PBA, PBU, HandoffIndicator, Message, Status
 from openflow_rules import flows
-from openflow_rules.intents import PacketOut
+from openflow_rules.intents import Barrier, PacketOut
 from openflow_rules.pipeline import Fn
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ class MagFunction:
         self.ctl = ctl
         self.attachments: dict[str, Attachment] = {}
         self.daf: Daf | None = Daf(self) if switch.role == "emag" else None
+        self._departed_regs: dict[str, Attachment] = {}  # buffered MNs not yet de-registered
 
     @property
     def name(self) -> str:
@@ -73,6 +74,13 @@ class MagFunction:
     @property
     def dpid(self) -> int:
         return self.switch.dpid
+
+    def deregister_departed(self, mn_id: str, now: float) -> None:
+        """A buffered MN did not reappear in time: de-register it after all."""
+        att = self._departed_regs.pop(mn_id, None)
+        if att is not None:
+            att.seq = self.ctl.bus.next_seq()
+            self._send_pbu(att, now, 0.0, HandoffIndicator.UNKNOWN)
 
     def obj_of(self, mn_id: str) -> int:
         """The MN's number in flow cookies."""
@@ -122,9 +130,16 @@ class MagFunction:
         del self.attachments[att.mn.id]
         if self.daf is not None and att.state == BOUND:
             self.daf.on_detach(att, now)
+        buffers = self.ctl.buffers
+        if att.state == BOUND and buffers.mode == "reactive":
+            buffers.start(self, att, "reactive", now)
         self._remove_flows(att)
         self.ctl.counters["detach_detected"] += 1
         LOG.info("%s: %s detached from port %d", self.name, att.mn.id, port)
+        if att.state == BOUND and buffers.buffering(att.mn.id):
+            # the MN is expected back (elsewhere); de-register only if it does not come back
+            self._departed_regs[att.mn.id] = att
+            return
         if att.state == BOUND and deregister:
             att.seq = self.ctl.bus.next_seq()
             self._send_pbu(att, now, 0.0, HandoffIndicator.UNKNOWN)
@@ -192,6 +207,11 @@ class MagFunction:
                 att.ra_to = None
             if self.daf is not None:
                 self.daf.on_bound(att, pba.previous_coa, now)
+            self.ctl.emit(Barrier(self.dpid))  # flows first, then what was kept for the MN
+            self.ctl.buffers.registered(self.dpid, att.port)
+            self.ctl.buffers.release(att.mn.id, self, att.port, now)
+            for mag in self.ctl.mags.values():
+                mag._departed_regs.pop(att.mn.id, None)
         else:
             # The RA's prefix lifetimes follow the binding lifetime, so every refresh of the
             # binding is also re-advertised; otherwise the MN's address would expire with it.

@@ -136,6 +136,17 @@ class Controller:
         if getattr(self, "_log", None):
             self._log.close()
 
+    def post(self, path: str, body: dict) -> tuple[int, dict]:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.rest_port}{path}", data=json.dumps(body).encode(), method="POST",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
     def get(self, path: str) -> tuple[int, dict]:
         url = f"http://127.0.0.1:{self.rest_port}{path}"
         try:

@@ -251,6 +251,27 @@ def delete_drf_of_mn(dpid: int, mn_obj: int, fn: Fn = Fn.DRF) -> FlowMod:
     )  # fmt: skip
 
 
+def install_buffer(dpid: int, mn_obj: int, hnp: Prefix) -> FlowMod:
+    """Handoff buffering: the MN's downlink goes to the controller (whole packets) instead of its
+    access port.  At DELIVER priority it replaces the delivery flow; its own cookie function keeps
+    it in place when the MN's access flows are removed on detach."""
+    return FlowMod(
+        dpid, Table.ROUTE, Prio.DELIVER, _deliver_match(hnp), (ToController(),), cookie=cookie(Fn.BUFFER, mn_obj)
+    )
+
+
+def delete_buffer_flows(dpid: int, mn_obj: int) -> FlowMod:
+    return delete_object(dpid, Fn.BUFFER, mn_obj)
+
+
+def install_access_miss(dpid: int) -> FlowMod:
+    """On an (e)MAG, IPv6 that matches nothing goes to the controller: a host on a new link sends
+    before its flows exist, and those packets are kept and re-injected once it is registered."""
+    return FlowMod(
+        dpid, Table.CLASSIFY, Prio.ACCESS_MISS, {"eth_type": ETH_TYPE_IPV6}, (ToController(),), cookie=cookie(Fn.BASE)
+    )
+
+
 def _redirect_match(hnp: Prefix) -> dict:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": _p(hnp)}
 

@@ -37,6 +37,7 @@ class Prio(IntEnum):
     FIXED_HOST = 700
     MPLS = 500
     TRUNK = 400
+    ACCESS_MISS = 1
     # LABEL
     LOCAL_LABEL = 500
     TRANSIT = 400
@@ -63,6 +64,7 @@ class Fn(IntEnum):
     DRF = 5  # direct eMAG-eMAG tunnel entries
     REDIRECT = 6  # p-eMAG -> n-eMAG redirect during a handoff
     LR = 7  # RFC 6705 mode: an LMA's per-source flows once it has seen a pair
+    BUFFER = 8  # handoff buffering: an MN's downlink to the controller
 
 
 APP_COOKIE = 0xE9 << 56

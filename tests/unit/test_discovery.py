@@ -82,7 +82,7 @@ def walk_queries(net: FakeNet, since: int) -> list[list[Trace]]:
     return [net.inject_packet_out(sw, po) for sw, po in queries_sent(net, since)]
 
 
-def locate(net: FakeNet, sig: Signals, src: str, dst: str) -> Trace:
+def locate(net: FakeNet, src: str, dst: str) -> Trace:
     """``src`` sends to ``dst`` (a host or an address); a Hop-by-Hop query it causes is walked."""
     mark = len(net.net.packet_outs)
     trace = net.send(src, net.address(dst) if dst in HOSTS else dst)
@@ -113,7 +113,7 @@ def path(net: FakeNet, src: str, dst: str, hops: list[str]) -> Trace:
 @pytest.mark.parametrize("method", METHODS)
 def test_each_method_locates_mn2_and_ends_in_a_direct_tunnel(build_domain, doc, method):
     fake, sig = make(build_domain, doc, method)
-    first = locate(fake, sig, "mn1", "mn2")
+    first = locate(fake, "mn1", "mn2")
     assert switches_crossed(first) == ["emag1", "c1", "elma1", "c1", "c2", "elma3", "c2", "emag4"]
     assert is_delivered(first, *fake.port_of("mn2")) and len(first.punts) == 1
     assert sig.take() == expected_query(method, "emag1", "elma3")
@@ -124,7 +124,7 @@ def test_each_method_locates_mn2_and_ends_in_a_direct_tunnel(build_domain, doc, 
     assert tunnels(fake, "emag1") == {("mn1", str(fake.hnp("mn2"))): ("direct", "emag4")}
     second = path(fake, "mn1", "mn2", DIRECT_1_4)
     assert second.punts == [] and not {"elma1", "elma3"} & set(switches_crossed(second))
-    locate(fake, sig, "mn2", "mn1")  # and the other way: asked of elma1
+    locate(fake, "mn2", "mn1")  # and the other way: asked of elma1
     assert sig.take() == expected_query(method, "emag4", "elma1", via="elma3")
     path(fake, "mn2", "mn1", list(reversed(DIRECT_1_4)))
     assert sig.take() == []
@@ -247,7 +247,7 @@ def test_prefix_added_at_run_time_is_asked_of_its_elma(build_domain, doc, method
     fake.apply(intents)
     address = "2001:db8:e:1::10"
     assert fake.ctl.find_lmf(ipaddress.IPv6Address(address)) == "elma3"
-    trace = locate(fake, sig, "mn1", address)
+    trace = locate(fake, "mn1", address)
     assert switches_crossed(trace) == ["emag1", "c1", "elma1", "c1", "c2", "elma3"]  # the new route
     assert sig.take() == expected_query(method, "emag1", "elma3")
     assert (sig.last[-1].status, sig.last[-1].coa) == (Status.NO_LOCATION, "")
@@ -266,7 +266,7 @@ def test_an_mn_with_an_hnp_in_a_run_time_prefix_gets_a_direct_tunnel(build_domai
     fake.attach("mn2")
     assert sig.take() == [("PBU", "emag4", "elma3"), ("PBA", "elma3", "emag4")]
     assert fake.ctl.binding("mn2")["hnps"] == ["2001:db8:e:2::/64"]
-    locate(fake, sig, "mn1", "mn2")
+    locate(fake, "mn1", "mn2")
     assert sig.take() == expected_query(method, "emag1", "elma3")
     assert sig.last[-1].coa == ADDR["emag4"]
     path(fake, "mn1", "mn2", DIRECT_1_4)

@@ -50,6 +50,27 @@ class Signals:
         return log
 
 
+class Hold:
+    """Messages for ``node`` that ``pick`` selects are held back until ``release``."""
+
+    def __init__(self, net: FakeNet, node: str, pick) -> None:
+        self.net, self.node, self.held = net, node, []
+        self.handler = net.ctl.bus._handlers[node]
+
+        def handle(msg: Message, now: float) -> None:
+            if pick(msg):
+                self.held.append(msg)
+            else:
+                self.handler(msg, now)
+
+        net.ctl.bus.register(node, handle)
+
+    def release(self) -> None:
+        self.net.ctl.bus.register(self.node, self.handler)
+        for msg in self.held:
+            self.net.apply(self.net.ctl.receive_signalling(self.node, msg.encode(), self.net.now))
+
+
 def make(build_domain, doc: dict, method: str = "config", where: dict | None = None) -> tuple[FakeNet, Signals]:
     """The reference domain with ``lmf_discovery: method``; Hop-by-Hop packet-outs are walked as
     they come.  ``where``: hosts attached elsewhere than the domain file says."""
@@ -219,7 +240,7 @@ def test_move_to_a_legacy_mag_withdraws_the_location(build_domain, doc):
         assert (pbci.mn_id, pbci.hnps, pbci.new_coa) == ("mn1", [hnp(fake, "mn1")], "")
     assert [m.status for m in sig.last[2:]] == [Status.ACCEPTED] * 2
     assert fake.ctl.counters["dmf_location_withdrawn"] == 2
-    for switch, mn in (("emag4", "mn2"), ("ar1", "cn1")):
+    for switch in ("emag4", "ar1"):
         assert tunnels(fake, switch) == {}
         assert fake.switch(switch).flows(Table.UPLINK, cookie=cookie(Fn.DRF), mask=0xFFFF << 48) == []
         assert hnp(fake, "mn1") not in [e["prefix"] for e in fake.ctl.drf(switch)["location_cache"]]
@@ -267,4 +288,29 @@ def test_move_from_a_legacy_mag_to_an_emag_gets_daf_back(build_domain, doc):
     assert sig.last[1].coa == ADDR["emag2"]
     assert tunnels(fake, "emag4") == {("mn2", hnp(fake, "mn1")): ("direct", "emag2")}
     path(fake, "mn2", "mn1", ["emag4", "c2", "c1", "emag2"])
+    assert sig.take() == []
+
+
+def test_a_withdrawal_reaching_the_mns_new_emag_is_stale_and_keeps_local_delivery(build_domain, doc):
+    """mn1 (emag1) and mn3 (emag2) talk; mn1 moves to emag2 but its PBCI to emag1 comes late (a
+    slow registration): after PBCI_WAIT emag1 withdraws mn1's location from its correspondents,
+    emag2 among them - which serves mn1 itself by then and goes on delivering locally."""
+    fake, sig = make(build_domain, doc)
+    for a, b in (("mn1", "mn3"), ("mn3", "mn1")):
+        fake.send(a, address(fake, b))
+    late = Hold(fake, "emag1", lambda m: m.TYPE == "PBCI" and m.src == "emag2")
+    at(fake, 10.0)
+    fake.move("mn1", "emag2")
+    assert sig.take()[-1] == ("PBCI", "emag2", "emag1") and len(late.held) == 1
+    assert tunnels(fake, "emag2") == {("mn3", hnp(fake, "mn1")): ("direct", "emag2")}
+    at(fake, 10.0 + PBCI_WAIT)
+    assert sig.take() == [("PBCI", "emag1", "emag2"), ("PBCA", "emag2", "emag1")]
+    assert (sig.last[0].new_coa, sig.last[1].status) == ("", Status.ACCEPTED)
+    assert tunnels(fake, "emag2") == {("mn3", hnp(fake, "mn1")): ("direct", "emag2")}
+    assert ("local", "emag2") in [(e["source"], e["switch"]) for e in fake.ctl.drf("emag2")["location_cache"]]
+    path(fake, "mn3", "mn1", ["emag2"])
+    late.release()  # emag1 redirects to emag2 and hands it mn1's correspondents after all
+    assert sig.take() == [("PBCA", "emag1", "emag2")]
+    path(fake, "mn1", "mn3", ["emag2"])
+    path(fake, "mn3", "mn1", ["emag2"])
     assert sig.take() == []
