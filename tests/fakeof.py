@@ -178,6 +178,7 @@ class Result:
     hits: list[tuple[int, Flow | None]] = field(default_factory=list)  # (table, flow or miss)
     outputs: list[tuple[int, Packet]] = field(default_factory=list)
     packet_ins: list[Packet] = field(default_factory=list)
+    punt_tables: list[int] = field(default_factory=list)  # the table each packet-in came from
     suppressed: list[int] = field(default_factory=list)  # outputs to the in_port, dropped
 
 
@@ -272,8 +273,10 @@ class FakeSwitch:
             if flow is None:
                 break  # table miss: drop (OF 1.3 default without a table-miss flow)
             flow.packets += 1
+            punted = len(result.packet_ins)
             for action in flow.actions:
                 self._act(action, pkt, result)
+            result.punt_tables += [table] * (len(result.packet_ins) - punted)
             table = flow.goto
         return result
 
@@ -412,8 +415,8 @@ class Network:
             trace.arrivals.append((name, port, copy.deepcopy(pkt)))
             result = self.switches[name].process(pkt, port)
             trace.hops += [Hop(name, port, t, f) for t, f in result.hits]
-            for p in result.packet_ins:
-                trace.outcomes.append(Outcome("controller", name, port, p))
+            for p, t in zip(result.packet_ins, result.punt_tables, strict=True):
+                trace.outcomes.append(Outcome("controller", name, port, p, f"table {t}"))
             for out_port, p in result.outputs:
                 peer = self.links.get((name, out_port))
                 if peer is not None:
@@ -644,7 +647,8 @@ class FakeNet:
                 + ipaddress.IPv6Address(o.packet["ipv6_src"]).packed
                 + ipaddress.IPv6Address(o.packet["ipv6_dst"]).packed
             )  # fmt: skip
-            self.apply(self.ctl.packet_in(self.dpid(o.switch), o.port, header, self.now, table=Table.UPLINK))
+            table = int(o.why.split()[-1]) if o.why.startswith("table ") else Table.UPLINK
+            self.apply(self.ctl.packet_in(self.dpid(o.switch), o.port, header, self.now, table=table))
         return trace
 
     def inject(self, switch: str, port: int, dst: str, src: str = "2001:db8:f::99") -> Trace:
