@@ -72,10 +72,11 @@ def test_lr_is_reestablished_through_the_lma_after_a_handoff(lr):
     assert switches_crossed(lr.send("mn1", lr.address("mn3"))) == ["emag3", "c2", "c1", "emag2"]
     # nothing of mn1 is left on its old MAG
     mn1 = lr.ctl.mn_index["mn1"]
-    left = [
-        f for f in lr.switch("emag1").flows()
-        if f.cookie == cookie(Fn.ACCESS, mn1) or ((f.cookie >> 48) & 0xFF == Fn.DRF and (f.cookie >> 24) & 0xFFFFFF == mn1)
-    ]  # fmt: skip
+
+    def of_mn1(c: int) -> bool:
+        return c == cookie(Fn.ACCESS, mn1) or ((c >> 48) & 0xFF == Fn.DRF and (c >> 24) & 0xFFFFFF == mn1)
+
+    left = [f for f in lr.switch("emag1").flows() if of_mn1(f.cookie)]
     assert left == []
 
 
