@@ -116,6 +116,7 @@ class Domain:
     mode: str
     lmf_discovery: str
     handoff_buffer: str
+    signalling_key: bytes | None
     router_link_local: ipaddress.IPv6Address
     router_mac: str
     timers: Timers
@@ -250,7 +251,7 @@ def parse_domain(text: str, source: str = "<memory>") -> Domain:
 
 def _build(doc: dict, source: str) -> Domain:
     known = {
-        "domain", "mode", "lmf_discovery", "handoff_buffer", "router", "timers", "switches", "links",
+        "domain", "mode", "lmf_discovery", "handoff_buffer", "security", "router", "timers", "switches", "links",
         "mobile_nodes", "fixed_nodes", "fixed_networks",
     }  # fmt: skip
     for key in doc:
@@ -263,6 +264,14 @@ def _build(doc: dict, source: str) -> Domain:
     discovery = _get(doc, "lmf_discovery", "lmf_discovery", str, "config")
     if discovery not in LMF_DISCOVERY:
         raise ConfigError("lmf_discovery", discovery, f"one of {list(LMF_DISCOVERY)}")
+    security = _get(doc, "security", "security", dict, {})
+    for key in security:
+        if key != "key":
+            raise ConfigError(f"security.{key}", security[key], "only the field 'key'")
+    secret = _get(security, "key", "security", str, None)
+    if secret is not None and len(secret) < 16:
+        raise ConfigError("security.key", "(hidden)", "a shared secret of at least 16 characters")
+    signalling_key = secret.encode() if secret is not None else None
     handoff_buffer = _get(doc, "handoff_buffer", "handoff_buffer", str, "off")
     if handoff_buffer not in HANDOFF_BUFFER:
         raise ConfigError("handoff_buffer", handoff_buffer, f"one of {list(HANDOFF_BUFFER)}")
@@ -282,7 +291,7 @@ def _build(doc: dict, source: str) -> Domain:
     _check_prefix_overlap(switches, fixed_networks)
     _check_connected(switches, links)
     return Domain(
-        name=name, mode=mode, lmf_discovery=discovery, handoff_buffer=handoff_buffer,
+        name=name, mode=mode, lmf_discovery=discovery, handoff_buffer=handoff_buffer, signalling_key=signalling_key,
         router_link_local=router_ll, router_mac=router_mac,
         timers=timers, switches=switches, links=links, mobile_nodes=mns, fixed_nodes=fns,
         fixed_networks=fixed_networks, source=source,

@@ -22,7 +22,7 @@ from controller.config import Domain, FixedNode, MobileNode, Switch
 from controller.dispatcher import Dispatcher
 from controller.lma import LmaFunction
 from controller.mag import BOUND, MagFunction
-from controller.messages import Message
+from controller.messages import AuthenticationError, Message
 from controller.topology import Topology
 from openflow_rules import flows
 from openflow_rules.intents import OFPP_CONTROLLER, OFPP_TABLE, Barrier, Intent, PacketOut
@@ -42,7 +42,7 @@ class EpmipController:
     def __init__(self, domain: Domain, epoch: float = 0.0) -> None:
         self.domain = domain
         self.topo = Topology(domain)
-        self.bus = Dispatcher()
+        self.bus = Dispatcher(key=domain.signalling_key)
         self.counters: Counter[str] = Counter()
         self.latencies: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=1000))
         self.epoch = epoch  # added to `now` for PBU timestamps (wall-clock like)
@@ -116,7 +116,7 @@ class EpmipController:
     def send_hbh_query(self, switch: Switch, msg, now: float) -> None:
         """§4.4.2: the PBQR leaves ``switch`` as an IPv6 packet to the queried address with a
         Hop-by-Hop option, through the switch's own tables (normal routing)."""
-        frame = hbh.build(msg, str(switch.address), self.domain.router_mac, self.domain.router_mac)
+        frame = hbh.build(msg, str(switch.address), self.domain.router_mac, self.domain.router_mac, self.bus.key)
         self.bus.record(msg, now)
         self.emit(PacketOut(switch.dpid, OFPP_TABLE, frame, in_port=OFPP_CONTROLLER))
 
@@ -319,8 +319,12 @@ class EpmipController:
         """§4.4.2: a Hop-by-Hop PBQR reached an eLMA or access router: answer it if the queried
         address is this node's to answer for, else send it on along the normal routes."""
         try:
-            msg = hbh.parse(data)
+            msg = hbh.parse(data, self.bus.key)
             address = ipaddress.IPv6Address(msg.address)
+        except AuthenticationError as exc:
+            self.bus.errors["unauthenticated"] += 1
+            LOG.error("%s: unauthenticated Hop-by-Hop query dropped: %s", sw.name, exc)
+            return []
         except (hbh.HbhError, ValueError) as exc:
             self.counters["packet_in_rejected"] += 1
             LOG.warning("%s: ignored Hop-by-Hop packet: %s", sw.name, exc)

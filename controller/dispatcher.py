@@ -14,7 +14,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from controller.messages import Message, MessageError, decode
+from controller.messages import AuthenticationError, Message, MessageError, decode
 
 LOG = logging.getLogger("epmip.signalling")
 
@@ -32,7 +32,8 @@ class LoggedMessage:
 
 
 class Dispatcher:
-    def __init__(self, history: int = 1000) -> None:
+    def __init__(self, history: int = 1000, key: bytes | None = None) -> None:
+        self.key = key  # the domain's signalling key (§8); None: messages are not authenticated
         self._handlers: dict[str, Handler] = {}
         self._queue: deque[tuple[str, bytes, float]] = deque()
         self.sent: Counter[str] = Counter()
@@ -49,7 +50,7 @@ class Dispatcher:
         return self._seq
 
     def send(self, msg: Message, now: float) -> None:
-        data = msg.encode()
+        data = msg.encode(self.key)
         self.sent[msg.TYPE] += 1
         self.bytes_sent += len(data)
         self.log.append(LoggedMessage(now, msg.TYPE, msg.src, msg.dst, msg.seq, len(data)))
@@ -59,7 +60,7 @@ class Dispatcher:
     def record(self, msg: Message, now: float) -> None:
         """Count and log a message that travels outside the dispatcher (a Hop-by-Hop query is a
         data packet) so that the signalling cost stays complete."""
-        size = len(msg.encode())
+        size = len(msg.encode(self.key))
         self.sent[msg.TYPE] += 1
         self.bytes_sent += size
         self.log.append(LoggedMessage(now, msg.TYPE, msg.src, msg.dst or "(hop-by-hop)", msg.seq, size))
@@ -80,7 +81,11 @@ class Dispatcher:
                 LOG.error("signalling message for unknown node %r dropped", dst)
                 continue
             try:
-                msg = decode(data)
+                msg = decode(data, self.key)
+            except AuthenticationError as exc:
+                self.errors["unauthenticated"] += 1
+                LOG.error("unauthenticated signalling message for %s dropped: %s", dst, exc)
+                continue
             except MessageError as exc:
                 self.errors["malformed"] += 1
                 LOG.error("malformed signalling message for %s dropped: %s", dst, exc)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 
-from controller.messages import PBQR, Message, MessageError, decode
+from controller.messages import PBQR, AuthenticationError, Message, MessageError, decode
 
 ETH_TYPE_IPV6 = 0x86DD
 NH_HBH = 0
@@ -53,9 +53,9 @@ def _checksum(src: bytes, dst: bytes, upper: bytes, next_header: int) -> int:
     return ~total & 0xFFFF
 
 
-def build(query: PBQR, src: str, src_mac: str, dst_mac: str) -> bytes:
-    """An Ethernet frame carrying ``query`` toward ``query.address``."""
-    encoded = query.encode()
+def build(query: PBQR, src: str, src_mac: str, dst_mac: str, key: bytes | None = None) -> bytes:
+    """An Ethernet frame carrying ``query`` toward ``query.address`` (authenticated with ``key``)."""
+    encoded = query.encode(key)
     body = struct.pack("!H", len(encoded)) + encoded
     body += b"\0" * (-(len(body) + 6) % 8)
     mh_len_units = (6 + len(body)) // 8 - 1  # in 8-octet units, not counting the first 8
@@ -71,8 +71,9 @@ def build(query: PBQR, src: str, src_mac: str, dst_mac: str) -> bytes:
     return eth + ip + payload
 
 
-def parse(frame: bytes) -> PBQR:
-    """The PBQR inside a frame built by ``build`` (or any correct equivalent)."""
+def parse(frame: bytes, key: bytes | None = None) -> PBQR:
+    """The PBQR inside a frame built by ``build`` (or any correct equivalent); with ``key`` it must
+    be authenticated (messages.AuthenticationError otherwise)."""
     if len(frame) < 14 + 40 + 8 + 8:
         raise HbhError(f"frame of {len(frame)} bytes is too short for IPv6 + Hop-by-Hop + Mobility Header")
     if frame[12:14] != b"\x86\xdd":
@@ -106,7 +107,9 @@ def parse(frame: bytes) -> PBQR:
     if 8 + length > len(mh):
         raise HbhError(f"query length {length} runs past the Mobility Header ({len(mh)} bytes)")
     try:
-        msg: Message = decode(bytes(mh[8 : 8 + length]))
+        msg: Message = decode(bytes(mh[8 : 8 + length]), key)
+    except AuthenticationError:
+        raise
     except MessageError as exc:
         raise HbhError(f"Mobility Header does not carry a valid query: {exc}") from None
     if not isinstance(msg, PBQR):

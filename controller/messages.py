@@ -12,6 +12,8 @@ Decoding checks the type, every field's presence and kind; a malformed message r
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import asdict, dataclass, field, fields
 from enum import IntEnum
 from typing import Any, ClassVar
@@ -53,6 +55,18 @@ class MessageError(ValueError):
     """A signalling message could not be decoded or is not well formed."""
 
 
+class AuthenticationError(MessageError):
+    """A signalling message is not authenticated with the domain's key (draft §8)."""
+
+
+AUTH_FIELD = "auth"
+AUTH_BYTES = 16
+
+
+def _tag(key: bytes, data: bytes) -> bytes:
+    return hmac.new(key, data, hashlib.sha256).digest()[:AUTH_BYTES]
+
+
 @dataclass
 class Message:
     TYPE: ClassVar[str] = ""
@@ -60,9 +74,13 @@ class Message:
     dst: str
     seq: int
 
-    def encode(self) -> bytes:
+    def encode(self, key: bytes | None = None) -> bytes:
+        """Wire bytes; with ``key`` (the domain's signalling key) an ``auth`` field is appended:
+        HMAC-SHA256 over the rest of the document, truncated to 16 bytes (§8)."""
         body = {"type": self.TYPE, "v": WIRE_VERSION}
         body.update(asdict(self))
+        if key is not None:
+            body[AUTH_FIELD] = _tag(key, msgpack.packb(body, use_bin_type=True))
         return msgpack.packb(body, use_bin_type=True)
 
 
@@ -162,8 +180,9 @@ _KINDS: dict[Any, tuple[type, ...]] = {
 }
 
 
-def decode(data: bytes) -> Message:
-    """Decode wire bytes into a message record, or raise MessageError saying what is wrong."""
+def decode(data: bytes, key: bytes | None = None) -> Message:
+    """Decode wire bytes into a message record, or raise MessageError saying what is wrong.  With
+    ``key``, a message without a valid ``auth`` field raises AuthenticationError."""
     if not isinstance(data, (bytes, bytearray)):
         raise MessageError(f"expected bytes, got {type(data).__name__}")
     try:
@@ -178,6 +197,14 @@ def decode(data: bytes) -> Message:
         raise MessageError(f"field 'type': got {mtype!r}, expected one of {sorted(MESSAGE_TYPES)}")
     if body.get("v") != WIRE_VERSION:
         raise MessageError(f"{mtype} field 'v': got {body.get('v')!r}, expected {WIRE_VERSION}")
+    tag = body.pop(AUTH_FIELD, None)
+    if key is not None:
+        if tag is None:
+            raise AuthenticationError(f"{mtype} is not authenticated (no '{AUTH_FIELD}' field)")
+        if not isinstance(tag, bytes) or not hmac.compare_digest(
+            tag, _tag(key, msgpack.packb(body, use_bin_type=True))
+        ):
+            raise AuthenticationError(f"{mtype} failed authentication (its '{AUTH_FIELD}' does not match)")
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
         if f.name not in body:
