@@ -36,8 +36,11 @@ def host_port(domain: Domain, switch: str, offset: int = 0) -> int:
 
 
 def reference_doc() -> dict:
-    """The reference domain file as a plain (mutable) document."""
-    return yaml.safe_load(EXAMPLE_DOMAIN.read_text(encoding="utf-8"))
+    """The reference domain file as a plain (mutable) document, without its signalling key (see
+    the ``domain`` fixture)."""
+    doc = yaml.safe_load(EXAMPLE_DOMAIN.read_text(encoding="utf-8"))
+    doc.pop("security", None)
+    return doc
 
 
 def domain_from_doc(doc: dict) -> Domain:
@@ -99,8 +102,12 @@ def domain_path() -> str:
 
 @pytest.fixture
 def domain() -> Domain:
-    """The reference domain, loaded afresh for every test."""
-    return load_domain(str(EXAMPLE_DOMAIN))
+    """The reference domain, loaded afresh for every test - without its signalling key, so that
+    tests may inject hand-made messages; tests/unit/test_security.py covers the key (and the
+    integration tests run with it, from the example file)."""
+    domain = load_domain(str(EXAMPLE_DOMAIN))
+    domain.signalling_key = None
+    return domain
 
 
 @pytest.fixture
