@@ -8,27 +8,107 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 ACTIVE = "active"
 DELETING = "deleting"  # de-registered, waiting MinDelayBeforeBCEDelete
 
+_SHARED_MAX = 1 << 16
+_shared_addresses: dict[ipaddress.IPv6Address, ipaddress.IPv6Address] = {}
 
-@dataclass
+
+def _shared(address):
+    """One object per distinct Proxy-CoA: a CoA is a MAG's address, so a million bindings name a
+    handful of them (IPv6Address is immutable, equal ones are interchangeable).  Anything else, or
+    beyond ``_SHARED_MAX`` distinct values, is kept as given."""
+    if type(address) is not ipaddress.IPv6Address:
+        return address
+    shared = _shared_addresses.get(address)
+    if shared is None:
+        if len(_shared_addresses) >= _SHARED_MAX:
+            return address
+        shared = _shared_addresses[address] = address
+    return shared
+
+
 class BindingCacheEntry:
-    mn_id: str
-    mn_ll_id: str
-    hnps: list[ipaddress.IPv6Network]
-    coa: ipaddress.IPv6Address
-    lifetime: float
-    timestamp: float  # of the last accepted PBU
-    registered_at: float
-    expires_at: float
-    state: str = ACTIVE
-    delete_at: float | None = None
-    previous_coa: ipaddress.IPv6Address | None = None
-    updates: int = 0
-    history: list[str] = field(default_factory=list)
+    """One BCE.  Compact (about a million of them in an LMF): ``__slots__``, CoAs shared through
+    ``_shared``, and ``history`` only allocated when used.  Attributes as in a dataclass: mn_id,
+    mn_ll_id, hnps (list of IPv6Network), coa, lifetime, timestamp (of the last accepted PBU),
+    registered_at, expires_at, state, delete_at, previous_coa, updates, history."""
+
+    __slots__ = (
+        "mn_id", "mn_ll_id", "hnps", "_coa", "lifetime", "timestamp", "registered_at", "expires_at",
+        "state", "delete_at", "_previous_coa", "updates", "_history",
+    )  # fmt: skip
+    _FIELDS = (
+        "mn_id", "mn_ll_id", "hnps", "coa", "lifetime", "timestamp", "registered_at", "expires_at",
+        "state", "delete_at", "previous_coa", "updates", "history",
+    )  # fmt: skip
+    __hash__ = None  # mutable, compared by value (as the dataclass it replaces)
+
+    def __init__(
+        self,
+        mn_id: str,
+        mn_ll_id: str,
+        hnps: list[ipaddress.IPv6Network],
+        coa: ipaddress.IPv6Address,
+        lifetime: float,
+        timestamp: float,
+        registered_at: float,
+        expires_at: float,
+        state: str = ACTIVE,
+        delete_at: float | None = None,
+        previous_coa: ipaddress.IPv6Address | None = None,
+        updates: int = 0,
+        history: list[str] | None = None,
+    ) -> None:
+        self.mn_id = mn_id
+        self.mn_ll_id = mn_ll_id
+        self.hnps = hnps
+        self._coa = _shared(coa)
+        self.lifetime = lifetime
+        self.timestamp = timestamp
+        self.registered_at = registered_at
+        self.expires_at = expires_at
+        self.state = state
+        self.delete_at = delete_at
+        self._previous_coa = _shared(previous_coa)
+        self.updates = updates
+        self._history = history
+
+    @property
+    def coa(self) -> ipaddress.IPv6Address:
+        return self._coa
+
+    @coa.setter
+    def coa(self, value: ipaddress.IPv6Address) -> None:
+        self._coa = _shared(value)
+
+    @property
+    def previous_coa(self) -> ipaddress.IPv6Address | None:
+        return self._previous_coa
+
+    @previous_coa.setter
+    def previous_coa(self, value: ipaddress.IPv6Address | None) -> None:
+        self._previous_coa = _shared(value)
+
+    @property
+    def history(self) -> list[str]:
+        if self._history is None:
+            self._history = []
+        return self._history
+
+    @history.setter
+    def history(self, value: list[str]) -> None:
+        self._history = value
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self._FIELDS)
+
+    def __repr__(self) -> str:
+        return f"BindingCacheEntry({', '.join(f'{f}={getattr(self, f)!r}' for f in self._FIELDS)})"
 
     def to_json(self, lma: str) -> dict:
         return {
