@@ -127,9 +127,12 @@ class Domain:
     fixed_networks: list[FixedNetwork]
     source: str = "<memory>"
     by_dpid: dict[int, Switch] = field(default_factory=dict)
+    _by_mac: dict[str, MobileNode] = field(default_factory=dict, repr=False)
+    _by_port_mac: dict[str, MobileNode | FixedNode] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.by_dpid = {s.dpid: s for s in self.switches.values()}
+        self._index_hosts()
 
     def switch_by_address(self, address: ipaddress.IPv6Address) -> Switch | None:
         for sw in self.switches.values():
@@ -155,14 +158,20 @@ class Domain:
         return ports
 
     def host_for_port_mac(self, mac: str) -> MobileNode | FixedNode | None:
-        mac = mac.lower()
-        for mn in self.mobile_nodes.values():
-            if access_port_mac(mn.mac) == mac:
-                return mn
-        for fn in self.fixed_nodes.values():
-            if access_port_mac(fn.mac) == mac:
-                return fn
-        return None
+        """The host whose access link has this switch-side MAC (O(1): indexed once)."""
+        if len(self._by_port_mac) != len(self.mobile_nodes) + len(self.fixed_nodes):
+            self._index_hosts()
+        return self._by_port_mac.get(mac.lower())
+
+    def mobile_node_by_mac(self, mac: str) -> MobileNode | None:
+        if len(self._by_mac) != len(self.mobile_nodes):
+            self._index_hosts()
+        return self._by_mac.get(mac.lower())
+
+    def _index_hosts(self) -> None:
+        self._by_mac = {mn.mac: mn for mn in self.mobile_nodes.values()}
+        self._by_port_mac = {access_port_mac(n.mac): n for n in self.mobile_nodes.values()}
+        self._by_port_mac.update({access_port_mac(n.mac): n for n in self.fixed_nodes.values()})
 
 
 def access_port_mac(host_mac: str) -> str:

@@ -230,7 +230,7 @@ class EpmipController:
             self.emit(PacketOut(dpid, in_port, frame))
             return self._flush()
         # Router Solicitation
-        mn = next((m for m in d.mobile_nodes.values() if m.mac == nd.eth_src.lower()), None)
+        mn = d.mobile_node_by_mac(nd.eth_src)
         if mn is None or sw.name not in self.mags:
             self.counters["rs_ignored"] += 1
             LOG.debug("%s port %d: RS from %s ignored (not a known MN on an (e)MAG)", sw.name, in_port, nd.eth_src)

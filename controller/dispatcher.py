@@ -54,7 +54,8 @@ class Dispatcher:
         self.sent[msg.TYPE] += 1
         self.bytes_sent += len(data)
         self.log.append(LoggedMessage(now, msg.TYPE, msg.src, msg.dst, msg.seq, len(data)))
-        LOG.info("%s %s -> %s seq=%d %s", msg.TYPE, msg.src, msg.dst, msg.seq, _brief(msg))
+        if LOG.isEnabledFor(logging.INFO):
+            LOG.info("%s %s -> %s seq=%d %s", msg.TYPE, msg.src, msg.dst, msg.seq, _brief(msg))
         self._queue.append((msg.dst, data, now))
 
     def record(self, msg: Message, now: float) -> None:

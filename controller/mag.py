@@ -66,6 +66,7 @@ class MagFunction:
         self.attachments: dict[str, Attachment] = {}
         self.daf: Daf | None = Daf(self) if switch.role == "emag" else None
         self._departed_regs: dict[str, Attachment] = {}  # buffered MNs not yet de-registered
+        self._by_port: dict[int, str] = {}  # port -> mn_id; kept with ``attachments``
 
     @property
     def name(self) -> str:
@@ -87,10 +88,8 @@ class MagFunction:
         return self.ctl.mn_index[mn_id]
 
     def mn_on_port(self, port: int) -> Attachment | None:
-        for att in self.attachments.values():
-            if att.port == port:
-                return att
-        return None
+        mn_id = self._by_port.get(port)
+        return self.attachments.get(mn_id) if mn_id is not None else None
 
     # ------------------------------------------------------------ attach / detach
 
@@ -117,6 +116,7 @@ class MagFunction:
             attached_at=now, sent_at=now, daf=daf, ra_to=ra_to,
         )  # fmt: skip
         self.attachments[mn.id] = att
+        self._by_port[port] = mn.id
         self.ctl.counters["attach_detected"] += 1
         LOG.info("%s: %s attached on port %d, registering with %s", self.name, mn.id, port, lma)
         self._send_pbu(att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE)
@@ -128,6 +128,7 @@ class MagFunction:
         if att is None:
             return
         del self.attachments[att.mn.id]
+        self._by_port.pop(att.port, None)
         if self.daf is not None and att.state == BOUND:
             self.daf.on_detach(att, now)
         buffers = self.ctl.buffers
