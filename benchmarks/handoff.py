@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -128,8 +129,15 @@ def pick_emags(domain: Domain, mobile: str) -> tuple[str, str]:
     return home.name, siblings[0]
 
 
-def _run(domain_file, moves, rate, interval, size, mobile, peer, log_dir, say) -> dict:
-    from mininet_topos.harness import Controller, Network, ensure_ovs
+def _run(
+    domain_file, moves, rate, interval, size, mobile, peer, log_dir, say,
+    keep_records: bool = False, count_switches: Sequence[str] = (),
+) -> dict:  # fmt: skip
+    """One run; the result dict ``report`` prints.  Optional extras for ``epmip bench compare``:
+    ``keep_records`` adds ``records`` (the raw udpstream records: ``received`` and ``sent``, by
+    host); ``count_switches`` adds ``switch_packets`` (packets that entered each named switch, its
+    table-0 counters, from before the senders started until after they stopped)."""
+    from mininet_topos.harness import Controller, Network, ensure_ovs, settled_table_packets
 
     if os.geteuid() != 0:
         raise BenchError("needs root (Open vSwitch and Mininet)")
@@ -177,6 +185,7 @@ def _run(domain_file, moves, rate, interval, size, mobile, peer, log_dir, say) -
         }  # fmt: skip
         _wait(lambda: all(_listening(net.host(h), PORT) for h in receivers), 5, "the receivers to listen",
               procs=receivers)  # fmt: skip
+        counted = settled_table_packets(count_switches) if count_switches else {}
         senders = {
             h: start(h, f"{h}.send", ["send", "--dst", addrs[dst], "--port", str(PORT), "--rate", f"{rate:g}",
                                       "--count", str(count), "--size", str(size),
@@ -222,6 +231,9 @@ def _run(domain_file, moves, rate, interval, size, mobile, peer, log_dir, say) -
         time.sleep(DRAIN)
         receiver_summary = {h: _finish(p, tmp / f"{h}.recv.out") for h, p in receivers.items()}
         final = _stats(ctl)
+        if count_switches:
+            now = settled_table_packets(count_switches)
+            counted = {name: now[name] - counted[name] for name in count_switches}
         records = {h: load_records(str(tmp / f"{h}.recv")) for h in receivers}
         sent_logs = {h: load_records(str(tmp / f"{h}.sent")) for h in senders}
     finally:
@@ -266,7 +278,7 @@ def _run(domain_file, moves, rate, interval, size, mobile, peer, log_dir, say) -
         rows[-1]["signalling_total"] = sum(rows[-1]["signalling"].values())
     errors = {k: v for k, v in (final.get("events") or {}).items() if "error" in k and v}
     errors.update({f"signalling:{k}": v for k, v in (final.get("signalling_errors") or {}).items() if v})
-    return {
+    result = {
         "benchmark": "handoff",
         "config": domain_file,
         "mode": domain.mode, "handoff_buffer": domain.handoff_buffer,
@@ -282,6 +294,11 @@ def _run(domain_file, moves, rate, interval, size, mobile, peer, log_dir, say) -
         },
         "controller": {"latency": final.get("latency", {}), "errors": errors, "log": str(ctl.log_path)},
     }  # fmt: skip
+    if count_switches:
+        result["switch_packets"] = counted
+    if keep_records:
+        result["records"] = {"received": records, "sent": sent_logs}
+    return result
 
 
 SUMMARY_KEYS = (

@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="run the reference demo (root; starts OVS, controller, Mininet)")
     p.add_argument("--config", default=None, help="domain file (default: examples/domain.yaml)")
     p.add_argument("--keep-logs", default=None, help="directory for controller logs")
-    bench = sub.add_parser("bench", help="benchmarks (root; start OVS, controller, Mininet)")
-    bench_sub = bench.add_subparsers(dest="bench", required=True)  # later: compare, control-plane
+    bench = sub.add_parser("bench", help="benchmarks (control-plane is in-process; the others need root, OVS, Mininet)")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
     p = bench_sub.add_parser("handoff", help="loss and interruption of a UDP stream across handoffs")
     p.add_argument("--moves", type=int, default=5, help="handoffs of mn1 (default: 5)")
     p.add_argument("--rate", type=float, default=100.0, help="packets/s each way (default: 100)")
@@ -54,6 +54,23 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     p = bench_sub.add_parser("discovery", help="the three LMF discovery methods (§4.4) side by side")
     p.add_argument("--config", default=None, help="domain file (default: examples/domain.yaml)")
+    p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
+    p = bench_sub.add_parser("compare", help="epmip vs lr vs pmip: routes, handoffs, LMA load; table, Markdown, PNGs")
+    p.add_argument("--moves", type=int, default=10, help="handoffs per run (default: 10)")
+    p.add_argument("--rate", type=float, default=500.0, help="packets/s each way in the handoff runs (default: 500)")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between moves (default: 2)")
+    p.add_argument("--out", default=None, help="directory for compare.md, compare.json, PNGs (default: docs/results)")
+    p.add_argument("--config", default=None, help="domain file (default: examples/domain.yaml)")
+    p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
+    p = bench_sub.add_parser(
+        "control-plane", help="registrations, route set-ups, handoffs per second and memory per binding (in-process)"
+    )
+    p.add_argument("--sizes", default=None, help="numbers of mobile nodes (default: 10000,100000,1000000)")
+    p.add_argument("--quick", action="store_true", help="small sizes (1000,5000), samples and time budgets")
+    p.add_argument(
+        "--budget", type=float, default=None, help="seconds per timed phase and size (default: 3, --quick: 0.5)"
+    )
+    p.add_argument("--max-full", type=int, default=100_000, help="register all MNs up to this size (default: 100000)")
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
     args = parser.parse_args(argv)
     if args.command == "check-config":
@@ -73,6 +90,20 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.discovery import run as run_discovery
 
         return run_discovery(args.json, config=args.config)
+    if args.command == "bench" and args.bench == "compare":
+        from benchmarks import compare
+
+        return compare.run(args.moves, args.rate, args.json, out_dir=args.out, config=args.config,
+                           interval=args.interval)  # fmt: skip
+    if args.command == "bench" and args.bench == "control-plane":
+        from benchmarks.control_plane import parse_sizes
+        from benchmarks.control_plane import run as run_control_plane
+
+        try:
+            sizes = parse_sizes(args.sizes) if args.sizes else None
+        except argparse.ArgumentTypeError as exc:
+            parser.error(str(exc))
+        return run_control_plane(args.json, sizes, quick=args.quick, budget=args.budget, max_full=args.max_full)
     parser.error(f"unknown command {args.command}")
     return 2
 

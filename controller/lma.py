@@ -149,6 +149,8 @@ class LmaFunction:
             bce.delete_at = now + self.ctl.domain.timers.min_delay_before_bce_delete
             self.ctl.counters["bce_deregistered"] += 1
             self._program(bce)  # the HNP's traffic is dropped from now on
+            if self.lr is not None:
+                self.lr.departing(bce)
         # A de-registration from a MAG that no longer holds the binding changes nothing.
         self._reply(pbu, now, Status.ACCEPTED, hnps=[str(p) for p in bce.hnps] if bce else [])
 

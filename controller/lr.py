@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from controller.binding_cache import ACTIVE, BindingCacheEntry
 from controller.messages import LRA, LRI, Status
 from openflow_rules import flows
+from openflow_rules.pipeline import Fn
 
 if TYPE_CHECKING:
     from controller.lma import LmaFunction
@@ -76,12 +77,21 @@ class LrLma:
         for pair in [p for p in self.pairs if bce.mn_id in p]:
             (peer_id,) = pair - {bce.mn_id}
             peer = self.lma.cache.get(peer_id)
-            if peer is None or peer.state != ACTIVE or peer.coa == bce.coa:
+            if peer is None or peer.state != ACTIVE:
                 del self.pairs[pair]
                 continue
+            # (on the same MAG the LRIs name that MAG itself: it delivers locally, and the pair is
+            # kept so that the next move localizes it again)
             self.pairs[pair] = "initiated"
             self.ctl.counters["lr_reestablished"] += 1
             self._initiate(bce, peer, now)
+
+    def departing(self, bce: BindingCacheEntry) -> None:
+        """The MN was de-registered and its binding now drops: so must the per-source flows
+        (they are above the binding flow and would still tunnel to the old MAG, which routes the
+        packets back here - a loop).  The pairs are kept for a re-registration."""
+        if self.quiet.pop(bce.mn_id, None):
+            self.ctl.emit(flows.delete_drf_of_mn(self.lma.switch.dpid, self.ctl.mn_index[bce.mn_id], Fn.LR))
 
     def forget(self, mn_id: str) -> None:
         for pair in [p for p in self.pairs if mn_id in p]:

@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,7 +173,16 @@ class Network:
         self.net = Mininet(
             topo=EpmipTopo(self.domain), controller=None, build=False, autoSetMacs=False, waitConnected=False,
         )  # fmt: skip
-        self.net.addController("c0", controller=RemoteController, ip="127.0.0.1", port=controller.of_port)
+
+        class ProbelessRemoteController(RemoteController):
+            """Mininet's RemoteController probes the port with telnet and decodes what telnet prints as
+            UTF-8; when the print includes Ryu's OpenFlow HELLO (a random xid), that raises
+            UnicodeDecodeError now and then.  Controller.start already waited for the port."""
+
+            def checkListening(self) -> None:
+                pass
+
+        self.net.addController("c0", controller=ProbelessRemoteController, ip="127.0.0.1", port=controller.of_port)
         self.controller = controller
 
     def start(self) -> None:
@@ -271,6 +281,32 @@ def dump_flows(bridge: str, table: int | None = None) -> list[dict]:
 
 def packets_through(bridge: str, table: int, predicate) -> int:
     return sum(f["n_packets"] for f in dump_flows(bridge, table) if predicate(f))
+
+
+def table_packets(bridges: Iterable[str], table: int = 0) -> dict[str, int]:
+    """Packets matched by each bridge's flows in ``table``.  In table 0 every packet that enters a
+    switch counts exactly once, so the growth of these counts is the traffic through each switch."""
+    return {br: sum(f["n_packets"] for f in dump_flows(br, table)) for br in bridges}
+
+
+def settled_table_packets(
+    bridges: Iterable[str], table: int = 0, quiet: float = 1.2, timeout: float = 8.0, slack: int = 2
+) -> dict[str, int]:
+    """``table_packets`` once Open vSwitch has caught up: it updates flow statistics lazily (about
+    every 0.5 s), so read until the total has changed by at most ``slack`` packets (stray ND/MLD)
+    for ``quiet`` seconds; after ``timeout`` the last read."""
+    names = list(bridges)
+    deadline = time.monotonic() + timeout
+    ref = table_packets(names, table)
+    since = time.monotonic()
+    while True:
+        time.sleep(0.25)
+        now = table_packets(names, table)
+        t = time.monotonic()
+        if abs(sum(now.values()) - sum(ref.values())) > slack:
+            ref, since = now, t
+        if t - since >= quiet or t >= deadline:
+            return now
 
 
 UDPSTREAM = str(ROOT / "benchmarks" / "udpstream.py")

@@ -170,3 +170,19 @@ def test_uplink_before_registration_is_kept_and_reinjected(doc, build_domain):
     assert isinstance(reinjected[0], PacketOut) and reinjected[0].data[22:38] == bytes.fromhex(
         "20010db8000a00010000000000000010"
     )
+
+
+def test_lr_quiet_flows_do_not_loop_while_a_binding_is_being_deleted(lr):
+    lr.send("mn2", lr.address("mn1"))  # A22: elma1 now has a per-source flow mn2 -> mn1
+    lr.detach("mn1")  # de-registered: the binding drops ...
+    trace = lr.send("mn2", lr.address("mn1"))  # ... and nothing loops (the walk would raise)
+    assert trace.outcome.kind == "dropped" and trace.outcome.switch == "elma1"
+
+
+def test_lr_relocalizes_after_a_stay_on_the_peers_mag(lr):
+    lr.send("mn1", lr.address("mn3"))
+    lr.move("mn1", "emag2")  # onto mn3's MAG: delivered locally there
+    assert switches_crossed(lr.send("mn3", lr.address("mn1"))) == ["emag2"]
+    lr.move("mn1", "emag3")  # and away again: localized again, without a new detection
+    assert lr.ctl.counters["lr_reestablished"] == 2
+    assert switches_crossed(lr.send("mn3", lr.address("mn1"))) == ["emag2", "c1", "c2", "emag3"]
