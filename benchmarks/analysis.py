@@ -326,3 +326,14 @@ def json_ready(obj):
 
 def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
+
+
+def cpu_model() -> str:
+    """The CPU model named in /proc/cpuinfo ("unknown CPU" where there is none)."""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"

@@ -563,14 +563,7 @@ def without_timelines(result: Mapping) -> dict:
 
 
 def machine_info() -> dict:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = analysis.cpu_model()
     try:
         ovs = subprocess.run(["ovs-vswitchd", "--version"], capture_output=True, text=True, timeout=5).stdout
         ovs = ovs.splitlines()[0].strip() if ovs.strip() else "Open vSwitch (version unknown)"

@@ -56,6 +56,7 @@ from types import SimpleNamespace
 
 import yaml
 
+from benchmarks import analysis
 from controller.config import Domain, MobileNode, Switch, access_port_mac, parse_domain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -610,14 +611,7 @@ def run_ryu(count: int, budget: float) -> dict:
 
 
 def environment() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = analysis.cpu_model()
     try:
         ryu = importlib.metadata.version("ryu")
     except importlib.metadata.PackageNotFoundError:

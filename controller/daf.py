@@ -222,6 +222,15 @@ class Daf:
                     n += 1
         return n
 
+    def _drop_direct(self, prefix: Net) -> None:
+        """Remove every local MN's direct entry toward ``prefix``: their next packet asks again."""
+        for mn_id, sessions in self.sessions.items():
+            if sessions.get(prefix) == "direct":
+                del sessions[prefix]
+                self.ctl.emit(
+                    flows.delete_drf(self.mag.dpid, self.mag.obj_of(mn_id), self.ctl.correspondent_id(prefix))
+                )
+
     # ------------------------------------------------------------ DMF: attach / detach
 
     def on_bound(self, att: Attachment, previous_coa: str, now: float) -> None:
@@ -352,12 +361,7 @@ class Daf:
                 continue  # the MN is attached here by now: the withdrawal is stale
             if loc is not None:
                 del self.location[hnp]
-            for mn_id, sessions in self.sessions.items():
-                if sessions.get(hnp) == "direct":
-                    del sessions[hnp]
-                    self.ctl.emit(
-                        flows.delete_drf(self.mag.dpid, self.mag.obj_of(mn_id), self.ctl.correspondent_id(hnp))
-                    )
+            self._drop_direct(hnp)
         self.ctl.counters["dmf_location_withdrawn"] += 1
         self._ack(msg, now, Status.ACCEPTED)
 
@@ -433,12 +437,7 @@ class Daf:
                 for hnp in dep.hnps:
                     if hnp in self.location and self.location[hnp].switch == self.name:
                         del self.location[hnp]
-                    for mid, sessions in self.sessions.items():
-                        if sessions.get(hnp) == "direct":
-                            del sessions[hnp]
-                            self.ctl.emit(
-                                flows.delete_drf(self.mag.dpid, self.mag.obj_of(mid), self.ctl.correspondent_id(hnp))
-                            )
+                    self._drop_direct(hnp)
         retry = self.ctl.domain.timers.fallback_retry
         for (mn_id, prefix), since in list(self.fallback_since.items()):
             sessions = self.sessions.get(mn_id, {})

@@ -9,35 +9,14 @@ from __future__ import annotations
 
 import pytest
 from fakeof import FakeNet, Trace, ipv6_packet, is_delivered, switches_crossed
+from signals import Hold
 
-from controller.messages import Message
 from openflow_rules.intents import ETH_TYPE_MPLS
 from openflow_rules.pipeline import Fn, Table, cookie
 
 VIA_ANCHORS = ["emag1", "c1", "elma1", "c1", "c2", "elma3", "c2", "emag4"]
 DIRECT_1_4 = ["emag1", "c1", "c2", "emag4"]
 DIRECT_2_4 = ["emag2", "c1", "c2", "emag4"]
-
-
-class Hold:
-    """Messages for ``node`` that ``pick`` selects are held back until ``release``."""
-
-    def __init__(self, net: FakeNet, node: str, pick) -> None:
-        self.net, self.node, self.held = net, node, []
-        self.handler = (net.ctl.mags.get(node) or net.ctl.lmas[node]).handle
-
-        def handle(msg: Message, now: float) -> None:
-            if pick(msg):
-                self.held.append(msg)
-            else:
-                self.handler(msg, now)
-
-        net.ctl.bus.register(node, handle)
-
-    def release(self) -> None:
-        self.net.ctl.bus.register(self.node, self.handler)
-        for msg in self.held:
-            self.net.apply(self.net.ctl.receive_signalling(self.node, msg.encode(), self.net.now))
 
 
 def pbci(src: str):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 from fakeof import FakeNet, is_delivered, switches_crossed
+from signals import Hold, Signals
 
 from controller.daf import DEPARTED_KEEP, PBCA_WAIT, REDIRECT_HOLD
-from controller.messages import PBCI, PBQA, Message, Status
+from controller.messages import PBCI, PBQA, Status
 from openflow_rules.intents import ToController
 from openflow_rules.pipeline import FULL_MASK, Fn, Prio, Table, cookie
 
@@ -21,51 +22,6 @@ DEREG_EMAG1 = [("PBU", "emag1", "elma1"), ("PBA", "elma1", "emag1")]
 
 def query(requester: str, lmf: str) -> list[tuple[str, str, str]]:
     return [("PBQR", requester, lmf), ("PBQA", lmf, requester)]
-
-
-class Signals:
-    """The dispatcher log as (type, src, dst), and the messages themselves, since the last take."""
-
-    def __init__(self, net: FakeNet) -> None:
-        self.net = net
-        self.sent: list[Message] = []
-        self.last: list[Message] = []
-        original = net.ctl.bus.send
-
-        def send(msg: Message, now: float) -> None:
-            self.sent.append(msg)
-            original(msg, now)
-
-        net.ctl.bus.send = send
-        self._log, self._sent = len(net.ctl.bus.log), 0
-
-    def take(self) -> list[tuple[str, str, str]]:
-        log = [(m.type, m.src, m.dst) for m in list(self.net.ctl.bus.log)[self._log :]]
-        self.last = self.sent[self._sent :]
-        assert log == [(m.TYPE, m.src, m.dst) for m in self.last]
-        self._log, self._sent = len(self.net.ctl.bus.log), len(self.sent)
-        return log
-
-
-class Hold:
-    """Messages for ``node`` that ``pick`` selects are held back until ``release``."""
-
-    def __init__(self, net: FakeNet, node: str, pick) -> None:
-        self.net, self.node, self.held = net, node, []
-        self.handler = (net.ctl.mags.get(node) or net.ctl.lmas[node]).handle
-
-        def handle(msg: Message, now: float) -> None:
-            if pick(msg):
-                self.held.append(msg)
-            else:
-                self.handler(msg, now)
-
-        net.ctl.bus.register(node, handle)
-
-    def release(self) -> None:
-        self.net.ctl.bus.register(self.node, self.handler)
-        for msg in self.held:
-            self.net.apply(self.net.ctl.receive_signalling(self.node, msg.encode(), self.net.now))
 
 
 @pytest.fixture

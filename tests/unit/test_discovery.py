@@ -15,10 +15,11 @@ import ipaddress
 
 import pytest
 from fakeof import FakeNet, Trace, frame_packet, is_delivered, switches_crossed
+from signals import Signals
 
 from controller import hbh
 from controller.daf import HBH
-from controller.messages import PBQA, PBQR, Message, Status
+from controller.messages import PBQA, PBQR, Status
 from openflow_rules.intents import OFPP_CONTROLLER, OFPP_TABLE, PacketOut
 
 METHODS = ("config", "relay", "hbh")
@@ -26,34 +27,6 @@ HOSTS = ("mn1", "mn2", "mn3", "cn1", "cn2")
 ADDR = {name: f"2001:db8:ffff::{n}" for name, n in (("emag1", 1), ("emag4", 4), ("elma1", 11), ("elma3", 13))}
 NOBODY = "2001:db8:99::1"  # in no prefix of the domain
 DIRECT_1_4 = ["emag1", "c1", "c2", "emag4"]
-
-
-class Signals:
-    """The dispatcher log as (type, src, dst) since the last ``take``, and the messages themselves
-    (also those that travel as Hop-by-Hop packets, which the dispatcher only records)."""
-
-    def __init__(self, net: FakeNet) -> None:
-        self.net, self.sent, self.last = net, [], []
-        bus = net.ctl.bus
-        send, record = bus.send, bus.record
-
-        def sending(msg: Message, now: float) -> None:
-            self.sent.append(msg)
-            send(msg, now)
-
-        def recording(msg: Message, now: float) -> None:
-            self.sent.append(msg)
-            record(msg, now)
-
-        bus.send, bus.record = sending, recording
-        self._log, self._sent = len(bus.log), 0
-
-    def take(self) -> list[tuple[str, str, str]]:
-        log = [(m.type, m.src, m.dst) for m in list(self.net.ctl.bus.log)[self._log :]]
-        self.last = self.sent[self._sent :]
-        assert [(t, s) for t, s, _ in log] == [(m.TYPE, m.src) for m in self.last]
-        self._log, self._sent = len(self.net.ctl.bus.log), len(self.sent)
-        return log
 
 
 def make(build_domain, doc: dict, method: str, hosts=HOSTS) -> tuple[FakeNet, Signals]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import pytest
 from fakeof import FakeNet, Trace, is_delivered, switches_crossed
+from signals import Hold, Signals
 
 from controller.daf import HBH, PBCI_WAIT
-from controller.messages import Message, Status
+from controller.messages import Status
 from openflow_rules.pipeline import Fn, Table, cookie
 
 HOSTS = ("mn1", "mn2", "mn3", "cn1", "cn2")
@@ -20,55 +21,6 @@ CN1 = "2001:db8:f::10"
 CN1_NET = "2001:db8:f::/64"
 ADDR = {name: f"2001:db8:ffff::{n}" for name, n in (("emag1", 1), ("emag2", 2), ("emag4", 4), ("mag5", 5), ("ar1", 21))}
 DEREG_EMAG1 = [("PBU", "emag1", "elma1"), ("PBA", "elma1", "emag1")]
-
-
-class Signals:
-    """The dispatcher log as (type, src, dst) since the last ``take``, and the messages themselves
-    (also Hop-by-Hop queries, which the dispatcher only records)."""
-
-    def __init__(self, net: FakeNet) -> None:
-        self.net, self.sent, self.last = net, [], []
-        bus = net.ctl.bus
-        send, record = bus.send, bus.record
-
-        def sending(msg: Message, now: float) -> None:
-            self.sent.append(msg)
-            send(msg, now)
-
-        def recording(msg: Message, now: float) -> None:
-            self.sent.append(msg)
-            record(msg, now)
-
-        bus.send, bus.record = sending, recording
-        self._log, self._sent = len(bus.log), 0
-
-    def take(self) -> list[tuple[str, str, str]]:
-        log = [(m.type, m.src, m.dst) for m in list(self.net.ctl.bus.log)[self._log :]]
-        self.last = self.sent[self._sent :]
-        assert [(t, s) for t, s, _ in log] == [(m.TYPE, m.src) for m in self.last]
-        self._log, self._sent = len(self.net.ctl.bus.log), len(self.sent)
-        return log
-
-
-class Hold:
-    """Messages for ``node`` that ``pick`` selects are held back until ``release``."""
-
-    def __init__(self, net: FakeNet, node: str, pick) -> None:
-        self.net, self.node, self.held = net, node, []
-        self.handler = net.ctl.bus._handlers[node]
-
-        def handle(msg: Message, now: float) -> None:
-            if pick(msg):
-                self.held.append(msg)
-            else:
-                self.handler(msg, now)
-
-        net.ctl.bus.register(node, handle)
-
-    def release(self) -> None:
-        self.net.ctl.bus.register(self.node, self.handler)
-        for msg in self.held:
-            self.net.apply(self.net.ctl.receive_signalling(self.node, msg.encode(), self.net.now))
 
 
 def make(build_domain, doc: dict, method: str = "config", where: dict | None = None) -> tuple[FakeNet, Signals]:
