@@ -7,6 +7,7 @@ binding cache is the LMF's location database (HoA/HNP -> CoA).
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 import logging
 from typing import TYPE_CHECKING
@@ -31,6 +32,7 @@ class LmaFunction:
         self.cache = BindingCache()
         self._allocated: dict[str, ipaddress.IPv6Network] = {}
         self._relayed: dict[int, tuple[str, int]] = {}  # our seq -> (asking DRF, its seq)
+        self._timers: list[tuple[float, str]] = []  # (when, mn_id): lifetime ends, delayed deletes
         self.lr: LrLma | None = LrLma(self) if ctl.domain.mode == "lr" else None
 
     @property
@@ -131,6 +133,7 @@ class LmaFunction:
         if previous is not None:
             bce.previous_coa = previous
         self.cache.put(bce)
+        self._schedule(bce.expires_at, bce.mn_id)
         if changed:
             self._program(bce)
         self._reply(
@@ -147,6 +150,7 @@ class LmaFunction:
             bce.state = DELETING
             bce.timestamp = pbu.timestamp
             bce.delete_at = now + self.ctl.domain.timers.min_delay_before_bce_delete
+            self._schedule(bce.delete_at, bce.mn_id)
             self.ctl.counters["bce_deregistered"] += 1
             self._program(bce)  # the HNP's traffic is dropped from now on
             if self.lr is not None:
@@ -180,8 +184,17 @@ class LmaFunction:
         for bce in self.cache:
             self._program(bce)
 
+    def _schedule(self, when: float, mn_id: str) -> None:
+        """Look at ``mn_id``'s entry again at ``when`` (a heap: the tick costs O(log n) per due
+        entry instead of a pass over the whole cache; stale entries are skipped when popped)."""
+        heapq.heappush(self._timers, (when, mn_id))
+
     def tick(self, now: float) -> None:
-        for bce in self.cache:
+        while self._timers and self._timers[0][0] <= now:
+            _, mn_id = heapq.heappop(self._timers)
+            bce = self.cache.get(mn_id)
+            if bce is None:
+                continue
             expired = bce.state == ACTIVE and bce.expires_at <= now
             delayed = bce.state == DELETING and bce.delete_at is not None and bce.delete_at <= now
             if expired or delayed:

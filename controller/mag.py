@@ -8,6 +8,7 @@ the HNP.  It refreshes the binding before it expires and de-registers an MN whos
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 import logging
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ class MagFunction:
         self.daf: Daf | None = Daf(self) if switch.role == "emag" else None
         self._departed_regs: dict[str, Attachment] = {}  # buffered MNs not yet de-registered
         self._by_port: dict[int, str] = {}  # port -> mn_id; kept with ``attachments``
+        self._timers: list[tuple[float, str]] = []  # (when, mn_id)
 
     @property
     def name(self) -> str:
@@ -120,6 +122,12 @@ class MagFunction:
         self.ctl.counters["attach_detected"] += 1
         LOG.info("%s: %s attached on port %d, registering with %s", self.name, mn.id, port, lma)
         self._send_pbu(att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE)
+        self._schedule(now + PBA_TIMEOUT, mn.id)
+
+    def _schedule(self, when: float, mn_id: str) -> None:
+        """Look at ``mn_id``'s attachment again at ``when`` (PBA timeout or refresh); a heap, so the
+        tick does not visit every attachment.  Stale entries are skipped when popped."""
+        heapq.heappush(self._timers, (when, mn_id))
 
     def detach(self, port: int, now: float, deregister: bool = True) -> None:
         """The MN on ``port`` left.  ``deregister`` False: a PBCI told us it is already registered
@@ -195,6 +203,7 @@ class MagFunction:
         att.hnps = hnps
         att.lifetime = pba.lifetime
         att.refresh_at = now + pba.lifetime * self.ctl.domain.timers.refresh_fraction
+        self._schedule(att.refresh_at, att.mn.id)
         att.retries = 0
         if first:
             att.state = BOUND
@@ -249,10 +258,15 @@ class MagFunction:
     def tick(self, now: float) -> None:
         if self.daf is not None:
             self.daf.tick(now)
-        for att in list(self.attachments.values()):
+        while self._timers and self._timers[0][0] <= now:
+            _, mn_id = heapq.heappop(self._timers)
+            att = self.attachments.get(mn_id)
+            if att is None:
+                continue
             if att.state == BOUND and att.refresh_at <= now:
                 att.seq = self.ctl.bus.next_seq()
                 att.refresh_at = now + att.lifetime * self.ctl.domain.timers.refresh_fraction
+                self._schedule(att.refresh_at, mn_id)
                 self.ctl.counters["binding_refresh"] += 1
                 self._send_pbu(att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NOT_CHANGED)
             elif att.state == REGISTERING and now - att.sent_at >= PBA_TIMEOUT * (2**att.retries):
@@ -262,6 +276,7 @@ class MagFunction:
                     continue
                 att.retries += 1
                 self._send_pbu(att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE)
+                self._schedule(att.sent_at + PBA_TIMEOUT * (2**att.retries), mn_id)
 
     # ------------------------------------------------------------ data plane
 
