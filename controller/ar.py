@@ -89,7 +89,7 @@ class ArFunction:
                 del self.attachments[name]
                 self.ctl.emit(flows.delete_object(self.dpid, Fn.FIXED, self.ctl.fixed_index[name]))
                 self.ctl.emit(flows.delete_drf_of_mn(self.dpid, self.obj_of(name)))
-                self.daf.sessions.pop(name, None)
+                self.daf.forget_endpoint(name)
 
     def mn_on_port(self, port: int) -> FixedAttachment | None:
         return next((a for a in self.attachments.values() if a.port == port), None)

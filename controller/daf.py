@@ -95,6 +95,7 @@ class Daf:
         self.redirects: dict[str, Redirect] = {}
         self.departed: dict[str, Departed] = {}
         self.fallback_since: dict[tuple[str, Net], float] = {}
+        self._direct_to: dict[Net, set[str]] = {}  # correspondent prefix -> local MNs with a direct entry
 
     @property
     def name(self) -> str:
@@ -187,6 +188,7 @@ class Daf:
         for hnp in att.hnps:
             self.ctl.emit(flows.install_drf(self.mag.dpid, obj, cn_id, hnp, prefix, label, port))
         self.sessions.setdefault(att.mn.id, {})[prefix] = "direct"
+        self._direct_to.setdefault(prefix, set()).add(att.mn.id)
         self.ctl.counters["drf_direct_installed"] += 1
 
     def _fallback(self, att: Attachment, prefix: Net) -> None:
@@ -203,6 +205,7 @@ class Daf:
                 fm = flows.install_drf_fallback(self.mag.dpid, obj, cn_id, hnp, prefix, lma.label, port)
             self.ctl.emit(fm)
         self.sessions.setdefault(att.mn.id, {})[prefix] = "fallback"
+        self._direct_to.get(prefix, set()).discard(att.mn.id)
         self.fallback_since[(att.mn.id, prefix)] = self.ctl.now
         self.ctl.counters["drf_fallback_installed"] += 1
 
@@ -214,22 +217,29 @@ class Daf:
     def _repoint(self, prefix: Net, loc: Location) -> int:
         """Point every local MN's direct entry toward ``prefix`` at ``loc``; returns how many."""
         n = 0
-        for mn_id, sessions in self.sessions.items():
-            if sessions.get(prefix) == "direct":
-                att = self.mag.attachments.get(mn_id)
-                if att is not None:
-                    self._direct(att, prefix, loc)
-                    n += 1
+        for mn_id in list(self._direct_to.get(prefix, ())):
+            att = self.mag.attachments.get(mn_id)
+            if att is not None and self.sessions.get(mn_id, {}).get(prefix) == "direct":
+                self._direct(att, prefix, loc)
+                n += 1
         return n
 
     def _drop_direct(self, prefix: Net) -> None:
         """Remove every local MN's direct entry toward ``prefix``: their next packet asks again."""
-        for mn_id, sessions in self.sessions.items():
+        for mn_id in self._direct_to.pop(prefix, set()):
+            sessions = self.sessions.get(mn_id, {})
             if sessions.get(prefix) == "direct":
                 del sessions[prefix]
                 self.ctl.emit(
                     flows.delete_drf(self.mag.dpid, self.mag.obj_of(mn_id), self.ctl.correspondent_id(prefix))
                 )
+
+    def forget_endpoint(self, mn_id: str) -> dict[Net, str]:
+        """Drop a local endpoint's sessions (it left); returns them."""
+        sessions = self.sessions.pop(mn_id, {})
+        for prefix in sessions:
+            self._direct_to.get(prefix, set()).discard(mn_id)
+        return sessions
 
     # ------------------------------------------------------------ DMF: attach / detach
 
@@ -257,7 +267,7 @@ class Daf:
         )  # fmt: skip
 
     def on_detach(self, att: Attachment, now: float) -> None:
-        sessions = self.sessions.pop(att.mn.id, {})
+        sessions = self.forget_endpoint(att.mn.id)
         correspondents = {
             p: self.location[p] for p, kind in sessions.items() if kind == "direct" and p in self.location
         }
