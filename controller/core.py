@@ -259,10 +259,11 @@ class EpmipController:
 
     def _buffered(self, sw: Switch, data: bytes, now: float) -> list[Intent]:
         """A downlink packet for an MN whose delivery was switched to the controller."""
-        if len(data) < 54 or data[12:14] != b"\x86\xdd":
+        addresses = _ipv6_addresses(data)
+        if addresses is None:
             self.counters["route_punt_ignored"] += 1
             return []
-        dst = ipaddress.IPv6Address(bytes(data[38:54]))
+        dst = addresses[1]
         mn_id = next((m for m, b in self.buffers.buffers.items() if self._mn_has(m, dst)), None)
         if mn_id is None:
             self.counters["buffer_packet_without_buffer"] += 1
@@ -280,11 +281,11 @@ class EpmipController:
     def _early_uplink(self, sw: Switch, in_port: int, data: bytes, now: float) -> list[Intent]:
         """IPv6 from an access port that matched no flow: a host on its new link, before its
         registration installed its flows.  Kept (global unicast only) and re-injected later."""
-        if len(data) < 54 or data[12:14] != b"\x86\xdd" or in_port in self.domain.trunk_ports(sw.name):
+        addresses = _ipv6_addresses(data)
+        if addresses is None or in_port in self.domain.trunk_ports(sw.name):
             self.counters["access_miss_ignored"] += 1
             return []
-        src = ipaddress.IPv6Address(bytes(data[22:38]))
-        dst = ipaddress.IPv6Address(bytes(data[38:54]))
+        src, dst = addresses
         att = self.mags[sw.name].mn_on_port(in_port)
         if src.is_link_local or src.is_unspecified or dst.is_multicast or (att is not None and att.state == BOUND):
             self.counters["access_miss_ignored"] += 1
@@ -309,10 +310,11 @@ class EpmipController:
     def _lma_punt(self, sw: Switch, data: bytes, now: float) -> list[Intent]:
         """RFC 6705 mode: a packet the LMA tunnelled to one of its MNs; who is talking to whom?"""
         lma = self.lmas.get(sw.name)
-        if lma is None or lma.lr is None or len(data) < 54 or data[12:14] != b"\x86\xdd":
+        addresses = _ipv6_addresses(data)
+        if lma is None or lma.lr is None or addresses is None:
             self.counters["route_punt_ignored"] += 1
             return []
-        lma.lr.on_punt(ipaddress.IPv6Address(bytes(data[22:38])), ipaddress.IPv6Address(bytes(data[38:54])), now)
+        lma.lr.on_punt(*addresses, now)
         return self._flush()
 
     def _hbh_query(self, sw: Switch, data: bytes, now: float) -> list[Intent]:
@@ -347,14 +349,11 @@ class EpmipController:
         entry: its copy was punted, the packet itself went on via the LMA (or plain routing)."""
         mag = self.mags.get(sw.name) or self.ars.get(sw.name)
         att = mag.mn_on_port(in_port) if mag is not None else None
-        if att is None or mag.daf is None or len(data) < 54 or data[12:14] != b"\x86\xdd":
+        addresses = _ipv6_addresses(data)
+        if att is None or mag.daf is None or addresses is None or not any(addresses[0] in h for h in att.hnps):
             self.counters["uplink_punt_ignored"] += 1
             return []
-        src = ipaddress.IPv6Address(bytes(data[22:38]))
-        if not any(src in hnp for hnp in att.hnps):
-            self.counters["uplink_punt_ignored"] += 1
-            return []
-        mag.daf.uplink_miss(att, ipaddress.IPv6Address(bytes(data[38:54])), now)
+        mag.daf.uplink_miss(att, addresses[1], now)
         return self._flush()
 
     def _port_up(self, sw: Switch, port: PortInfo, now: float) -> None:
@@ -555,6 +554,13 @@ class EpmipController:
         elif fixed is not None:
             hops += self.topo.path(att.lma, fixed.router)[1:]
         return hops
+
+
+def _ipv6_addresses(data: bytes) -> tuple[ipaddress.IPv6Address, ipaddress.IPv6Address] | None:
+    """(source, destination) of a punted Ethernet + IPv6 frame; None if it is not one."""
+    if len(data) < 54 or data[12:14] != b"\x86\xdd":
+        return None
+    return ipaddress.IPv6Address(bytes(data[22:38])), ipaddress.IPv6Address(bytes(data[38:54]))
 
 
 def _is_nd(data: bytes) -> bool:
