@@ -17,6 +17,8 @@ from controller import compat
 
 compat.apply()
 
+from fakeof import FakeNet  # noqa: E402
+
 from controller.config import Domain, access_port_mac, load_domain, parse_domain  # noqa: E402
 from controller.core import EpmipController, PortInfo  # noqa: E402
 from controller.messages import Message  # noqa: E402
@@ -145,3 +147,13 @@ def net(controller: EpmipController) -> Harness:
     h = Harness(controller)
     h.connect_all(0.0)
     return h
+
+
+@pytest.fixture
+def fake(domain: Domain) -> FakeNet:
+    """The in-memory tables (tests/fakeof.py): every switch connected, every host of the
+    reference domain attached where the file says."""
+    net = FakeNet(domain)
+    for host in ("mn1", "mn2", "mn3", "cn1", "cn2"):
+        net.attach(host)
+    return net

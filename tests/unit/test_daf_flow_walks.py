@@ -7,7 +7,6 @@ dispatcher, and a packet is walked through the tables as they stand in that wind
 
 from __future__ import annotations
 
-import pytest
 from fakeof import FakeNet, Trace, ipv6_packet, is_delivered, switches_crossed
 from signals import Hold
 
@@ -21,14 +20,6 @@ DIRECT_2_4 = ["emag2", "c1", "c2", "emag4"]
 
 def pbci(src: str):
     return lambda m: m.TYPE == "PBCI" and m.src == src
-
-
-@pytest.fixture
-def fake(domain) -> FakeNet:
-    net = FakeNet(domain)
-    for host in ("mn1", "mn2", "mn3", "cn1", "cn2"):
-        net.attach(host)
-    return net
 
 
 def label(net: FakeNet, switch: str) -> int:

@@ -25,14 +25,6 @@ def query(requester: str, lmf: str) -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture
-def fake(domain) -> FakeNet:
-    net = FakeNet(domain)
-    for host in ("mn1", "mn2", "mn3", "cn1", "cn2"):
-        net.attach(host)
-    return net
-
-
-@pytest.fixture
 def sig(fake) -> Signals:
     return Signals(fake)
 

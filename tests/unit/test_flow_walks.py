@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import ipaddress
 
-import pytest
 from fakeof import FakeNet, Trace, is_delivered, switches_crossed
 from ryu.lib.packet import ethernet, icmpv6, ipv6, packet
 
 from controller import ndp
-from controller.config import Domain
 from controller.mag import BOUND, PBA_TIMEOUT, REGISTERING
 from openflow_rules.intents import ETH_TYPE_IPV6, IPPROTO_ICMPV6, PacketOut
 from openflow_rules.pipeline import Fn, Table, cookie
@@ -26,15 +24,6 @@ CN1 = "2001:db8:f::10"
 ROUTER_MAC = "02:00:00:00:00:01"
 
 MN1_TO_MN2 = ["emag1", "c1", "elma1", "c1", "c2", "elma3", "c2", "emag4"]
-
-
-@pytest.fixture
-def fake(domain: Domain) -> FakeNet:
-    """Every switch connected, every host of the reference domain attached where the file says."""
-    net = FakeNet(domain)
-    for host in ("mn1", "mn2", "mn3", "cn1", "cn2"):
-        net.attach(host)
-    return net
 
 
 def obj(net: FakeNet, mn_id: str) -> int:
