@@ -13,7 +13,7 @@ time):
 1. registrations/s: ``port_added`` for an MN's access port (MAC ``access_port_mac(mn.mac)``) ->
    MAG PBU -> msgpack dispatcher -> LMA BCE + binding flow -> PBA -> MAG flows + RA; timed on a
    random sample of MNs after the others are registered (so at ~N bindings).  The others are
-   registered without the core's port-MAC lookup (``MagFunction.host_seen`` + drain: the same
+   registered without the core's port-MAC lookup (``Mag.host_seen`` + the bus: the same
    PBU/PBA/flows/RA path); that fill is timed too and reported as its own figure, which separates
    the cost of the lookup from the rest.  Above ``--max-full`` MNs only samples of both are timed
    (the cache then holds only the sampled bindings; route set-ups and handoffs are skipped).
@@ -250,8 +250,7 @@ class ControlPlane:
         ctl = self.ctl
         ctl.now = now
         ctl.connected[sw.dpid][port] = self.PortInfo(port, access_port_mac(mn.mac))
-        ctl.mags[switch].host_seen(mn, port, now)
-        return ctl._flush()
+        return ctl._run(ctl.mags[switch].mag.host_seen(mn, port, now), now)
 
     def detach(self, mn_id: str) -> list:
         sw, port = self.where[mn_id]
@@ -265,8 +264,7 @@ class ControlPlane:
         ctl = self.ctl
         ctl.now = now
         ctl.connected[sw.dpid].pop(port, None)
-        ctl.mags[sw.name].detach(port, now)
-        return ctl._flush()
+        return ctl._run(ctl.mags[sw.name].mag.detach(port, now), now)
 
     def bindings(self) -> int:
         return sum(len(lma.cache) for lma in self.ctl.lmas.values())
@@ -801,7 +799,7 @@ EXPLAIN = (
     "d log(figure)/d log(N) from the smallest to the largest N (0: flat, -1: each operation costs O(N)).",
     "registrations, full path: EpmipController.port_added (access-port MAC -> MN profile, PBU/PBA through the "
     "msgpack dispatcher, BCE, LMA binding flow, MAG flows, RA) on a random sample, timed after the other MNs "
-    "were registered; without the port-MAC lookup: MagFunction.host_seen + drain (the same signalling, flows, RA).",
+    "were registered; without the port-MAC lookup: Mag.host_seen + the bus (the same signalling, flows, RA).",
     "route set-ups: packet_in(table=UPLINK) of a 54-byte header to an MN on another eMAG not yet located: "
     "DRF miss, PBQR, LMF binding-cache lookup, PBQA, DRF flow intent (no Ryu objects).  Ryu app handler: the "
     "same set-up through EpmipApp._packet_in with a prebuilt EventOFPPacketIn, the intents turned into "

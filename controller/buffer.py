@@ -1,4 +1,4 @@
-"""Handoff buffering (beyond the draft): no downlink packet lost to a move.
+"""Handoff buffering at one (e)MAG (beyond the draft): no downlink packet lost to a move.
 
 Two triggers (domain file ``handoff_buffer``):
 * ``predictive`` - a "link going down" hint (IEEE 802.21 MIH_Link_Going_Down in spirit; REST
@@ -9,11 +9,14 @@ Two triggers (domain file ``handoff_buffer``):
 * ``reactive`` - no warning: the same switch-over happens when the MAG sees the MN's port go.
   What the port swallowed before that is lost; the figure shows how much.
 
-The buffer is released in arrival order at the MN's new MAG as soon as it is registered there;
-packets still in flight to the old MAG afterwards are forwarded at once.  It is bounded per MN
+The buffer belongs to the MAG the MN left (p-MAG).  When the MN is registered at its new MAG
+(n-MAG), n-MAG sends p-MAG a Handover Initiate (HI, RFC 5949 in spirit); p-MAG removes its buffer
+flows and answers a Handover Acknowledge (HACK) carrying the buffered frames, which n-MAG delivers
+in arrival order on the MN's new link.  Packets still in flight to p-MAG afterwards are sent on
+through p-MAG's own tables (redirect or routing).  The buffer is bounded per MN
 (``timers.buffer_packets``); what does not fit is dropped and counted, never silently.  A buffer
-whose MN does not reappear within ``timers.buffer_hold`` is dropped (and counted) and the MN is
-de-registered then.
+whose MN does not reappear within ``timers.buffer_hold`` is dropped (and counted), and the MAG
+de-registers the MN then.
 
 Uplink: packets a host sends on its new link before its flows are in place reach the controller
 through the MAG's table-miss rule and are re-injected through the switch's tables once the MN is
@@ -23,16 +26,15 @@ down never reach a switch (the L2 gap).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from controller.effects import Effects, Stats
+from controller.view import View
 from openflow_rules import flows
-from openflow_rules.intents import OFPP_TABLE, PacketOut
-
-if TYPE_CHECKING:
-    from controller.core import EpmipController
+from openflow_rules.intents import OFPP_CONTROLLER, OFPP_TABLE, PacketOut
 
 LOG = logging.getLogger("epmip.buffer")
 EARLY_UPLINK_HOLD = 2.0  # seconds an unregistered port's packets are kept
@@ -41,120 +43,123 @@ EARLY_UPLINK_HOLD = 2.0  # seconds an unregistered port's packets are kept
 @dataclass
 class MnBuffer:
     mn_id: str
-    mag: str  # where the MN was when buffering began
+    obj: int
+    hnps: list[ipaddress.IPv6Network]
     started: float
     trigger: str  # predictive | reactive
-    mn_mac: bytes = b""
     frames: deque[bytes] = field(default_factory=deque)
-    released_to: tuple[str, int] | None = None  # (switch, port) once the MN is registered again
+    handed_over: bool = False
     dropped: int = 0
 
 
-class HandoffBuffers:
-    def __init__(self, ctl: EpmipController) -> None:
-        self.ctl = ctl
+class HandoffBuffer:
+    def __init__(self, view: View, stats: Stats) -> None:
+        self.view = view
+        self.stats = stats
         self.buffers: dict[str, MnBuffer] = {}
-        self.early: dict[tuple[int, int], deque[tuple[float, bytes]]] = {}
+        self.early: dict[int, deque[tuple[float, bytes]]] = {}  # access port -> frames
 
     @property
     def mode(self) -> str:
-        return self.ctl.domain.handoff_buffer
+        return self.view.handoff_buffer
 
     def limit(self) -> int:
-        return self.ctl.domain.timers.buffer_packets
+        return self.view.timers.buffer_packets
 
     # ------------------------------------------------------------ downlink
 
-    def start(self, mag, att, trigger: str, now: float) -> None:
-        """Switch the MN's delivery on ``mag`` from its access port to the controller."""
-        if att.mn.id in self.buffers and self.buffers[att.mn.id].released_to is None:
-            return
-        mac = bytes.fromhex(att.mn.mac.replace(":", ""))
-        self.buffers[att.mn.id] = MnBuffer(att.mn.id, mag.name, now, trigger, mac)
-        for hnp in att.hnps:
-            self.ctl.emit(flows.install_buffer(mag.dpid, mag.obj_of(att.mn.id), hnp))
-        self.ctl.counters[f"buffer_started_{trigger}"] += 1
-        LOG.info("%s: buffering %s's downlink (%s)", mag.name, att.mn.id, trigger)
+    def start(self, mn_id: str, obj: int, hnps: list[ipaddress.IPv6Network], trigger: str, now: float) -> Effects:
+        """Switch the MN's delivery on this MAG from its access port to the controller."""
+        fx = Effects()
+        if self.buffering(mn_id):
+            return fx
+        self.buffers[mn_id] = MnBuffer(mn_id, obj, list(hnps), now, trigger)
+        for hnp in hnps:
+            fx.flow(flows.install_buffer(self.view.dpid, obj, hnp))
+        self.stats.count(f"buffer_started_{trigger}")
+        LOG.info("%s: buffering %s's downlink (%s)", self.view.name, mn_id, trigger)
+        return fx
 
     def buffering(self, mn_id: str) -> bool:
         buf = self.buffers.get(mn_id)
-        return buf is not None and buf.released_to is None
+        return buf is not None and not buf.handed_over
 
-    def packet(self, mn_id: str, frame: bytes, now: float) -> None:
-        """A downlink packet for ``mn_id`` reached the controller from its old MAG."""
-        buf = self.buffers.get(mn_id)
+    def owner_of(self, address: ipaddress.IPv6Address) -> str | None:
+        return next((m for m, b in self.buffers.items() if any(address in h for h in b.hnps)), None)
+
+    def packet(self, address: ipaddress.IPv6Address, frame: bytes, now: float) -> Effects:
+        """A downlink packet for a buffered MN reached the controller from this MAG."""
+        fx = Effects()
+        mn_id = self.owner_of(address)
+        buf = self.buffers.get(mn_id) if mn_id is not None else None
         if buf is None:
-            self.ctl.counters["buffer_packet_without_buffer"] += 1
-            return
-        if buf.released_to is not None:  # late: the MN is already elsewhere
-            self._send(buf, frame)
-            self.ctl.counters["buffer_forwarded_late"] += 1
-            return
+            self.stats.count("buffer_packet_without_buffer")
+            return fx
+        if buf.handed_over:  # late: the MN is already elsewhere; this switch's tables know where
+            fx.flow(PacketOut(self.view.dpid, OFPP_TABLE, frame, in_port=OFPP_CONTROLLER))
+            self.stats.count("buffer_forwarded_late")
+            return fx
         if len(buf.frames) >= self.limit():
             buf.dropped += 1
-            self.ctl.counters["buffer_dropped_overflow"] += 1
+            self.stats.count("buffer_dropped_overflow")
             if buf.dropped == 1:
-                LOG.warning("buffer of %s is full (%d packets): dropping", mn_id, self.limit())
-            return
+                LOG.warning("buffer of %s is full (%d packets): dropping", buf.mn_id, self.limit())
+            return fx
         buf.frames.append(frame)
-        self.ctl.counters["buffer_packets_in"] += 1
+        self.stats.count("buffer_packets_in")
+        return fx
 
-    def release(self, mn_id: str, mag, port: int, now: float) -> None:
-        """The MN is registered at ``mag`` on ``port``: deliver what was kept, in order."""
+    def hand_over(self, mn_id: str, now: float) -> tuple[list[bytes], Effects]:
+        """The MN is registered again (here or elsewhere): stop buffering; the kept frames, in
+        order, for whoever delivers them."""
+        fx = Effects()
         buf = self.buffers.get(mn_id)
-        if buf is None or buf.released_to is not None:
-            return
-        buf.released_to = (mag.name, port)
-        old = self.ctl.mags.get(buf.mag)
-        if old is not None:
-            self.ctl.emit(flows.delete_buffer_flows(old.dpid, old.obj_of(mn_id)))
-        n = len(buf.frames)
-        while buf.frames:
-            self._send(buf, buf.frames.popleft())
-        self.ctl.counters["buffer_packets_released"] += n
-        self.ctl.record_latency("buffer_hold", now - buf.started)
-        LOG.info("released %d buffered packets of %s at %s port %d", n, mn_id, mag.name, port)
+        if buf is None or buf.handed_over:
+            return [], fx
+        buf.handed_over = True
+        fx.flow(flows.delete_buffer_flows(self.view.dpid, buf.obj))
+        frames = list(buf.frames)
+        buf.frames.clear()
+        self.stats.latency("buffer_hold", now - buf.started)
+        return frames, fx
 
-    def _send(self, buf: MnBuffer, frame: bytes) -> None:
-        """Deliver on the MN's new port, with the Ethernet addresses its delivery flow sets."""
-        switch, port = buf.released_to
-        router = bytes.fromhex(self.ctl.domain.router_mac.replace(":", ""))
-        self.ctl.emit(PacketOut(self.ctl.domain.switches[switch].dpid, port, buf.mn_mac + router + frame[12:]))
-
-    def tick(self, now: float) -> None:
-        hold = self.ctl.domain.timers.buffer_hold
+    def tick(self, now: float) -> tuple[list[str], Effects]:
+        """Expire buffers; returns the MNs that did not reappear in time (to be de-registered)."""
+        fx = Effects()
+        gone: list[str] = []
+        hold = self.view.timers.buffer_hold
         for mn_id, buf in list(self.buffers.items()):
-            if buf.released_to is None and now - buf.started >= hold:
-                self.ctl.counters["buffer_dropped_timeout"] += len(buf.frames)
+            if now - buf.started < hold:
+                continue
+            del self.buffers[mn_id]
+            if not buf.handed_over:
+                self.stats.count("buffer_dropped_timeout", len(buf.frames))
                 LOG.warning("%s did not reappear within %.1fs: dropping %d buffered packets",
                             mn_id, hold, len(buf.frames))  # fmt: skip
-                old = self.ctl.mags.get(buf.mag)
-                if old is not None:
-                    self.ctl.emit(flows.delete_buffer_flows(old.dpid, old.obj_of(mn_id)))
-                    old.deregister_departed(mn_id, now)
-                del self.buffers[mn_id]
-            elif buf.released_to is not None and now - buf.started >= hold:
-                del self.buffers[mn_id]
-        for key, frames in list(self.early.items()):
+                fx.flow(flows.delete_buffer_flows(self.view.dpid, buf.obj))
+                gone.append(mn_id)
+        for port, frames in list(self.early.items()):
             while frames and now - frames[0][0] > EARLY_UPLINK_HOLD:
                 frames.popleft()
-                self.ctl.counters["early_uplink_dropped"] += 1
+                self.stats.count("early_uplink_dropped")
             if not frames:
-                del self.early[key]
+                del self.early[port]
+        return gone, fx
 
     # ------------------------------------------------------------ uplink on a new link
 
-    def early_uplink(self, dpid: int, port: int, frame: bytes, now: float) -> None:
-        frames = self.early.setdefault((dpid, port), deque())
+    def early_uplink(self, port: int, frame: bytes, now: float) -> None:
+        frames = self.early.setdefault(port, deque())
         if len(frames) >= self.limit():
-            self.ctl.counters["early_uplink_dropped"] += 1
+            self.stats.count("early_uplink_dropped")
             return
         frames.append((now, frame))
-        self.ctl.counters["early_uplink_held"] += 1
+        self.stats.count("early_uplink_held")
 
-    def registered(self, dpid: int, port: int) -> None:
-        """The MN on (dpid, port) has its flows: re-inject what it sent before, in order."""
-        frames = self.early.pop((dpid, port), None)
-        for _t, frame in frames or ():
-            self.ctl.emit(PacketOut(dpid, OFPP_TABLE, frame, in_port=port))
-            self.ctl.counters["early_uplink_reinjected"] += 1
+    def registered(self, port: int) -> Effects:
+        """The MN on ``port`` has its flows: re-inject what it sent before, in order."""
+        fx = Effects()
+        for _t, frame in self.early.pop(port, ()):
+            fx.flow(PacketOut(self.view.dpid, OFPP_TABLE, frame, in_port=port))
+            self.stats.count("early_uplink_reinjected")
+        return fx

@@ -1,10 +1,12 @@
-"""One dispatcher for every signalling message.
+"""The signalling bus: one dispatcher for every signalling message between the nodes.
 
-Senders hand a message record to ``send``; the dispatcher encodes it to wire bytes, logs and counts
-it (the signalling cost the benchmarks report), and queues it for the receiver named in ``dst``.
-``drain`` decodes each queued message and calls the receiver's handler.  Because the queue holds
-bytes, the codec is exercised on every message, and a receiver in another controller instance
-would only need a different ``deliver`` - the senders would not change.
+The composition root hands each message a handler returned to ``send``; the dispatcher encodes it
+to wire bytes, logs and counts it (the signalling cost the benchmarks report), and queues it for
+the receiver named in ``dst``.  ``deliver`` decodes each queued message, calls the receiver's
+handler and collects what the handler returns: its messages are sent in turn, its flow intents are
+handed back to the root.  Because the queue holds bytes, the codec is exercised on every message,
+and a receiver in another controller instance would only need a different transport - the
+handlers would not change.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from controller.effects import Effects
 from controller.messages import AuthenticationError, Message, MessageError, decode
+from openflow_rules.intents import Intent
 
 LOG = logging.getLogger("epmip.signalling")
 
-Handler = Callable[[Message, float], None]
+Handler = Callable[[Message, float], Effects | None]
 
 
 @dataclass
@@ -40,14 +44,12 @@ class Dispatcher:
         self.bytes_sent = 0
         self.errors: Counter[str] = Counter()
         self.log: deque[LoggedMessage] = deque(maxlen=history)
-        self._seq = 0
 
     def register(self, node: str, handler: Handler) -> None:
         self._handlers[node] = handler
 
-    def next_seq(self) -> int:
-        self._seq = (self._seq + 1) & 0xFFFF
-        return self._seq
+    def handler(self, node: str) -> Handler | None:
+        return self._handlers.get(node)
 
     def send(self, msg: Message, now: float) -> None:
         data = msg.encode(self.key)
@@ -71,9 +73,24 @@ class Dispatcher:
         """Entry point for bytes that arrive from outside (another instance, a test, a fuzzer)."""
         self._queue.append((dst, data, now))
 
+    def post(self, fx: Effects, now: float) -> list[Intent]:
+        """Send an effect's messages (count the carried ones); its intents, for the caller."""
+        for msg in fx.messages:
+            self.send(msg, now)
+        for msg in fx.carried:
+            self.record(msg, now)
+        return fx.intents
+
     def drain(self) -> int:
-        """Deliver queued messages (and those their handlers send) until the queue is empty."""
+        """Deliver queued messages (and those their handlers send) until the queue is empty; how
+        many were delivered.  The handlers' flow intents are dropped: see ``deliver``."""
+        return self.deliver()[0]
+
+    def deliver(self) -> tuple[int, list[Intent]]:
+        """Deliver queued messages (and those their handlers send) until the queue is empty; how
+        many were delivered, and the flow intents the handlers returned, in order."""
         delivered = 0
+        intents: list[Intent] = []
         while self._queue:
             dst, data, now = self._queue.popleft()
             handler = self._handlers.get(dst)
@@ -91,11 +108,13 @@ class Dispatcher:
                 self.errors["malformed"] += 1
                 LOG.error("malformed signalling message for %s dropped: %s", dst, exc)
                 continue
-            handler(msg, now)
+            fx = handler(msg, now)
             delivered += 1
-        return delivered
+            if fx is not None:
+                intents.extend(self.post(fx, now))
+        return delivered, intents
 
-    def recent(self, limit: int = 50) -> list[dict]:
+    def recent(self, limit: int = 50) -> list[dict[str, object]]:
         return [m.__dict__ for m in list(self.log)[-limit:]]
 
 

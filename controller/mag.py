@@ -1,9 +1,15 @@
-"""(e)MAG: attachment detection, RFC 5213 registration and the access link's router.
+"""(e)MAG registration (RFC 5213 §6): attachment, PBU/PBA, the access link's router, refresh.
 
 The MAG learns that an MN attached (its Router Solicitation, or its access port appearing on the
 switch - a host that moved sends no RS), picks the LMA (§4.1: an eLMA unless the MN's profile puts
 its HNP on a legacy LMA), sends a PBU, and on the PBA programs the MN's flows and sends the RA with
 the HNP.  It refreshes the binding before it expires and de-registers an MN whose port goes away.
+
+An eMAG's DRF and DMF (``controller/drf.py``, ``controller/dmf.py``) see the MAG's attachments
+through ``interfaces.Endpoints`` and are told of bindings and departures through
+``MobilityHooks``.  With handoff buffering the MAG owns the MN's buffer (``controller/buffer.py``)
+and hands it over to the MN's next MAG with HI/HACK.  In mode ``lr`` the MAG answers RFC 6705
+LRIs (``controller/lr.py``).
 """
 
 from __future__ import annotations
@@ -12,18 +18,19 @@ import heapq
 import ipaddress
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from controller import ndp
-from controller.config import MobileNode, Switch
-from controller.daf import Daf
-from controller.messages import LRA, LRI, PBA, PBU, HandoffIndicator, Message, Status
+from controller import lr, ndp
+from controller.buffer import HandoffBuffer
+from controller.config import MobileNode
+from controller.effects import Effects, Numbering, Sequence, Stats
+from controller.frames import rewrite_ethernet
+from controller.interfaces import Endpoint
+from controller.messages import HACK, HI, LRI, PBA, PBU, HandoffIndicator, Message, Status
+from controller.view import View
 from openflow_rules import flows
 from openflow_rules.intents import Barrier, PacketOut
 from openflow_rules.pipeline import Fn
-
-if TYPE_CHECKING:
-    from controller.core import EpmipController
 
 LOG = logging.getLogger("epmip.mag")
 
@@ -52,7 +59,11 @@ class Attachment:
     status: int | None = None
     bound_at: float | None = None
 
-    def to_json(self) -> dict:
+    @property
+    def key(self) -> str:
+        return self.mn.id
+
+    def to_json(self) -> dict[str, object]:
         return {
             "mn_id": self.mn.id, "port": self.port, "lma": self.lma, "state": self.state,
             "daf": self.daf, "hnps": [str(p) for p in self.hnps], "lifetime": self.lifetime,
@@ -60,256 +71,311 @@ class Attachment:
         }  # fmt: skip
 
 
-class MagFunction:
-    def __init__(self, switch: Switch, ctl: EpmipController) -> None:
-        self.switch = switch
-        self.ctl = ctl
+class MobilityHooks(Protocol):
+    """What an eMAG's DMF is told by the MAG (``controller/dmf.py`` implements it)."""
+
+    def on_bound(self, ep: Endpoint, previous_coa: str, attached_at: float, now: float) -> Effects: ...
+
+    def on_detach(self, ep: Endpoint, now: float) -> Effects: ...
+
+
+class Mag:
+    def __init__(self, view: View, stats: Stats, seq: Sequence, cids: Numbering) -> None:
+        self.view = view
+        self.stats = stats
+        self.seq = seq
+        self.cids = cids  # correspondent numbers in this switch's DRF/LR cookies
+        self.drf_capable = view.me.role == "emag"
+        self.hooks: MobilityHooks | None = None  # an eMAG's DMF, set when the node is composed
         self.attachments: dict[str, Attachment] = {}
-        self.daf: Daf | None = Daf(self) if switch.role == "emag" else None
+        self.buffer = HandoffBuffer(view, stats)
         self._departed_regs: dict[str, Attachment] = {}  # buffered MNs not yet de-registered
         self._by_port: dict[int, str] = {}  # port -> mn_id; kept with ``attachments``
         self._timers: list[tuple[float, str]] = []  # (when, mn_id)
 
     @property
     def name(self) -> str:
-        return self.switch.name
+        return self.view.name
 
     @property
     def dpid(self) -> int:
-        return self.switch.dpid
+        return self.view.dpid
 
-    def deregister_departed(self, mn_id: str, now: float) -> None:
-        """A buffered MN did not reappear in time: de-register it after all."""
-        att = self._departed_regs.pop(mn_id, None)
-        if att is not None:
-            att.seq = self.ctl.bus.next_seq()
-            self._send_pbu(att, now, 0.0, HandoffIndicator.UNKNOWN)
+    # ------------------------------------------------------------ Endpoints (for the DRF/DMF)
 
-    def obj_of(self, mn_id: str) -> int:
+    def endpoint(self, key: str) -> Attachment | None:
+        return self.attachments.get(key)
+
+    def obj_of(self, key: str) -> int:
         """The MN's number in flow cookies."""
-        return self.ctl.mn_index[mn_id]
+        return self.view.mn_index[key]
 
     def mn_on_port(self, port: int) -> Attachment | None:
         mn_id = self._by_port.get(port)
         return self.attachments.get(mn_id) if mn_id is not None else None
 
+    def bound(self, mn_id: str) -> Attachment | None:
+        att = self.attachments.get(mn_id)
+        return att if att is not None and att.state == BOUND else None
+
     # ------------------------------------------------------------ attach / detach
 
-    def host_seen(self, mn: MobileNode, port: int, now: float, rs_from: str | None = None) -> None:
+    def host_seen(self, mn: MobileNode, port: int, now: float, rs_from: str | None = None) -> Effects:
         """An MN showed up on ``port``: by its RS (``rs_from`` = its source address) or its port."""
+        fx = Effects()
         att = self.attachments.get(mn.id)
         ra_to = (mn.mac, rs_from if rs_from and rs_from != "::" else ndp.ALL_NODES)
         if att is not None and att.port == port and att.state in (BOUND, REGISTERING):
             if att.state == BOUND and rs_from is not None:
-                self._send_ra(att, ra_to)
+                self._send_ra(att, ra_to, fx)
             elif rs_from is not None:
                 att.ra_to = ra_to
-            return
+            return fx
         if att is not None:  # same MN on another port of this switch: start over
-            self.detach(att.port, now)
+            fx.merge(self.detach(att.port, now))
         if not mn.allowed:
             LOG.warning("%s: %s is not authorized for network-based mobility", self.name, mn.id)
-            self.ctl.counters["attach_refused"] += 1
-            return
-        lma = self.ctl.select_lma(mn, self.switch)
-        daf = self.daf is not None and self.ctl.domain.mode == "epmip" and self.ctl.domain.switches[lma].role == "elma"
+            self.stats.count("attach_refused")
+            return fx
+        lma = self.view.select_lma(mn)
+        daf = self.drf_capable and self.view.mode == "epmip" and self.view.peer(lma).role == "elma"
         att = Attachment(
-            mn=mn, port=port, lma=lma, state=REGISTERING, seq=self.ctl.bus.next_seq(),
+            mn=mn, port=port, lma=lma, state=REGISTERING, seq=self.seq.next(),
             attached_at=now, sent_at=now, daf=daf, ra_to=ra_to,
         )  # fmt: skip
         self.attachments[mn.id] = att
         self._by_port[port] = mn.id
-        self.ctl.counters["attach_detected"] += 1
+        self.stats.count("attach_detected")
         LOG.info("%s: %s attached on port %d, registering with %s", self.name, mn.id, port, lma)
-        self._send_pbu(att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE)
+        self._send_pbu(att, now, self.view.timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE, fx)
         self._schedule(now + PBA_TIMEOUT, mn.id)
+        return fx
 
     def _schedule(self, when: float, mn_id: str) -> None:
         """Look at ``mn_id``'s attachment again at ``when`` (PBA timeout or refresh); a heap, so the
         tick does not visit every attachment.  Stale entries are skipped when popped."""
         heapq.heappush(self._timers, (when, mn_id))
 
-    def detach(self, port: int, now: float, deregister: bool = True) -> None:
-        """The MN on ``port`` left.  ``deregister`` False: a PBCI told us it is already registered
-        elsewhere, so a de-registration PBU would only be ignored by the LMA."""
+    def leave(self, key: str, now: float) -> Effects:
+        """A PBCI told us the MN is registered elsewhere already: no de-registration PBU (the LMA
+        would only ignore it)."""
+        att = self.attachments.get(key)
+        return self.detach(att.port, now, deregister=False) if att is not None else Effects()
+
+    def detach(self, port: int, now: float, deregister: bool = True) -> Effects:
+        """The MN on ``port`` left."""
+        fx = Effects()
         att = self.mn_on_port(port)
         if att is None:
-            return
+            return fx
         del self.attachments[att.mn.id]
         self._by_port.pop(att.port, None)
-        if self.daf is not None and att.state == BOUND:
-            self.daf.on_detach(att, now)
-        buffers = self.ctl.buffers
-        if att.state == BOUND and buffers.mode == "reactive":
-            buffers.start(self, att, "reactive", now)
-        self._remove_flows(att)
-        self.ctl.counters["detach_detected"] += 1
+        if self.hooks is not None and att.state == BOUND:
+            fx.merge(self.hooks.on_detach(att, now))
+        if att.state == BOUND and self.buffer.mode == "reactive":
+            fx.merge(self.buffer.start(att.mn.id, self.obj_of(att.mn.id), att.hnps, "reactive", now))
+        self._remove_flows(att, fx)
+        self.stats.count("detach_detected")
         LOG.info("%s: %s detached from port %d", self.name, att.mn.id, port)
-        if att.state == BOUND and buffers.buffering(att.mn.id):
+        if att.state == BOUND and self.buffer.buffering(att.mn.id):
             # the MN is expected back (elsewhere); de-register only if it does not come back
             self._departed_regs[att.mn.id] = att
-            return
+            return fx
         if att.state == BOUND and deregister:
-            att.seq = self.ctl.bus.next_seq()
-            self._send_pbu(att, now, 0.0, HandoffIndicator.UNKNOWN)
+            att.seq = self.seq.next()
+            self._send_pbu(att, now, 0.0, HandoffIndicator.UNKNOWN, fx)
+        return fx
+
+    def link_going_down(self, mn_id: str, now: float) -> Effects:
+        """Predictive handoff hint: buffer the MN's downlink now (it must be bound here)."""
+        att = self.bound(mn_id)
+        if att is None:
+            raise LookupError(f"mobile node {mn_id!r} is not attached at {self.name}")
+        fx = self.buffer.start(mn_id, self.obj_of(mn_id), att.hnps, "predictive", now)
+        fx.flow(Barrier(self.dpid))
+        return fx
 
     # ------------------------------------------------------------ signalling
 
-    def _send_pbu(self, att: Attachment, now: float, lifetime: float, hi: HandoffIndicator) -> None:
+    def _send_pbu(self, att: Attachment, now: float, lifetime: float, hi: HandoffIndicator, fx: Effects) -> None:
         profile_hnp = [str(att.mn.hnp)] if att.mn.hnp is not None else []
         att.sent_at = now
-        self.ctl.bus.send(
+        fx.send(
             PBU(
                 src=self.name, dst=att.lma, seq=att.seq, mn_id=att.mn.id, mn_ll_id=att.mn.mac,
-                hnps=[str(p) for p in att.hnps] or profile_hnp, coa=str(self.switch.address),
-                lifetime=lifetime, timestamp=self.ctl.timestamp(now), handoff=int(hi),
-            ),
-            now,
+                hnps=[str(p) for p in att.hnps] or profile_hnp, coa=str(self.view.address),
+                lifetime=lifetime, timestamp=self.view.now_stamp(now), handoff=int(hi),
+            )
         )  # fmt: skip
 
-    def handle(self, msg: Message, now: float) -> None:
+    def handle(self, msg: Message, now: float) -> Effects | None:
+        """The MAG's own messages; None for a message that is not the MAG's."""
         if isinstance(msg, PBA):
-            self.on_pba(msg, now)
-        elif isinstance(msg, LRI):
-            self.on_lri(msg, now)
-        elif self.daf is not None and self.daf.handle(msg, now):
-            pass
-        else:
-            self.ctl.reject_message(self.name, msg, "an (e)MAG accepts only PBA here")
+            return self.on_pba(msg, now)
+        if isinstance(msg, LRI):
+            return self.on_lri(msg)
+        if isinstance(msg, HI):
+            return self.on_hi(msg, now)
+        if isinstance(msg, HACK):
+            return self.on_hack(msg)
+        return None
 
-    def on_pba(self, pba: PBA, now: float) -> None:
+    def on_pba(self, pba: PBA, now: float) -> Effects:
+        fx = Effects()
         att = self.attachments.get(pba.mn_id)
         if att is None or att.seq != pba.seq:
-            return  # answer to a de-registration, or to a PBU that was superseded
+            return fx  # answer to a de-registration, or to a PBU that was superseded
         att.status = pba.status
         if pba.status != Status.ACCEPTED:
             att.state = REJECTED
-            LOG.error(
-                "%s: registration of %s rejected by %s: %s",
-                self.name,
-                pba.mn_id,
-                pba.src,
-                _status_name(pba.status),
-            )
-            self.ctl.counters["registration_rejected"] += 1
-            return
+            why = _status_name(pba.status)
+            LOG.error("%s: registration of %s rejected by %s: %s", self.name, pba.mn_id, pba.src, why)
+            self.stats.count("registration_rejected")
+            return fx
         try:
             hnps = [ipaddress.IPv6Network(p) for p in pba.hnps]
         except ValueError:
             LOG.error("%s: PBA for %s carries a bad HNP %r", self.name, pba.mn_id, pba.hnps)
             att.state = REJECTED
-            return
+            return fx
         first = att.state == REGISTERING
         att.hnps = hnps
         att.lifetime = pba.lifetime
-        att.refresh_at = now + pba.lifetime * self.ctl.domain.timers.refresh_fraction
+        att.refresh_at = now + pba.lifetime * self.view.timers.refresh_fraction
         self._schedule(att.refresh_at, att.mn.id)
         att.retries = 0
-        if first:
-            att.state = BOUND
-            att.bound_at = now
-            att.daf = att.daf and pba.elma
-            self._install_flows(att)
-            self.ctl.counters["registration_completed"] += 1
-            self.ctl.record_latency("registration", now - att.attached_at)
-            if att.ra_to is not None:
-                self._send_ra(att, att.ra_to)
-                att.ra_to = None
-            if self.daf is not None:
-                self.daf.on_bound(att, pba.previous_coa, now)
-            self.ctl.emit(Barrier(self.dpid))  # flows first, then what was kept for the MN
-            self.ctl.buffers.registered(self.dpid, att.port)
-            self.ctl.buffers.release(att.mn.id, self, att.port, now)
-            for mag in self.ctl.mags.values():
-                mag._departed_regs.pop(att.mn.id, None)
-        else:
+        if not first:
             # The RA's prefix lifetimes follow the binding lifetime, so every refresh of the
             # binding is also re-advertised; otherwise the MN's address would expire with it.
-            self._send_ra(att, (att.mn.mac, ndp.ALL_NODES))
+            self._send_ra(att, (att.mn.mac, ndp.ALL_NODES), fx)
+            return fx
+        att.state = BOUND
+        att.bound_at = now
+        att.daf = att.daf and pba.elma
+        self._install_flows(att, fx)
+        self.stats.count("registration_completed")
+        self.stats.latency("registration", now - att.attached_at)
+        if att.ra_to is not None:
+            self._send_ra(att, att.ra_to, fx)
+            att.ra_to = None
+        if self.hooks is not None:
+            fx.merge(self.hooks.on_bound(att, pba.previous_coa, att.attached_at, now))
+        fx.flow(Barrier(self.dpid))  # flows first, then what was kept for the MN
+        fx.merge(self.buffer.registered(att.port))
+        self._departed_regs.pop(att.mn.id, None)
+        frames, handed = self.buffer.hand_over(att.mn.id, now)  # it came back here
+        fx.merge(handed)
+        self._deliver(att, frames, fx)
+        previous = self.view.peer_at(pba.previous_coa) if pba.previous_coa else None
+        if self.buffer.mode != "off" and previous is not None and previous.is_mag and previous.name != self.name:
+            fx.send(
+                HI(src=self.name, dst=previous.name, seq=self.seq.next(), mn_id=att.mn.id,
+                   hnps=[str(h) for h in att.hnps], new_coa=str(self.view.address))
+            )  # fmt: skip
+        return fx
 
-    def on_lri(self, msg: LRI, now: float) -> None:
+    def on_hi(self, msg: HI, now: float) -> Effects:
+        """n-MAG registered an MN that left here: hand over its buffer, forget its de-registration."""
+        self._departed_regs.pop(msg.mn_id, None)
+        frames, fx = self.buffer.hand_over(msg.mn_id, now)
+        fx.send(HACK(src=self.name, dst=msg.src, seq=msg.seq, mn_id=msg.mn_id, status=0, frames=frames))
+        return fx
+
+    def on_hack(self, msg: HACK) -> Effects:
+        fx = Effects()
+        att = self.bound(msg.mn_id)
+        if att is not None:
+            self._deliver(att, msg.frames, fx)
+        elif msg.frames:
+            self.stats.count("buffer_dropped_no_mn", len(msg.frames))
+        return fx
+
+    def _deliver(self, att: Attachment, frames: list[bytes], fx: Effects) -> None:
+        """Buffered downlink frames out of the MN's port, addressed as its delivery flow would."""
+        for frame in frames:
+            fx.flow(PacketOut(self.dpid, att.port, rewrite_ethernet(frame, att.mn.mac, self.view.router_mac)))
+        if frames:
+            self.stats.count("buffer_packets_released", len(frames))
+            LOG.info("released %d buffered packets of %s at %s port %d", len(frames), att.mn.id, self.name, att.port)
+
+    def on_lri(self, msg: LRI) -> Effects:
         """RFC 6705: the LMA asks this MAG to send ``mn_id``'s traffic for the peer's HNPs straight
         to the peer's MAG (a MAG-MAG tunnel; the same flows as a DRF entry)."""
-        att = self.attachments.get(msg.mn_id)
-        peer = None
-        try:
-            peer = self.ctl.domain.switch_by_address(ipaddress.IPv6Address(msg.peer_mag))
-            peer_hnps = [ipaddress.IPv6Network(h) for h in msg.peer_hnps]
-        except ValueError:
-            peer_hnps = []
-        ok = att is not None and att.state == BOUND and peer is not None and peer.is_mag and peer_hnps
-        if ok:
-            label = None if peer.name == self.name else peer.label
-            port = None if peer.name == self.name else self.ctl.topo.port_toward(self.name, peer.name)
-            obj = self.obj_of(att.mn.id)
-            for hnp in att.hnps:
-                for peer_hnp in peer_hnps:
-                    cid = self.ctl.correspondent_id(peer_hnp)
-                    self.ctl.emit(flows.install_drf(self.dpid, obj, cid, hnp, peer_hnp, label, port))
-            self.ctl.counters["lr_installed"] += 1
-        status = Status.ACCEPTED if ok else Status.NOT_LMA_FOR_THIS_MOBILE_NODE
-        self.ctl.bus.send(
-            LRA(
-                src=self.name, dst=msg.src, seq=msg.seq, mn_id=msg.mn_id, peer_mn_id=msg.peer_mn_id, status=int(status)
-            ),
-            now,
-        )
+        fx = Effects()
+        att = self.bound(msg.mn_id)
+        peer = lr.accept_lri(self.view, msg)
+        ok = att is not None and peer is not None
+        if att is not None and peer is not None:
+            fx.flow(*lr.lr_entries(self.view, self.obj_of(att.mn.id), att.hnps, peer[1], peer[0], self.cids))
+            self.stats.count("lr_installed")
+        fx.send(lr.lra(self.view, msg, ok))
+        return fx
 
-    def tick(self, now: float) -> None:
-        if self.daf is not None:
-            self.daf.tick(now)
+    def tick(self, now: float) -> Effects:
+        fx = Effects()
+        timers = self.view.timers
         while self._timers and self._timers[0][0] <= now:
             _, mn_id = heapq.heappop(self._timers)
             att = self.attachments.get(mn_id)
             if att is None:
                 continue
             if att.state == BOUND and att.refresh_at <= now:
-                att.seq = self.ctl.bus.next_seq()
-                att.refresh_at = now + att.lifetime * self.ctl.domain.timers.refresh_fraction
+                att.seq = self.seq.next()
+                att.refresh_at = now + att.lifetime * timers.refresh_fraction
                 self._schedule(att.refresh_at, mn_id)
-                self.ctl.counters["binding_refresh"] += 1
-                self._send_pbu(att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NOT_CHANGED)
+                self.stats.count("binding_refresh")
+                self._send_pbu(att, now, timers.binding_lifetime, HandoffIndicator.NOT_CHANGED, fx)
             elif att.state == REGISTERING and now - att.sent_at >= PBA_TIMEOUT * (2**att.retries):
                 if att.retries >= PBU_RETRIES:
                     att.state = REJECTED
                     LOG.error("%s: no PBA for %s from %s", self.name, att.mn.id, att.lma)
                     continue
                 att.retries += 1
-                self._send_pbu(att, now, self.ctl.domain.timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE)
+                self._send_pbu(att, now, timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE, fx)
                 self._schedule(att.sent_at + PBA_TIMEOUT * (2**att.retries), mn_id)
+        gone, expired = self.buffer.tick(now)
+        fx.merge(expired)
+        for mn_id in gone:  # a buffered MN did not reappear in time: de-register it after all
+            dep = self._departed_regs.pop(mn_id, None)
+            if dep is not None:
+                dep.seq = self.seq.next()
+                self._send_pbu(dep, now, 0.0, HandoffIndicator.UNKNOWN, fx)
+        return fx
 
     # ------------------------------------------------------------ data plane
 
-    def _send_ra(self, att: Attachment, to: tuple[str, str]) -> None:
-        d = self.ctl.domain
+    def _send_ra(self, att: Attachment, to: tuple[str, str], fx: Effects) -> None:
+        view = self.view
         frame = ndp.router_advertisement(
-            d.router_mac, str(d.router_link_local), to[0], to[1], [str(p) for p in att.hnps],
+            view.router_mac, view.router_ll, to[0], to[1], [str(p) for p in att.hnps],
             valid_lifetime=max(int(att.lifetime), 1),
         )  # fmt: skip
-        self.ctl.emit(PacketOut(self.dpid, att.port, frame))
-        self.ctl.counters["ra_sent"] += 1
+        fx.flow(PacketOut(self.dpid, att.port, frame))
+        self.stats.count("ra_sent")
 
-    def _install_flows(self, att: Attachment) -> None:
-        d = self.ctl.domain
-        lma = d.switches[att.lma]
-        obj = self.ctl.mn_index[att.mn.id]
-        up_port = self.ctl.topo.port_toward(self.name, lma.name)
+    def _install_flows(self, att: Attachment, fx: Effects) -> None:
+        lma = self.view.peer(att.lma)
+        obj = self.obj_of(att.mn.id)
+        if lma.port is None:
+            LOG.error("%s: no path to %s", self.name, lma.name)
+            return
         for hnp in att.hnps:
-            self.ctl.emit(flows.install_deliver(self.dpid, obj, hnp, att.port, att.mn.mac, d.router_mac))
-            self.ctl.emit(flows.install_anchor(self.dpid, obj, hnp, lma.label, up_port, punt=att.daf))
-            self.ctl.emit(flows.install_access(self.dpid, obj, att.port, hnp))
+            fx.flow(flows.install_deliver(self.dpid, obj, hnp, att.port, att.mn.mac, self.view.router_mac))
+            fx.flow(flows.install_anchor(self.dpid, obj, hnp, lma.label, lma.port, punt=att.daf))
+            fx.flow(flows.install_access(self.dpid, obj, att.port, hnp))
 
-    def _remove_flows(self, att: Attachment) -> None:
-        self.ctl.emit(flows.delete_object(self.dpid, Fn.ACCESS, self.ctl.mn_index[att.mn.id]))
+    def _remove_flows(self, att: Attachment, fx: Effects) -> None:
+        obj = self.obj_of(att.mn.id)
+        fx.flow(flows.delete_object(self.dpid, Fn.ACCESS, obj))  # access, anchor and delivery flows
         # DRF entries (ePMIP) or MAG-MAG tunnels (RFC 6705) of the MN
-        self.ctl.emit(flows.delete_drf_of_mn(self.dpid, self.ctl.mn_index[att.mn.id]))
+        fx.flow(flows.delete_drf_of_mn(self.dpid, obj))
 
-    def resync(self) -> None:
+    def resync(self) -> Effects:
+        fx = Effects()
         for att in self.attachments.values():
             if att.state == BOUND:
-                self._install_flows(att)
-        if self.daf is not None:
-            self.daf.resync()
+                self._install_flows(att, fx)
+        return fx
 
 
 def _status_name(status: int) -> str:

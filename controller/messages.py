@@ -168,7 +168,31 @@ class LRA(Message):
     status: int = Status.ACCEPTED
 
 
-MESSAGE_TYPES: dict[str, type[Message]] = {cls.TYPE: cls for cls in (PBU, PBA, PBQR, PBQA, PBCI, PBCA, LRI, LRA)}
+@dataclass
+class HI(Message):
+    """Handover Initiate in the spirit of RFC 5949, n-MAG -> p-MAG: ``mn_id`` is registered at
+    the sender now, so whatever p-MAG buffered for it (handoff buffering) is handed over."""
+
+    TYPE: ClassVar[str] = "HI"
+    mn_id: str = ""
+    hnps: list[str] = field(default_factory=list)
+    new_coa: str = ""
+
+
+@dataclass
+class HACK(Message):
+    """Handover Acknowledge, p-MAG -> n-MAG: the downlink frames p-MAG buffered for ``mn_id``,
+    in arrival order, for n-MAG to deliver on the MN's new link."""
+
+    TYPE: ClassVar[str] = "HACK"
+    mn_id: str = ""
+    status: int = Status.ACCEPTED
+    frames: list[bytes] = field(default_factory=list)
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.TYPE: cls for cls in (PBU, PBA, PBQR, PBQA, PBCI, PBCA, LRI, LRA, HI, HACK)
+}
 
 _KINDS: dict[Any, tuple[type, ...]] = {
     "str": (str,),
@@ -177,6 +201,7 @@ _KINDS: dict[Any, tuple[type, ...]] = {
     "bool": (bool,),
     "list[str]": (list,),
     "list[dict[str, str]]": (list,),
+    "list[bytes]": (list,),
 }
 
 
@@ -215,6 +240,8 @@ def decode(data: bytes, key: bytes | None = None) -> Message:
             raise MessageError(f"{mtype} field '{f.name}': got {value!r}, expected {f.type}")
         if f.type == "list[str]" and not all(isinstance(x, str) for x in value):
             raise MessageError(f"{mtype} field '{f.name}': got {value!r}, expected a list of strings")
+        if f.type == "list[bytes]" and not all(isinstance(x, bytes) for x in value):
+            raise MessageError(f"{mtype} field '{f.name}': got {value!r}, expected a list of byte strings")
         if f.type == "list[dict[str, str]]" and not all(
             isinstance(x, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in x.items()) for x in value
         ):

@@ -41,13 +41,13 @@ class Hold:
 
     def __init__(self, net: FakeNet, node: str, pick) -> None:
         self.net, self.node, self.held = net, node, []
-        self.handler = net.ctl.bus._handlers[node]
+        self.handler = net.ctl.bus.handler(node)
 
-        def handle(msg: Message, now: float) -> None:
+        def handle(msg: Message, now: float):
             if pick(msg):
                 self.held.append(msg)
-            else:
-                self.handler(msg, now)
+                return None
+            return self.handler(msg, now)
 
         net.ctl.bus.register(node, handle)
 

@@ -11,7 +11,7 @@ import pytest
 from fakeof import FakeNet, is_delivered, switches_crossed
 from signals import Hold, Signals
 
-from controller.daf import DEPARTED_KEEP, PBCA_WAIT, REDIRECT_HOLD
+from controller.dmf import DEPARTED_KEEP, PBCA_WAIT, REDIRECT_HOLD
 from controller.messages import PBCI, PBQA, Status
 from openflow_rules.intents import ToController
 from openflow_rules.pipeline import FULL_MASK, Fn, Prio, Table, cookie

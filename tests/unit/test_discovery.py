@@ -18,7 +18,7 @@ from fakeof import FakeNet, Trace, frame_packet, is_delivered, switches_crossed
 from signals import Signals
 
 from controller import hbh
-from controller.daf import HBH
+from controller.drf import HBH
 from controller.messages import PBQA, PBQR, Status
 from openflow_rules.intents import OFPP_CONTROLLER, OFPP_TABLE, PacketOut
 
@@ -111,7 +111,7 @@ def test_relay_keeps_the_askers_sequence_number_and_requester(build_domain, doc)
     assert relayed.seq != asked.seq and (relayed.address, relayed.requester) == (asked.address, ADDR["emag1"])
     assert answer.seq == relayed.seq and passed.seq == asked.seq
     assert (passed.coa, passed.hnps, passed.lifetime) == (answer.coa, answer.hnps, answer.lifetime)
-    assert fake.ctl.counters["lmf_query_relayed"] == 1 and fake.ctl.lmas["elma1"]._relayed == {}
+    assert fake.ctl.counters["lmf_query_relayed"] == 1 and fake.ctl.lmas["elma1"].lmf.relayed == {}
 
 
 def test_hbh_query_is_a_packet_to_the_correspondent_that_elma3_intercepts(build_domain, doc):
@@ -291,4 +291,4 @@ def test_unexpected_query_messages_are_rejected(build_domain, doc):
     for dst, msg in (("elma1", stray), ("lma", to_legacy)):
         fake.apply(fake.ctl.receive_signalling(dst, msg.encode(), fake.now))
     assert sig.take() == [] and fake.ctl.counters["unexpected_message"] == 2
-    assert fake.ctl.lmas["elma1"]._relayed == {} and tunnels(fake, "emag1") == {}
+    assert fake.ctl.lmas["elma1"].lmf.relayed == {} and tunnels(fake, "emag1") == {}

@@ -12,7 +12,8 @@ import pytest
 from fakeof import FakeNet, Trace, is_delivered, switches_crossed
 from signals import Hold, Signals
 
-from controller.daf import HBH, PBCI_WAIT
+from controller.dmf import PBCI_WAIT
+from controller.drf import HBH
 from controller.messages import Status
 from openflow_rules.pipeline import Fn, Table, cookie
 

@@ -154,7 +154,7 @@ def test_buffer_is_bounded_and_overflow_is_counted(doc, build_domain):
 def test_uplink_before_registration_is_kept_and_reinjected(doc, build_domain):
     net = attached(domain_with(doc, build_domain, handoff_buffer="predictive"), "mn2")
     # mn1's port appears but its registration is held back: its first packet meets the table-miss
-    hold = net.ctl.bus._handlers["elma1"]
+    hold = net.ctl.bus.handler("elma1")
     net.ctl.bus.register("elma1", lambda msg, now: None)
     port = net.attach("mn1")
     bce_hnp = "2001:db8:a:1::10"  # mn1's address in the HNP elma1 will assign

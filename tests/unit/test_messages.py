@@ -10,7 +10,10 @@ import msgpack
 import pytest
 
 from controller.dispatcher import Dispatcher
+from controller.effects import Sequence
 from controller.messages import (
+    HACK,
+    HI,
     LRA,
     LRI,
     MESSAGE_TYPES,
@@ -45,6 +48,8 @@ SAMPLES = [
     LRI(src="elma1", dst="emag1", seq=5, mn_id="mn1", hnps=["2001:db8:a:1::/64"], peer_mn_id="mn3",
         peer_hnps=["2001:db8:a:3::/64"], peer_mag="2001:db8:ffff::2", lifetime=60.0),
     LRA(src="emag1", dst="elma1", seq=5, mn_id="mn1", peer_mn_id="mn3", status=Status.ACCEPTED),
+    HI(src="emag2", dst="emag1", seq=6, mn_id="mn1", hnps=["2001:db8:a:1::/64"], new_coa="2001:db8:ffff::2"),
+    HACK(src="emag1", dst="emag2", seq=6, mn_id="mn1", status=Status.ACCEPTED, frames=[b"\x00\x01", b""]),
 ]  # fmt: skip
 
 
@@ -215,9 +220,9 @@ def test_dispatcher_drops_malformed_bytes_without_raising():
 
 
 def test_next_seq_wraps_at_16_bits():
-    bus = Dispatcher()
-    bus._seq = 0xFFFE
-    assert [bus.next_seq(), bus.next_seq(), bus.next_seq()] == [0xFFFF, 0, 1]
+    seq = Sequence()
+    seq._seq = 0xFFFE
+    assert [seq.next(), seq.next(), seq.next()] == [0xFFFF, 0, 1]
 
 
 # ---------------------------------------------------------------- the controller

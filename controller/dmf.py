@@ -1,0 +1,308 @@
+"""Distributed Mobility Function (draft §4.3): sessions kept alive across a handoff.
+
+At the three eMAGs of a handoff of MN1 from p-eMAG to n-eMAG:
+* n-eMAG, on the PBA that carries MN1's previous CoA: PBCI (new location) to p-eMAG.
+* p-eMAG, on that PBCI: redirect MN1's HNP to n-eMAG, PBCA to n-eMAG with the locations of MN1's
+  correspondents, PBCI to each correspondent's eMAG; the redirect is removed once they all
+  acknowledged (plus a hold time for packets in flight).
+* correspondent's eMAG (or access router, §5.2), on PBCI: re-point every local tunnel toward MN1
+  to n-eMAG, PBCA back.  If its own MN has moved on meanwhile (both moved at once, RFC 6279
+  §3.2), it relays the PBCI to that MN's new eMAG, so no tunnel is left pointing at a stale
+  location.
+* n-eMAG, on the PBCA: MN1's uplink to each correspondent goes straight to its eMAG.
+An MN that left and whose new eMAG never sends a PBCI (it moved to a legacy MAG, §6, or left the
+domain) is withdrawn after ``PBCI_WAIT``: its correspondents fall back to PMIP routing.
+
+The DMF reads and writes its own node's DRF location cache (``controller/drf.py``); everything it
+learns about other nodes comes in PBCI/PBCA messages.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass, field
+
+from controller.drf import Drf, Location
+from controller.effects import Effects, Sequence, Stats
+from controller.interfaces import Departures, Endpoint, Endpoints
+from controller.messages import PBCA, PBCI, Status
+from controller.view import View
+from openflow_rules import flows
+
+LOG = logging.getLogger("epmip.dmf")
+
+Net = ipaddress.IPv6Network
+REDIRECT_HOLD = 1.0  # seconds a redirect stays after every correspondent acknowledged
+PBCA_WAIT = 2.0  # seconds p-eMAG waits for correspondents' PBCAs before removing the redirect anyway
+DEPARTED_KEEP = 30.0  # seconds p-eMAG remembers an MN's correspondents after it left
+PBCI_WAIT = 1.0  # seconds p-eMAG waits for a PBCI before telling correspondents the MN is gone (§6)
+
+
+@dataclass
+class Redirect:
+    mn_id: str
+    hnps: list[Net]
+    to_switch: str
+    installed_at: float
+    awaiting: set[str] = field(default_factory=set)
+    remove_at: float = 0.0
+
+
+@dataclass
+class Departed:
+    mn_id: str
+    hnps: list[Net]
+    correspondents: dict[Net, Location]
+    departed_at: float
+    new_switch: str | None = None
+    withdrawn: bool = False
+
+
+class NoDepartures:
+    """An access router's hosts never move: a PBCI that says otherwise changes nothing here."""
+
+    def leave(self, key: str, now: float) -> Effects:
+        return Effects()
+
+
+class Dmf:
+    def __init__(
+        self, view: View, drf: Drf, endpoints: Endpoints, departures: Departures, stats: Stats, seq: Sequence
+    ) -> None:
+        self.view = view
+        self.drf = drf
+        self.endpoints = endpoints
+        self.departures = departures
+        self.stats = stats
+        self.seq = seq
+        self.redirects: dict[str, Redirect] = {}
+        self.departed: dict[str, Departed] = {}
+        self.handoff_started: dict[str, float] = {}  # MNs that arrived here: attach time
+
+    @property
+    def name(self) -> str:
+        return self.view.name
+
+    def _ack(self, msg: PBCI, status: Status, fx: Effects) -> None:
+        fx.send(PBCA(src=self.name, dst=msg.src, seq=msg.seq, mn_id=msg.mn_id, status=int(status)))
+
+    def _reject(self, msg: PBCI, why: str, fx: Effects) -> None:
+        self.stats.count("unexpected_message")
+        LOG.error("%s dropped %s from %s: %s", self.name, msg.TYPE, msg.src, why)
+        self._ack(msg, Status.MISSING_HOME_NETWORK_PREFIX_OPTION, fx)
+
+    # ------------------------------------------------------------ attach / detach here
+
+    def on_bound(self, ep: Endpoint, previous_coa: str, attached_at: float, now: float) -> Effects:
+        """An MN registered here (PBA accepted).  If it came from another eMAG, tell that one."""
+        fx = Effects()
+        me = Location(self.view.address, self.name, "local", now)
+        for hnp in ep.hnps:
+            self.drf.learn(hnp, me, fx)  # local MNs that talked to it now deliver locally
+        redirect = self.redirects.pop(ep.key, None)
+        if redirect is not None:  # it came back before our redirect was removed
+            self._remove_redirect(redirect, fx)
+        self.departed.pop(ep.key, None)
+        if not ep.daf or not previous_coa:
+            return fx
+        prev = self.view.peer_at(previous_coa)
+        if prev is None or prev.name == self.name or prev.role != "emag":
+            return fx
+        self.handoff_started[ep.key] = attached_at
+        fx.send(
+            PBCI(src=self.name, dst=prev.name, seq=self.seq.next(), mn_id=ep.key,
+                 hnps=[str(h) for h in ep.hnps], new_coa=str(self.view.address),
+                 timestamp=self.view.now_stamp(attached_at))
+        )  # fmt: skip
+        return fx
+
+    def on_detach(self, ep: Endpoint, now: float) -> Effects:
+        fx = Effects()
+        sessions = self.drf.forget_endpoint(ep.key, fx)
+        correspondents = self.drf.direct_correspondents(sessions)
+        for hnp in ep.hnps:
+            loc = self.drf.location.get(hnp)
+            if loc is not None and loc.switch == self.name:
+                self.drf.forget(hnp)
+        self.handoff_started.pop(ep.key, None)
+        if ep.daf:
+            self.departed[ep.key] = Departed(ep.key, list(ep.hnps), correspondents, now)
+        return fx
+
+    # ------------------------------------------------------------ PBCI / PBCA
+
+    def on_pbci(self, msg: PBCI, now: float) -> Effects:
+        fx = Effects()
+        if msg.new_coa == "":
+            return self._withdrawn(msg, fx)
+        loc = self.drf.location_from(msg.new_coa, "pbci", now)
+        try:
+            hnps = [ipaddress.IPv6Network(h) for h in msg.hnps]
+        except ValueError:
+            hnps = []
+        here = self.endpoints.endpoint(msg.mn_id)
+        if loc is None or not hnps or (loc.switch == self.name and here is None):
+            # the last: "now here" for an MN not attached here (would redirect it to ourselves)
+            self._reject(msg, "PBCI without a valid new CoA or HNP", fx)
+            return fx
+        if here is not None and loc.switch != self.name:
+            # The MN is still attached here as far as we know (its port event is late): it left.
+            fx.merge(self.departures.leave(msg.mn_id, now))
+        if msg.mn_id in self.departed:
+            self._as_previous(msg, hnps, loc, now, fx)
+        else:
+            self._as_correspondent(msg, hnps, loc, now, fx)
+        return fx
+
+    def _as_previous(self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects) -> None:
+        """p-eMAG: redirect, tell n-eMAG the correspondents, tell the correspondents."""
+        dep = self.departed[msg.mn_id]
+        dep.new_switch = loc.switch
+        obj = self.endpoints.obj_of(msg.mn_id)
+        label, port = self.view.tunnel_to(loc.switch)
+        for hnp in hnps:
+            if label is not None and port is not None:
+                fx.flow(flows.install_redirect(self.view.dpid, obj, hnp, label, port))
+            self.drf.learn(hnp, loc, fx)
+        redirect = Redirect(msg.mn_id, hnps, loc.switch, now)
+        self.redirects[msg.mn_id] = redirect
+        self.stats.count("dmf_redirect_installed")
+        fx.send(
+            PBCA(src=self.name, dst=msg.src, seq=msg.seq, mn_id=msg.mn_id, status=int(Status.ACCEPTED),
+                 correspondents=[{"prefix": str(p), "coa": str(c.coa)} for p, c in dep.correspondents.items()])
+        )  # fmt: skip
+        for switch in sorted({c.switch for c in dep.correspondents.values()}):
+            if switch in (self.name, loc.switch):
+                continue
+            redirect.awaiting.add(switch)
+            fx.send(
+                PBCI(src=self.name, dst=switch, seq=self.seq.next(), mn_id=msg.mn_id,
+                     hnps=msg.hnps, new_coa=msg.new_coa, timestamp=msg.timestamp)
+            )  # fmt: skip
+        redirect.remove_at = now + (PBCA_WAIT if redirect.awaiting else REDIRECT_HOLD)
+
+    def _as_correspondent(self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects) -> None:
+        """A correspondent's DRF: re-point, relay for local MNs that moved on, acknowledge."""
+        repointed = 0
+        for hnp in hnps:
+            repointed += self.drf.learn(hnp, loc, fx)
+            for dep in self.departed.values():
+                if hnp in dep.correspondents:
+                    dep.correspondents[hnp] = loc
+                    if dep.new_switch is not None and dep.new_switch != loc.switch:
+                        self.stats.count("dmf_pbci_relayed")
+                        fx.send(
+                            PBCI(src=self.name, dst=dep.new_switch, seq=self.seq.next(), mn_id=msg.mn_id,
+                                 hnps=msg.hnps, new_coa=msg.new_coa, timestamp=msg.timestamp)
+                        )  # fmt: skip
+        if repointed and msg.timestamp > 0:
+            # the PBCI's timestamp is the MN's attach time at n-eMAG: attach -> correspondent updated
+            self.stats.latency("handoff_reroute", max(self.view.now_stamp(now) - msg.timestamp, 0.0))
+        self.stats.count("dmf_correspondent_updated")
+        self._ack(msg, Status.ACCEPTED, fx)
+
+    def _withdrawn(self, msg: PBCI, fx: Effects) -> Effects:
+        """The MN's p-eMAG lost it and heard of no new eMAG (it moved to a legacy MAG, §6, or
+        left): forget its location, so local MNs fall back to PMIP routing and ask again."""
+        try:
+            hnps = [ipaddress.IPv6Network(h) for h in msg.hnps]
+        except ValueError:
+            hnps = []
+        if not hnps:
+            self._reject(msg, "PBCI withdrawal without an HNP", fx)
+            return fx
+        for hnp in hnps:
+            loc = self.drf.location.get(hnp)
+            if loc is not None and loc.switch == self.name:
+                continue  # the MN is attached here by now: the withdrawal is stale
+            self.drf.forget(hnp)
+            self.drf.drop_direct(hnp, fx)
+        self.stats.count("dmf_location_withdrawn")
+        self._ack(msg, Status.ACCEPTED, fx)
+        return fx
+
+    def on_pbca(self, msg: PBCA, now: float) -> Effects:
+        fx = Effects()
+        redirect = self.redirects.get(msg.mn_id)
+        if redirect is not None and msg.src in redirect.awaiting:
+            redirect.awaiting.discard(msg.src)
+            if not redirect.awaiting:
+                redirect.remove_at = now + REDIRECT_HOLD
+            return fx
+        ep = self.endpoints.endpoint(msg.mn_id)
+        if ep is None or not ep.daf:
+            return fx
+        started = self.handoff_started.get(msg.mn_id)
+        if started is not None:
+            self.stats.latency("handoff_pbca", now - started)
+        for entry in msg.correspondents:
+            try:
+                prefix = ipaddress.IPv6Network(entry.get("prefix", ""))
+            except ValueError:
+                continue
+            known = self.drf.location.get(prefix)
+            loc = known if known is not None and known.source in ("pbci", "local") else None
+            loc = loc or self.drf.location_from(entry.get("coa", ""), "pbca", now)
+            if loc is None:
+                continue
+            if loc is not known:  # the cache (REST view, resync, other MNs' entries) follows the flow
+                self.drf.learn(prefix, loc, fx)
+            self.drf.direct(ep, prefix, loc, fx)
+        return fx
+
+    # ------------------------------------------------------------ timers and state
+
+    def _remove_redirect(self, redirect: Redirect, fx: Effects) -> None:
+        obj = self.endpoints.obj_of(redirect.mn_id)
+        for hnp in redirect.hnps:
+            fx.flow(flows.delete_redirect(self.view.dpid, obj, hnp))
+        self.stats.count("dmf_redirect_removed")
+
+    def tick(self, now: float) -> Effects:
+        fx = Effects()
+        for mn_id, redirect in list(self.redirects.items()):
+            if redirect.remove_at <= now:
+                del self.redirects[mn_id]
+                self._remove_redirect(redirect, fx)
+        for mn_id, dep in list(self.departed.items()):
+            if now - dep.departed_at > DEPARTED_KEEP and mn_id not in self.redirects:
+                del self.departed[mn_id]
+            elif dep.new_switch is None and not dep.withdrawn and now - dep.departed_at >= PBCI_WAIT:
+                dep.withdrawn = True
+                for switch in sorted({c.switch for c in dep.correspondents.values()} - {self.name}):
+                    fx.send(
+                        PBCI(src=self.name, dst=switch, seq=self.seq.next(), mn_id=mn_id,
+                             hnps=[str(h) for h in dep.hnps], new_coa="", timestamp=self.view.now_stamp(now))
+                    )  # fmt: skip
+                for hnp in dep.hnps:
+                    loc = self.drf.location.get(hnp)
+                    if loc is not None and loc.switch == self.name:
+                        self.drf.forget(hnp)
+                    self.drf.drop_direct(hnp, fx)
+        return fx
+
+    def resync(self) -> Effects:
+        fx = Effects()
+        for redirect in self.redirects.values():
+            label, port = self.view.tunnel_to(redirect.to_switch)
+            if label is None or port is None:
+                continue
+            for hnp in redirect.hnps:
+                fx.flow(
+                    flows.install_redirect(self.view.dpid, self.endpoints.obj_of(redirect.mn_id), hnp, label, port)
+                )
+        return fx
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "redirects": [
+                {"mn_id": r.mn_id, "hnps": [str(h) for h in r.hnps], "to": r.to_switch,
+                 "awaiting_pbca": sorted(r.awaiting), "remove_at": r.remove_at}
+                for r in self.redirects.values()
+            ],
+            "departed": [
+                {"mn_id": d.mn_id, "new_switch": d.new_switch, "correspondents": [str(p) for p in d.correspondents]}
+                for d in self.departed.values()
+            ],
+        }  # fmt: skip

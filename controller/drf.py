@@ -1,0 +1,288 @@
+"""Distributed Routing Function (draft §4.2), part of every eMAG and of an access router (§5.2).
+
+The first packet a local endpoint sends to a correspondent the DRF has no entry for is punted (it
+still goes on via the LMA, or plain routing on an access router).  The DRF looks in its location
+cache; on a miss it sends a PBQR - to the eLMA whose prefixes hold the address (§4.4.1), toward the
+address itself as a Hop-by-Hop packet (§4.4.2), or to its preferred eLMA (§4.4.3) - and, on the
+PBQA, installs a direct tunnel to the correspondent's DRF for that endpoint.  No location (legacy
+LMA, unknown prefix, no answer): a fallback entry keeps PMIP routing for that pair without
+punting again (§5.1), until ``timers.fallback_retry`` when the DRF may ask again.
+
+The location cache is also written by the DMF of the same node (PBCI/PBCA, ``controller/dmf.py``)
+through ``learn``/``repoint``/``drop_direct``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass, field
+
+from controller import hbh
+from controller.effects import Effects, Numbering, Sequence, Stats
+from controller.interfaces import Endpoint, Endpoints
+from controller.messages import PBQA, PBQR, Status
+from controller.view import View, prefix_of
+from openflow_rules import flows
+from openflow_rules.intents import OFPP_CONTROLLER, OFPP_TABLE, PacketOut
+
+LOG = logging.getLogger("epmip.drf")
+
+Net = ipaddress.IPv6Network
+Addr = ipaddress.IPv6Address
+HBH = "(hop-by-hop)"  # the "LMF" of a query sent toward the correspondent's address (§4.4.2)
+DIRECT = "direct"
+FALLBACK = "fallback"
+
+
+@dataclass
+class Location:
+    coa: Addr
+    switch: str
+    source: str  # pbqa | pbca | pbci | local
+    updated_at: float
+
+
+@dataclass
+class Query:
+    prefix: Net
+    address: Addr
+    lmf: str
+    seq: int
+    sent_at: float
+    started_at: float
+    retries: int = 0
+    waiting: set[str] = field(default_factory=set)
+
+
+class Drf:
+    def __init__(self, view: View, endpoints: Endpoints, stats: Stats, seq: Sequence, cids: Numbering) -> None:
+        self.view = view
+        self.endpoints = endpoints
+        self.stats = stats
+        self.seq = seq
+        self.cids = cids
+        self.location: dict[Net, Location] = {}
+        self.sessions: dict[str, dict[Net, str]] = {}  # endpoint -> prefix -> direct | fallback
+        self.queries: dict[Net, Query] = {}
+        self.fallback_since: dict[tuple[str, Net], float] = {}
+        self._direct_to: dict[Net, set[str]] = {}  # correspondent prefix -> endpoints with a direct entry
+
+    @property
+    def name(self) -> str:
+        return self.view.name
+
+    # ------------------------------------------------------------ the miss
+
+    def uplink_miss(self, ep: Endpoint, dst: Addr, now: float) -> Effects:
+        """The endpoint sent a packet to ``dst`` and no DRF entry matched (§4.2)."""
+        fx = Effects()
+        if not ep.daf or dst.is_multicast or dst.is_link_local or dst.is_unspecified:
+            return fx
+        prefix = prefix_of(dst)
+        if prefix in self.sessions.get(ep.key, {}):
+            return fx  # the entry is being installed; this packet was already on its way
+        self.stats.count("drf_miss")
+        loc = self.location.get(prefix)
+        if loc is not None:
+            self.stats.count("drf_cache_hit")
+            self.direct(ep, prefix, loc, fx)
+            return fx
+        query = self.queries.get(prefix)
+        if query is not None:
+            query.waiting.add(ep.key)
+            return fx
+        method = self.view.lmf_discovery
+        if method == "hbh":
+            lmf: str | None = HBH  # §4.4.2: sent toward the address itself
+        elif method == "relay":
+            lmf = self.view.preferred_lmf()  # §4.4.3: any eLMA will do
+        else:
+            lmf = self.view.find_lmf(dst)  # §4.4.1: by the prefix configuration
+        if lmf is None:
+            self.stats.count("drf_no_lmf")
+            self.fallback(ep, prefix, now, fx)
+            return fx
+        query = Query(prefix, dst, lmf, self.seq.next(), now, now, waiting={ep.key})
+        self.queries[prefix] = query
+        self._send_query(query, now, fx)
+        return fx
+
+    def _send_query(self, q: Query, now: float, fx: Effects) -> None:
+        q.sent_at = now
+        msg = PBQR(
+            src=self.name, dst="" if q.lmf == HBH else q.lmf, seq=q.seq, address=str(q.address),
+            requester=str(self.view.address),
+        )  # fmt: skip
+        if q.lmf == HBH:
+            # §4.4.2: the PBQR leaves this switch as an IPv6 packet to the queried address with a
+            # Hop-by-Hop option, through the switch's own tables (normal routing).
+            view = self.view
+            frame = hbh.build(msg, str(view.address), view.router_mac, view.router_mac, view.key)
+            fx.carried.append(msg)
+            fx.flow(PacketOut(view.dpid, OFPP_TABLE, frame, in_port=OFPP_CONTROLLER))
+        else:
+            fx.send(msg)
+
+    def on_pbqa(self, msg: PBQA, now: float) -> Effects:
+        fx = Effects()
+        query = next((q for q in self.queries.values() if q.seq == msg.seq), None)
+        if query is None:
+            return fx  # late answer to a query that timed out
+        del self.queries[query.prefix]
+        self.stats.latency("location_query", now - query.started_at)
+        loc = self.location_from(msg.coa, "pbqa", now) if msg.status == Status.ACCEPTED else None
+        if loc is None:
+            self.stats.count("drf_no_location")
+        else:
+            self.location[query.prefix] = loc
+        for key in query.waiting:
+            ep = self.endpoints.endpoint(key)
+            if ep is None or not ep.daf:
+                continue
+            if loc is None:
+                self.fallback(ep, query.prefix, now, fx)
+            else:
+                self.direct(ep, query.prefix, loc, fx)
+        return fx
+
+    # ------------------------------------------------------------ entries
+
+    def location_from(self, coa: str, source: str, now: float) -> Location | None:
+        """A location for a CoA from a message, if it names a DRF of this domain (only a DRF can
+        terminate a direct tunnel)."""
+        peer = self.view.peer_at(coa)
+        if peer is None or not peer.has_drf:
+            return None
+        return Location(peer.address, peer.name, source, now)
+
+    def direct(self, ep: Endpoint, prefix: Net, loc: Location, fx: Effects) -> None:
+        label, port = self.view.tunnel_to(loc.switch)
+        obj = self.endpoints.obj_of(ep.key)
+        cn_id = self.cids.of(prefix)
+        for hnp in ep.hnps:
+            fx.flow(flows.install_drf(self.view.dpid, obj, cn_id, hnp, prefix, label, port))
+        self.sessions.setdefault(ep.key, {})[prefix] = DIRECT
+        self._direct_to.setdefault(prefix, set()).add(ep.key)
+        self.stats.count("drf_direct_installed")
+
+    def fallback(self, ep: Endpoint, prefix: Net, now: float, fx: Effects) -> None:
+        """No location: PMIP routing via the endpoint's LMA (an access router: plain routing) for
+        this pair, without punting, until ``timers.fallback_retry`` when the DRF may ask again."""
+        obj = self.endpoints.obj_of(ep.key)
+        cn_id = self.cids.of(prefix)
+        for hnp in ep.hnps:
+            if ep.lma is None:
+                fx.flow(flows.install_drf_fallback_route(self.view.dpid, obj, cn_id, hnp, prefix))
+            else:
+                lma = self.view.peer(ep.lma)
+                if lma.port is None:
+                    continue
+                fx.flow(flows.install_drf_fallback(self.view.dpid, obj, cn_id, hnp, prefix, lma.label, lma.port))
+        self.sessions.setdefault(ep.key, {})[prefix] = FALLBACK
+        self._direct_to.get(prefix, set()).discard(ep.key)
+        self.fallback_since[(ep.key, prefix)] = now
+        self.stats.count("drf_fallback_installed")
+
+    def learn(self, prefix: Net, loc: Location, fx: Effects) -> int:
+        """``prefix`` is at ``loc`` now: cache it and re-point every local direct entry toward it."""
+        self.location[prefix] = loc
+        return self.repoint(prefix, loc, fx)
+
+    def repoint(self, prefix: Net, loc: Location, fx: Effects) -> int:
+        """Point every local endpoint's direct entry toward ``prefix`` at ``loc``; returns how many."""
+        n = 0
+        for key in list(self._direct_to.get(prefix, ())):
+            ep = self.endpoints.endpoint(key)
+            if ep is not None and self.sessions.get(key, {}).get(prefix) == DIRECT:
+                self.direct(ep, prefix, loc, fx)
+                n += 1
+        return n
+
+    def drop_direct(self, prefix: Net, fx: Effects) -> None:
+        """Remove every local endpoint's direct entry toward ``prefix``: their next packet asks again."""
+        for key in self._direct_to.pop(prefix, set()):
+            sessions = self.sessions.get(key, {})
+            if sessions.get(prefix) == DIRECT:
+                del sessions[prefix]
+                fx.flow(flows.delete_drf(self.view.dpid, self.endpoints.obj_of(key), self.cids.of(prefix)))
+
+    def forget(self, prefix: Net) -> None:
+        """Drop a cached location (not the entries using it)."""
+        self.location.pop(prefix, None)
+
+    def forget_endpoint(self, key: str, fx: Effects) -> dict[Net, str]:
+        """A local endpoint left: its entries go; returns its sessions (prefix -> kind)."""
+        sessions = self.sessions.pop(key, {})
+        for prefix in sessions:
+            self._direct_to.get(prefix, set()).discard(key)
+            self.fallback_since.pop((key, prefix), None)
+        fx.flow(flows.delete_drf_of_mn(self.view.dpid, self.endpoints.obj_of(key)))
+        return sessions
+
+    def direct_correspondents(self, sessions: dict[Net, str]) -> dict[Net, Location]:
+        return {p: self.location[p] for p, kind in sessions.items() if kind == DIRECT and p in self.location}
+
+    # ------------------------------------------------------------ timers, resync
+
+    def tick(self, now: float) -> Effects:
+        fx = Effects()
+        timers = self.view.timers
+        for prefix, q in list(self.queries.items()):
+            if now - q.sent_at < timers.query_timeout:
+                continue
+            if q.retries < timers.query_retries:
+                q.retries += 1
+                self.stats.count("drf_query_retry")
+                self._send_query(q, now, fx)
+                continue
+            del self.queries[prefix]
+            self.stats.count("drf_query_timeout")
+            for key in q.waiting:
+                ep = self.endpoints.endpoint(key)
+                if ep is not None and ep.daf:
+                    self.fallback(ep, prefix, now, fx)
+        for (key, prefix), since in list(self.fallback_since.items()):
+            sessions = self.sessions.get(key, {})
+            if sessions.get(prefix) != FALLBACK:
+                del self.fallback_since[(key, prefix)]
+            elif now - since >= timers.fallback_retry:
+                del self.fallback_since[(key, prefix)]
+                del sessions[prefix]
+                fx.flow(flows.delete_drf(self.view.dpid, self.endpoints.obj_of(key), self.cids.of(prefix)))
+                self.stats.count("drf_fallback_expired")
+        return fx
+
+    def resync(self, now: float) -> Effects:
+        fx = Effects()
+        for key, sessions in list(self.sessions.items()):
+            ep = self.endpoints.endpoint(key)
+            if ep is None:
+                continue
+            for prefix, kind in list(sessions.items()):
+                if kind == DIRECT and prefix in self.location:
+                    self.direct(ep, prefix, self.location[prefix], fx)
+                else:
+                    since = self.fallback_since.get((key, prefix), now)
+                    self.fallback(ep, prefix, now, fx)
+                    self.fallback_since[(key, prefix)] = since
+        return fx
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "switch": self.name,
+            "location_cache": [
+                {"prefix": str(p), "coa": str(loc.coa), "switch": loc.switch, "source": loc.source,
+                 "updated_at": loc.updated_at}
+                for p, loc in sorted(self.location.items(), key=lambda kv: str(kv[0]))
+            ],
+            "tunnels": [
+                {"mn_id": key, "correspondent": str(p), "kind": kind,
+                 "to": self.location[p].switch if kind == DIRECT and p in self.location else None}
+                for key, sessions in sorted(self.sessions.items()) for p, kind in sessions.items()
+            ],
+            "pending_queries": [
+                {"prefix": str(q.prefix), "lmf": q.lmf, "retries": q.retries, "waiting": sorted(q.waiting)}
+                for q in self.queries.values()
+            ],
+        }  # fmt: skip

@@ -1,0 +1,85 @@
+"""What a handler does, as a value: the flow intents and signalling messages it produced.
+
+Every entity handler (an OpenFlow event, a message, a timer) returns an ``Effects``; it never
+writes into a shared sink.  The composition root (``controller/core.py``) sends the intents to the
+switches and the messages through the signalling bus, whose receivers return their own
+``Effects`` in turn.  Faucet's valve works the same way with lists of OpenFlow messages.
+
+Counters and latency samples are not effects: each entity owns its own ``Stats`` and the root
+adds them up for ``/epmip/v1/stats``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field
+
+from controller.messages import Message
+from openflow_rules.intents import Intent
+
+LATENCY_SAMPLES = 1000
+
+
+@dataclass
+class Effects:
+    """Flow intents for switches, messages for other entities, and messages that travel inside a
+    data packet (a Hop-by-Hop query: sent as a ``PacketOut``, only counted by the bus)."""
+
+    intents: list[Intent] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    carried: list[Message] = field(default_factory=list)
+
+    def flow(self, *intents: Intent) -> None:
+        self.intents.extend(intents)
+
+    def send(self, msg: Message) -> None:
+        self.messages.append(msg)
+
+    def merge(self, other: Effects) -> Effects:
+        self.intents.extend(other.intents)
+        self.messages.extend(other.messages)
+        self.carried.extend(other.carried)
+        return self
+
+    def __bool__(self) -> bool:
+        return bool(self.intents or self.messages or self.carried)
+
+
+class Stats:
+    """One entity's event counters and latency samples (seconds)."""
+
+    def __init__(self) -> None:
+        self.counters: Counter[str] = Counter()
+        self.latencies: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=LATENCY_SAMPLES))
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.counters[what] += n
+
+    def latency(self, what: str, seconds: float) -> None:
+        self.latencies[what].append(seconds)
+
+
+class Sequence:
+    """A sender's own 16-bit sequence numbers (RFC 5213 §8.1: per sender, wrapping)."""
+
+    def __init__(self) -> None:
+        self._seq = 0
+
+    def next(self) -> int:
+        self._seq = (self._seq + 1) & 0xFFFF
+        return self._seq
+
+
+class Numbering:
+    """Small stable numbers for correspondent prefixes, part of one switch's flow cookies (a DRF
+    entry's cookie packs the MN's number and the correspondent's)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[ipaddress.IPv6Network, int] = {}
+
+    def of(self, prefix: ipaddress.IPv6Network) -> int:
+        n = self._ids.get(prefix)
+        if n is None:
+            n = self._ids[prefix] = len(self._ids) + 1
+        return n

@@ -1,0 +1,47 @@
+"""The narrow interfaces between the parts of one node.
+
+A DRF (``controller/drf.py``) serves the local endpoints of whatever node it is part of: mobile
+nodes attached to an eMAG (``mag.Attachment``) or fixed hosts behind an access router
+(``ar.FixedHost``).  It sees them only through these Protocols, never through the MAG's or the
+router's objects; a DMF (``controller/dmf.py``) asks its node to let an MN go through ``Departures``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Protocol
+
+from controller.effects import Effects
+
+
+class Endpoint(Protocol):
+    """A local endpoint as a DRF sees it."""
+
+    @property
+    def key(self) -> str:
+        """The MN-Identifier, or the fixed host's name."""
+
+    @property
+    def hnps(self) -> list[ipaddress.IPv6Network]:
+        """Its prefixes (an MN's HNPs; a fixed host's /128)."""
+
+    @property
+    def daf(self) -> bool:
+        """Whether the DRF handles its traffic (DAF enabled for it)."""
+
+    @property
+    def lma(self) -> str | None:
+        """The (e)LMA it is registered with; None: no LMA, the fallback is plain routing."""
+
+
+class Endpoints(Protocol):
+    def endpoint(self, key: str) -> Endpoint | None:
+        """The endpoint ``key`` if it is attached here now."""
+
+    def obj_of(self, key: str) -> int:
+        """Its number in this switch's flow cookies."""
+
+
+class Departures(Protocol):
+    def leave(self, key: str, now: float) -> Effects:
+        """A PBCI says the MN is attached elsewhere: let it go here without de-registering."""

@@ -1,0 +1,99 @@
+"""Location Management Function (draft §3.3, §4.2, §4.4): the location database and its queries.
+
+An eLMA's LMF answers a DRF's PMIP Binding Query Request (PBQR) from the binding cache (HNP/HoA
+-> Proxy-CoA) with a PBQA.  With ``lmf_discovery: relay`` (§4.4.3) a DRF sends every query to its
+preferred eLMA; an LMF asked about an address it does not manage relays the query to the LMF that
+does (found by its own prefix configuration) and passes the answer back.  A relayed query that is
+never answered is forgotten after ``RELAY_HOLD`` seconds.
+
+The binding cache itself is written by the co-located LMA registration (``controller/lma.py``);
+both are parts of one eLMA node and share that cache by construction.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+
+from controller.binding_cache import ACTIVE, BindingCache, BindingCacheEntry
+from controller.effects import Effects, Sequence, Stats
+from controller.messages import PBQA, PBQR, Status
+from controller.view import View
+
+LOG = logging.getLogger("epmip.lmf")
+RELAY_HOLD = 5.0  # seconds a relayed query waits for the responsible LMF's answer
+
+
+@dataclass
+class Relayed:
+    asker: str
+    seq: int
+    address: str
+    sent_at: float
+
+
+class Lmf:
+    def __init__(self, view: View, cache: BindingCache, stats: Stats, seq: Sequence) -> None:
+        self.view = view
+        self.cache = cache
+        self.stats = stats
+        self.seq = seq
+        self.relayed: dict[int, Relayed] = {}  # our seq -> the query we relayed
+
+    @property
+    def name(self) -> str:
+        return self.view.name
+
+    def manages(self, address: ipaddress.IPv6Address) -> bool:
+        return any(address in p for p in self.view.own_prefixes())
+
+    def locate(self, address: ipaddress.IPv6Address) -> BindingCacheEntry | None:
+        bce = self.cache.lookup(address)
+        return bce if bce is not None and bce.state == ACTIVE else None
+
+    def on_pbqr(self, msg: PBQR, now: float) -> Effects:
+        """Answer from the binding cache, or relay to the LMF that manages the address (§4.4.3)."""
+        fx = Effects()
+        try:
+            address: ipaddress.IPv6Address | None = ipaddress.IPv6Address(msg.address)
+        except ValueError:
+            address = None
+        if address is not None and not self.manages(address):
+            owner = self.view.find_lmf(address)
+            if owner is not None and owner != self.name:
+                seq = self.seq.next()
+                self.relayed[seq] = Relayed(msg.src, msg.seq, msg.address, now)
+                self.stats.count("lmf_query_relayed")
+                fx.send(PBQR(src=self.name, dst=owner, seq=seq, address=msg.address, requester=msg.requester))
+                return fx
+        bce = self.locate(address) if address is not None else None
+        self.stats.count("lmf_query" if bce else "lmf_query_no_location")
+        fx.send(
+            PBQA(
+                src=self.name, dst=msg.src, seq=msg.seq, address=msg.address,
+                status=int(Status.ACCEPTED if bce else Status.NO_LOCATION),
+                coa=str(bce.coa) if bce else "", hnps=[str(p) for p in bce.hnps] if bce else [],
+                lifetime=max(bce.expires_at - now, 0.0) if bce else 0.0,
+            )
+        )  # fmt: skip
+        return fx
+
+    def is_relayed_answer(self, msg: PBQA) -> bool:
+        relayed = self.relayed.get(msg.seq)
+        return relayed is not None and relayed.address == msg.address
+
+    def on_relayed_pbqa(self, msg: PBQA, now: float) -> Effects:
+        fx = Effects()
+        relayed = self.relayed.pop(msg.seq)
+        fx.send(
+            PBQA(src=self.name, dst=relayed.asker, seq=relayed.seq, address=msg.address, status=msg.status,
+                 coa=msg.coa, hnps=msg.hnps, lifetime=msg.lifetime)
+        )  # fmt: skip
+        return fx
+
+    def tick(self, now: float) -> None:
+        for seq, relayed in list(self.relayed.items()):
+            if now - relayed.sent_at >= RELAY_HOLD:
+                del self.relayed[seq]
+                self.stats.count("lmf_relay_expired")

@@ -1,0 +1,351 @@
+"""The nodes of a domain, one per switch, each composed of the draft's entities for its role.
+
+=========  ==========================================================================
+role       node = entities
+=========  ==========================================================================
+emag       MAG registration + DRF + DMF (+ handoff buffer)       ``EmagNode``
+mag        MAG registration (legacy RFC 5213) (+ handoff buffer)  ``EmagNode`` without DAF
+elma       LMA registration + LMF (+ RFC 6705 in mode lr)         ``LmaNode``
+lma        LMA registration (legacy)                              ``LmaNode`` without LMF
+ar_drf     fixed hosts + DRF + DMF (correspondent) + fixed LMF    ``ArNode``
+core       label switching and routing only                       ``Node``
+=========  ==========================================================================
+
+A node receives its switch's OpenFlow events (already classified by the composition root in
+``controller/core.py``) and its signalling messages, and returns ``Effects``.  Its parts share the
+node's counters, sequence numbers and cookie numbering; they never see another node.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from controller import hbh, ndp
+from controller.ar import FixedHost, FixedHosts, FixedLmf
+from controller.binding_cache import BindingCache
+from controller.config import FixedNode, MobileNode
+from controller.dmf import Dmf, NoDepartures
+from controller.drf import Drf
+from controller.effects import Effects, Numbering, Sequence, Stats
+from controller.frames import Punt
+from controller.lma import Lma
+from controller.lmf import Lmf
+from controller.lr import LrLma
+from controller.mag import Attachment, Mag
+from controller.messages import LRA, PBCA, PBCI, PBQA, PBQR, PBU, AuthenticationError, Message
+from controller.view import View
+from openflow_rules import flows
+from openflow_rules.intents import OFPP_CONTROLLER, OFPP_TABLE, PacketOut
+from openflow_rules.pipeline import Table
+
+LOG = logging.getLogger("epmip.nodes")
+
+
+class Node:
+    """A switch with no mobility entity (a core router), and what every node does: answer
+    Neighbour Solicitations for the shared router address, deliver fixed hosts plainly."""
+
+    def __init__(self, view: View) -> None:
+        self.view = view
+        self.stats = Stats()
+        self.seq = Sequence()
+        self.cids = Numbering()
+        self.plain_hosts: dict[int, FixedNode] = {}  # port -> fixed host routed without a DRF
+
+    @property
+    def name(self) -> str:
+        return self.view.name
+
+    def reject(self, msg: Message, why: str) -> Effects:
+        self.stats.count("unexpected_message")
+        LOG.error("%s dropped %s from %s: %s", self.name, msg.TYPE, msg.src, why)
+        return Effects()
+
+    def handle(self, msg: Message, now: float) -> Effects:
+        return self.reject(msg, f"a {self.view.me.role} switch takes no signalling")
+
+    # ------------------------------------------------------------ OpenFlow events
+
+    def resync(self, now: float) -> Effects:
+        """Every per-MN/per-host flow this node holds (the switch (re)connected)."""
+        fx = Effects()
+        view = self.view
+        for port, host in self.plain_hosts.items():
+            obj = view.fixed_index[host.name]
+            fx.flow(*flows.install_fixed_host(view.dpid, obj, port, str(host.address), host.mac, view.router_mac))
+        return fx
+
+    def mobile_node_up(self, mn: MobileNode, port: int, now: float, rs_from: str | None = None) -> Effects:
+        self.stats.count("mn_on_non_mag")
+        LOG.error("mobile node %s appeared on %s, which is not an (e)MAG", mn.id, self.name)
+        return Effects()
+
+    def fixed_node_up(self, host: FixedNode, port: int, now: float) -> Effects:
+        view = self.view
+        self.plain_hosts[port] = host
+        obj = view.fixed_index[host.name]
+        fx = Effects()
+        fx.flow(*flows.install_fixed_host(view.dpid, obj, port, str(host.address), host.mac, view.router_mac))
+        return fx
+
+    def port_down(self, port: int, now: float) -> Effects:
+        fx = Effects()
+        host = self.plain_hosts.pop(port, None)
+        if host is not None:
+            view = self.view
+            obj = view.fixed_index[host.name]
+            fx.flow(*flows.delete_fixed_host(view.dpid, obj, port, str(host.address), host.mac, view.router_mac))
+        return fx
+
+    def neighbour_solicitation(self, nd: ndp.NdMessage, port: int) -> Effects:
+        fx = Effects()
+        view = self.view
+        if nd.target != view.router_ll:
+            return fx
+        frame = ndp.neighbour_advertisement(
+            view.router_mac, view.router_ll, nd.eth_src, nd.ipv6_src, solicited=nd.ipv6_src != "::"
+        )
+        fx.flow(PacketOut(view.dpid, port, frame))
+        return fx
+
+    def punt(self, punt: Punt, port: int, table: int | None, now: float) -> Effects:
+        """An IPv6 packet punted by a rule of this node (not ND, not a Hop-by-Hop query)."""
+        self.stats.count("punt_ignored")
+        return Effects()
+
+    def hbh_query(self, punt: Punt, now: float) -> Effects:
+        """§4.4.2: a Hop-by-Hop PBQR reached this switch: answer it if the queried address is this
+        node's to answer for, else send it on along the normal routes."""
+        fx = Effects()
+        try:
+            msg = hbh.parse(punt.data, self.view.key)
+            address = ipaddress.IPv6Address(msg.address)
+        except AuthenticationError as exc:
+            self.stats.count("hbh_unauthenticated")
+            LOG.error("%s: unauthenticated Hop-by-Hop query dropped: %s", self.name, exc)
+            return fx
+        except (hbh.HbhError, ValueError) as exc:
+            self.stats.count("packet_in_rejected")
+            LOG.warning("%s: ignored Hop-by-Hop packet: %s", self.name, exc)
+            return fx
+        answered = self.answer_hbh(msg, address, now)
+        if answered is not None:
+            self.stats.count("hbh_query_intercepted")
+            return answered
+        self.stats.count("hbh_query_forwarded")
+        fx.flow(PacketOut(self.view.dpid, OFPP_TABLE, punt.data, in_port=OFPP_CONTROLLER))
+        return fx
+
+    def answer_hbh(self, msg: PBQR, address: ipaddress.IPv6Address, now: float) -> Effects | None:
+        return None
+
+    def tick(self, now: float) -> Effects:
+        return Effects()
+
+    def to_json(self) -> dict[str, object]:
+        return {}
+
+    def drf_json(self) -> dict[str, object] | None:
+        return None
+
+
+class EmagNode(Node):
+    """An (e)MAG: MAG registration, and for an eMAG the DAF (DRF + DMF)."""
+
+    def __init__(self, view: View) -> None:
+        super().__init__(view)
+        self.mag = Mag(view, self.stats, self.seq, self.cids)
+        self.drf: Drf | None = None
+        self.dmf: Dmf | None = None
+        if view.me.role == "emag":
+            self.drf = Drf(view, self.mag, self.stats, self.seq, self.cids)
+            self.dmf = Dmf(view, self.drf, self.mag, self.mag, self.stats, self.seq)
+            self.mag.hooks = self.dmf
+
+    @property
+    def attachments(self) -> dict[str, Attachment]:
+        return self.mag.attachments
+
+    def handle(self, msg: Message, now: float) -> Effects:
+        fx = self.mag.handle(msg, now)
+        if fx is not None:
+            return fx
+        if self.drf is not None and self.dmf is not None:
+            if isinstance(msg, PBQA):
+                return self.drf.on_pbqa(msg, now)
+            if isinstance(msg, PBCI):
+                return self.dmf.on_pbci(msg, now)
+            if isinstance(msg, PBCA):
+                return self.dmf.on_pbca(msg, now)
+        return self.reject(msg, "an (e)MAG accepts PBA, LRI, HI, HACK (and an eMAG PBQA, PBCI, PBCA)")
+
+    def resync(self, now: float) -> Effects:
+        fx = super().resync(now).merge(self.mag.resync())
+        if self.drf is not None and self.dmf is not None:
+            fx.merge(self.drf.resync(now)).merge(self.dmf.resync())
+        return fx
+
+    def mobile_node_up(self, mn: MobileNode, port: int, now: float, rs_from: str | None = None) -> Effects:
+        return self.mag.host_seen(mn, port, now, rs_from=rs_from)
+
+    def port_down(self, port: int, now: float) -> Effects:
+        return super().port_down(port, now).merge(self.mag.detach(port, now))
+
+    def punt(self, punt: Punt, port: int, table: int | None, now: float) -> Effects:
+        if punt.src is None or punt.dst is None:
+            return super().punt(punt, port, table, now)
+        if table == Table.UPLINK:
+            att = self.mag.mn_on_port(port)
+            if att is None or self.drf is None or not any(punt.src in h for h in att.hnps):
+                self.stats.count("uplink_punt_ignored")
+                return Effects()
+            return self.drf.uplink_miss(att, punt.dst, now)
+        if table == Table.ROUTE:  # a downlink packet for an MN whose delivery goes to the controller
+            return self.mag.buffer.packet(punt.dst, punt.data, now)
+        if table == Table.CLASSIFY:
+            return self._early_uplink(punt, port, now)
+        return super().punt(punt, port, table, now)
+
+    def _early_uplink(self, punt: Punt, port: int, now: float) -> Effects:
+        """IPv6 from an access port that matched no flow: a host on its new link, before its
+        registration installed its flows.  Kept (global unicast only) and re-injected later."""
+        src, dst = punt.src, punt.dst
+        att = self.mag.mn_on_port(port)
+        bound = att is not None and att.state == "bound"
+        if src is None or dst is None or src.is_link_local or src.is_unspecified or dst.is_multicast or bound:
+            self.stats.count("access_miss_ignored")
+            return Effects()
+        self.mag.buffer.early_uplink(port, punt.data, now)
+        return Effects()
+
+    def tick(self, now: float) -> Effects:
+        fx = Effects()
+        if self.drf is not None and self.dmf is not None:
+            fx.merge(self.drf.tick(now)).merge(self.dmf.tick(now))
+        return fx.merge(self.mag.tick(now))
+
+    def to_json(self) -> dict[str, object]:
+        return {"attached": [a.to_json() for a in self.mag.attachments.values()]}
+
+    def drf_json(self) -> dict[str, object] | None:
+        if self.drf is None or self.dmf is None:
+            return None
+        return {**self.drf.to_json(), **self.dmf.to_json()}
+
+
+class LmaNode(Node):
+    """An (e)LMA: LMA registration, and for an eLMA the LMF."""
+
+    def __init__(self, view: View) -> None:
+        super().__init__(view)
+        self.cache = BindingCache()
+        self.lma = Lma(view, self.stats, self.cache)
+        self.lmf: Lmf | None = Lmf(view, self.cache, self.stats, self.seq) if view.me.role == "elma" else None
+
+    @property
+    def lr(self) -> LrLma | None:
+        return self.lma.lr
+
+    def hnp_for(self, mn: MobileNode) -> ipaddress.IPv6Network:
+        return self.lma.hnp_for(mn)
+
+    def handle(self, msg: Message, now: float) -> Effects:
+        if isinstance(msg, PBU):
+            return self.lma.on_pbu(msg, now)
+        if self.lmf is not None and isinstance(msg, PBQR):
+            return self.lmf.on_pbqr(msg, now)
+        if self.lmf is not None and isinstance(msg, PBQA) and self.lmf.is_relayed_answer(msg):
+            return self.lmf.on_relayed_pbqa(msg, now)
+        if isinstance(msg, LRA) and self.lma.lr is not None:
+            return self.lma.lr.on_lra(msg, now)
+        return self.reject(msg, "an (e)LMA accepts PBU (and an eLMA PBQR)")
+
+    def answer_hbh(self, msg: PBQR, address: ipaddress.IPv6Address, now: float) -> Effects | None:
+        if self.lmf is not None and self.lmf.manages(address):
+            return self.lmf.on_pbqr(msg, now)
+        return None
+
+    def resync(self, now: float) -> Effects:
+        return super().resync(now).merge(self.lma.resync())
+
+    def punt(self, punt: Punt, port: int, table: int | None, now: float) -> Effects:
+        """RFC 6705 mode: a packet the LMA tunnelled to one of its MNs; who is talking to whom?"""
+        if table == Table.ROUTE and self.lma.lr is not None and punt.src is not None and punt.dst is not None:
+            return self.lma.lr.on_punt(punt.src, punt.dst, now)
+        self.stats.count("route_punt_ignored")
+        return Effects()
+
+    def tick(self, now: float) -> Effects:
+        if self.lmf is not None:
+            self.lmf.tick(now)
+        return self.lma.tick(now)
+
+    def to_json(self) -> dict[str, object]:
+        return {"bindings": len(self.cache)}
+
+
+class ArNode(Node):
+    """An access router with DRF and a co-located LMF for its fixed networks (§5.2)."""
+
+    def __init__(self, view: View) -> None:
+        super().__init__(view)
+        self.hosts = FixedHosts(view)
+        self.drf = Drf(view, self.hosts, self.stats, self.seq, self.cids)
+        self.dmf = Dmf(view, self.drf, self.hosts, NoDepartures(), self.stats, self.seq)
+        self.lmf = FixedLmf(view, self.stats)
+
+    def handle(self, msg: Message, now: float) -> Effects:
+        if isinstance(msg, PBQR):
+            return self.lmf.on_pbqr(msg, now)
+        if isinstance(msg, PBQA):
+            return self.drf.on_pbqa(msg, now)
+        if isinstance(msg, PBCI):
+            return self.dmf.on_pbci(msg, now)
+        if isinstance(msg, PBCA):
+            return self.dmf.on_pbca(msg, now)
+        return self.reject(msg, "an access router accepts PBQR, PBQA, PBCI and PBCA")
+
+    def answer_hbh(self, msg: PBQR, address: ipaddress.IPv6Address, now: float) -> Effects | None:
+        return self.lmf.on_pbqr(msg, now) if self.lmf.answers_for(address) else None
+
+    def fixed_node_up(self, host: FixedNode, port: int, now: float) -> Effects:
+        return self.hosts.up(host, port)
+
+    def port_down(self, port: int, now: float) -> Effects:
+        fx = Effects()
+        fh: FixedHost | None = self.hosts.down(port)
+        if fh is not None:
+            fx.merge(self.hosts.remove_flows(fh))
+            self.drf.forget_endpoint(fh.key, fx)
+        return fx
+
+    def punt(self, punt: Punt, port: int, table: int | None, now: float) -> Effects:
+        host = self.hosts.on_port(port)
+        if table != Table.UPLINK or host is None or punt.src is None or punt.dst is None:
+            self.stats.count("uplink_punt_ignored")
+            return Effects()
+        if not any(punt.src in h for h in host.hnps):
+            self.stats.count("uplink_punt_ignored")
+            return Effects()
+        return self.drf.uplink_miss(host, punt.dst, now)
+
+    def resync(self, now: float) -> Effects:
+        return super().resync(now).merge(self.hosts.resync()).merge(self.drf.resync(now))
+
+    def tick(self, now: float) -> Effects:
+        return self.drf.tick(now).merge(self.dmf.tick(now))
+
+    def drf_json(self) -> dict[str, object] | None:
+        return {**self.drf.to_json(), **self.dmf.to_json()}
+
+
+def make_node(view: View) -> Node:
+    role = view.me.role
+    if role in ("emag", "mag"):
+        return EmagNode(view)
+    if role in ("elma", "lma"):
+        return LmaNode(view)
+    if role == "ar_drf":
+        return ArNode(view)
+    return Node(view)
