@@ -16,7 +16,7 @@ import logging
 import os
 import time
 
-from controller import compat
+from apps import compat
 
 compat.apply()
 
@@ -33,10 +33,10 @@ from ryu.lib import hub  # noqa: E402
 from ryu.ofproto import ofproto_v1_3  # noqa: E402
 
 from apps import ofp_adapter  # noqa: E402
+from apps.launcher import register_options  # noqa: E402
 from apps.rest_app import register_rest  # noqa: E402
 from controller.config import ConfigError, load_domain  # noqa: E402
 from controller.core import EpmipController, PortInfo  # noqa: E402
-from controller.launcher import register_options  # noqa: E402
 
 LOG = logging.getLogger("epmip.app")
 

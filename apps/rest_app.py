@@ -24,7 +24,7 @@ import os
 import re
 import time
 
-from controller import compat
+from apps import compat
 
 compat.apply()
 

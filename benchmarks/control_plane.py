@@ -564,7 +564,7 @@ def run_memory(n: int, method: str) -> dict:
 
 
 def run_ryu(count: int, budget: float) -> dict:
-    from controller import compat
+    from apps import compat
 
     compat.apply()
     from ryu.app import simple_switch_13

@@ -34,13 +34,17 @@ if ! "$VENV/bin/python" -c "import ryu" 2>/dev/null; then
   "${PIP[@]}" "setuptools<68" pbr wheel
   "${PIP[@]}" --no-build-isolation ryu==4.34
 fi
+# The stamp is requirements.txt followed by pyproject.toml as last installed: a change to either
+# re-runs the install.  pyproject.toml matters because the editable install writes the entry-point
+# scripts (.venv/bin/epmip, epmip-manager) from its [project.scripts]; when a target module moves
+# (controller.cli -> apps.cli), the old scripts would fail with ModuleNotFoundError.
 stamp="$VENV/.epmip-requirements"
-if ! cmp -s "$ROOT/requirements.txt" "$stamp" 2>/dev/null \
+if ! cat "$ROOT/requirements.txt" "$ROOT/pyproject.toml" | cmp -s - "$stamp" 2>/dev/null \
    || ! "$VENV/bin/python" -c "import controller, apps" 2>/dev/null; then
   step "installing Python requirements and epmip itself"
   "${PIP[@]}" -r "$ROOT/requirements.txt"
   "${PIP[@]}" --no-build-isolation --no-deps -e "$ROOT"
-  cp "$ROOT/requirements.txt" "$stamp"
+  cat "$ROOT/requirements.txt" "$ROOT/pyproject.toml" > "$stamp"
 fi
 
 if ! ovs-vsctl --timeout=2 show >/dev/null 2>&1; then

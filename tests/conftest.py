@@ -1,7 +1,7 @@
 """Shared fixtures: the reference domain, a fresh controller and a harness that connects switches
 and attaches mobile nodes the way the Ryu shim would report them.
 
-``controller.compat.apply()`` runs at import so that any test may import ``ryu.app.wsgi`` (and
+``apps.compat.apply()`` runs at import so that any test may import ``ryu.app.wsgi`` (and
 ``apps.rest_app``).
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from controller import compat
+from apps import compat
 
 compat.apply()
 

@@ -142,7 +142,7 @@ def test_malformed_packets_from_a_host_do_not_hurt(live):
     rs_bad_hlim = (
         eth + "6000000000083a40" + "fe80" + "00" * 12 + "0101" + "ff02" + "00" * 13 + "02" + "8500000000000000"
     )
-    # RS with an option of length 0 (malformed).
+    # RS with an option of length 0 (malformed; the checksum 0x7b2e is right, so that is what the parser rejects).
     rs_bad_opt = (
         eth
         + "6000000000103aff"
@@ -152,7 +152,7 @@ def test_malformed_packets_from_a_host_do_not_hurt(live):
         + "ff02"
         + "00" * 13
         + "02"
-        + "8500000000000000"
+        + "85007b2e00000000"
         + "0100"
         + "00" * 6
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from apps import cli
 from benchmarks import compare
-from controller import cli
 
 PING_OUTPUT = """PING 2001:db8:a:2::1(2001:db8:a:2::1) 56 data bytes
 64 bytes from 2001:db8:a:2::1: icmp_seq=1 ttl=64 time=0.412 ms

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
+from apps import cli
 from benchmarks import control_plane
-from controller import cli
 from controller.config import access_port_mac
 
 

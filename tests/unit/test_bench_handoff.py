@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from apps import cli
 from benchmarks import handoff
-from controller import cli
 from controller.config import load_domain
 from mininet_topos import harness
 

@@ -8,7 +8,7 @@ import ipaddress
 import pytest
 import yaml
 
-from controller import cli
+from apps import cli
 from controller.config import ConfigError, access_port_mac, load_domain, parse_domain
 
 # ---------------------------------------------------------------- the reference domain

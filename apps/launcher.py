@@ -1,5 +1,5 @@
 """``epmip-manager``: a drop-in for ``ryu-manager`` (same arguments) that applies the eventlet
-compatibility fix (controller/compat.py) and registers epmip's own options, e.g.::
+compatibility fix (apps/compat.py) and registers epmip's own options, e.g.::
 
     epmip-manager --epmip-config examples/domain.yaml apps/epmip_app.py ryu.app.ofctl_rest
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from controller import compat
+from apps import compat
 
 EPMIP_OPTS_REGISTERED = False
 
