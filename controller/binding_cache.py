@@ -11,40 +11,24 @@ from collections.abc import Iterator
 
 ACTIVE = "active"
 DELETING = "deleting"  # de-registered, waiting MinDelayBeforeBCEDelete
-
-_SHARED_MAX = 1 << 16
-_shared_addresses: dict[ipaddress.IPv6Address, ipaddress.IPv6Address] = {}
-
-
-def _shared(address):
-    """One object per distinct Proxy-CoA: a CoA is a MAG's address, so a million bindings name a
-    handful of them (IPv6Address is immutable, equal ones are interchangeable).  Anything else, or
-    beyond ``_SHARED_MAX`` distinct values, is kept as given."""
-    if type(address) is not ipaddress.IPv6Address:
-        return address
-    shared = _shared_addresses.get(address)
-    if shared is None:
-        if len(_shared_addresses) >= _SHARED_MAX:
-            return address
-        shared = _shared_addresses[address] = address
-    return shared
+INTERN_MAX = 1 << 16  # distinct CoAs a cache shares objects for
 
 
 class BindingCacheEntry:
-    """One BCE.  Compact (about a million of them in an LMF): ``__slots__``, CoAs shared through
-    ``_shared``, and ``history`` only allocated when used.  Attributes as in a dataclass: mn_id,
-    mn_ll_id, hnps (list of IPv6Network), coa, lifetime, timestamp (of the last accepted PBU),
-    registered_at, expires_at, state, delete_at, previous_coa, updates, history."""
+    """One BCE.  Compact (about a million of them in an LMF): ``__slots__``, CoAs shared by the
+    cache (``BindingCache.put``), and ``history`` only allocated when used.  Attributes as in a
+    dataclass: mn_id, mn_ll_id, hnps (list of IPv6Network), coa, lifetime, timestamp (of the last
+    accepted PBU), registered_at, expires_at, state, delete_at, previous_coa, updates, history."""
 
     __slots__ = (
-        "mn_id", "mn_ll_id", "hnps", "_coa", "lifetime", "timestamp", "registered_at", "expires_at",
-        "state", "delete_at", "_previous_coa", "updates", "_history",
+        "mn_id", "mn_ll_id", "hnps", "coa", "lifetime", "timestamp", "registered_at", "expires_at",
+        "state", "delete_at", "previous_coa", "updates", "_history",
     )  # fmt: skip
     _FIELDS = (
         "mn_id", "mn_ll_id", "hnps", "coa", "lifetime", "timestamp", "registered_at", "expires_at",
         "state", "delete_at", "previous_coa", "updates", "history",
     )  # fmt: skip
-    __hash__ = None  # mutable, compared by value (as the dataclass it replaces)
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value (as a dataclass)
 
     def __init__(
         self,
@@ -65,32 +49,16 @@ class BindingCacheEntry:
         self.mn_id = mn_id
         self.mn_ll_id = mn_ll_id
         self.hnps = hnps
-        self._coa = _shared(coa)
+        self.coa = coa
         self.lifetime = lifetime
         self.timestamp = timestamp
         self.registered_at = registered_at
         self.expires_at = expires_at
         self.state = state
         self.delete_at = delete_at
-        self._previous_coa = _shared(previous_coa)
+        self.previous_coa = previous_coa
         self.updates = updates
         self._history = history
-
-    @property
-    def coa(self) -> ipaddress.IPv6Address:
-        return self._coa
-
-    @coa.setter
-    def coa(self, value: ipaddress.IPv6Address) -> None:
-        self._coa = _shared(value)
-
-    @property
-    def previous_coa(self) -> ipaddress.IPv6Address | None:
-        return self._previous_coa
-
-    @previous_coa.setter
-    def previous_coa(self, value: ipaddress.IPv6Address | None) -> None:
-        self._previous_coa = _shared(value)
 
     @property
     def history(self) -> list[str]:
@@ -110,7 +78,7 @@ class BindingCacheEntry:
     def __repr__(self) -> str:
         return f"BindingCacheEntry({', '.join(f'{f}={getattr(self, f)!r}' for f in self._FIELDS)})"
 
-    def to_json(self, lma: str) -> dict:
+    def to_json(self, lma: str) -> dict[str, object]:
         return {
             "mn_id": self.mn_id,
             "mn_link_layer_id": self.mn_ll_id,
@@ -138,6 +106,19 @@ class BindingCache:
     def __init__(self) -> None:
         self._by_mn: dict[str, BindingCacheEntry] = {}
         self._by_prefix: dict[int, str] = {}
+        self._coas: dict[ipaddress.IPv6Address, ipaddress.IPv6Address] = {}
+
+    def _intern(self, address: ipaddress.IPv6Address | None) -> ipaddress.IPv6Address | None:
+        """One object per distinct Proxy-CoA: a CoA is a MAG's address, so a million bindings name
+        a handful of them (IPv6Address is immutable, equal ones are interchangeable)."""
+        if address is None:
+            return None
+        shared = self._coas.get(address)
+        if shared is None:
+            if len(self._coas) >= INTERN_MAX:
+                return address
+            shared = self._coas[address] = address
+        return shared
 
     def __len__(self) -> int:
         return len(self._by_mn)
@@ -153,6 +134,9 @@ class BindingCache:
         if old is not None:
             for p in old.hnps:
                 self._by_prefix.pop(_key(p), None)
+        coa = self._intern(bce.coa)
+        bce.coa = coa if coa is not None else bce.coa
+        bce.previous_coa = self._intern(bce.previous_coa)
         self._by_mn[bce.mn_id] = bce
         for p in bce.hnps:
             self._by_prefix[_key(p)] = bce.mn_id

@@ -184,7 +184,7 @@ def access_port_mac(host_mac: str) -> str:
 # ---------------------------------------------------------------- parsing helpers
 
 
-def _get(d: dict, key: str, path: str, kind: type | tuple, default: Any = ...) -> Any:
+def _get(d: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
     if key not in d:
         if default is ...:
             raise ConfigError(f"{path}.{key}", None, "a value (field is required)")
@@ -258,7 +258,7 @@ def parse_domain(text: str, source: str = "<memory>") -> Domain:
     return _build(doc, source)
 
 
-def _build(doc: dict, source: str) -> Domain:
+def _build(doc: dict[str, Any], source: str) -> Domain:
     known = {
         "domain", "mode", "lmf_discovery", "handoff_buffer", "security", "router", "timers", "switches", "links",
         "mobile_nodes", "fixed_nodes", "fixed_networks",
@@ -307,7 +307,7 @@ def _build(doc: dict, source: str) -> Domain:
     )  # fmt: skip
 
 
-def _timers(d: dict) -> Timers:
+def _timers(d: dict[str, Any]) -> Timers:
     defaults = Timers()
     values: dict[str, Any] = {}
     for key in d:
@@ -323,7 +323,7 @@ def _timers(d: dict) -> Timers:
     return Timers(**values)
 
 
-def _switches(items: list) -> dict[str, Switch]:
+def _switches(items: list[Any]) -> dict[str, Switch]:
     out: dict[str, Switch] = {}
     dpids: dict[int, str] = {}
     addresses: dict[ipaddress.IPv6Address, str] = {}
@@ -372,9 +372,9 @@ def _switches(items: list) -> dict[str, Switch]:
     return out
 
 
-def _links(items: list, switches: dict[str, Switch]) -> list[Link]:
+def _links(items: list[Any], switches: dict[str, Switch]) -> list[Link]:
     next_port = dict.fromkeys(switches, 1)
-    seen: set[frozenset] = set()
+    seen: set[frozenset[str]] = set()
     links = []
     for i, item in enumerate(items):
         path = f"links[{i}]"
@@ -393,7 +393,7 @@ def _links(items: list, switches: dict[str, Switch]) -> list[Link]:
     return links
 
 
-def _fixed_networks(items: list, switches: dict[str, Switch]) -> list[FixedNetwork]:
+def _fixed_networks(items: list[Any], switches: dict[str, Switch]) -> list[FixedNetwork]:
     out = []
     for i, item in enumerate(items):
         path = f"fixed_networks[{i}]"
@@ -411,7 +411,7 @@ def _fixed_networks(items: list, switches: dict[str, Switch]) -> list[FixedNetwo
     return out
 
 
-def _mobile_nodes(items: list, switches: dict[str, Switch]) -> dict[str, MobileNode]:
+def _mobile_nodes(items: list[Any], switches: dict[str, Switch]) -> dict[str, MobileNode]:
     out: dict[str, MobileNode] = {}
     for i, item in enumerate(items):
         path = f"mobile_nodes[{i}]"
@@ -444,7 +444,7 @@ def _mobile_nodes(items: list, switches: dict[str, Switch]) -> dict[str, MobileN
     return out
 
 
-def _fixed_nodes(items: list, switches: dict[str, Switch], networks: list[FixedNetwork]) -> dict[str, FixedNode]:
+def _fixed_nodes(items: list[Any], switches: dict[str, Switch], networks: list[FixedNetwork]) -> dict[str, FixedNode]:
     out: dict[str, FixedNode] = {}
     for i, item in enumerate(items):
         path = f"fixed_nodes[{i}]"
@@ -464,7 +464,7 @@ def _fixed_nodes(items: list, switches: dict[str, Switch], networks: list[FixedN
     return out
 
 
-def _check_unique_hosts(mns: dict, fns: dict, router_mac: str) -> None:
+def _check_unique_hosts(mns: dict[str, MobileNode], fns: dict[str, FixedNode], router_mac: str) -> None:
     seen: dict[str, str] = {router_mac: "router.mac"}
     for kind, table in (("mobile_nodes", mns), ("fixed_nodes", fns)):
         for key, node in table.items():

@@ -220,9 +220,9 @@ class EpmipController:
                 out.append(flows.install_transit(dpid, peer.label, peer.port))
         routes = list(view.lma_prefixes) + [(n.prefix, n.router) for n in view.fixed_networks]
         for prefix, owner in routes:
-            port = view.peer(owner).port
-            if owner != view.name and port is not None:
-                out.append(flows.install_prefix_route(dpid, prefix, port))
+            toward = view.peer(owner).port
+            if owner != view.name and toward is not None:
+                out.append(flows.install_prefix_route(dpid, prefix, toward))
         return out
 
     # ------------------------------------------------------------ management: REST, demo, tests

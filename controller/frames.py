@@ -10,14 +10,16 @@ bytes once; nothing else in ``controller/`` reads byte offsets of a frame.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 ETH_HEADER = 14
 IPV6_HEADER = 40
 ETH_TYPE_IPV6 = b"\x86\xdd"
 NH_HBH = 0
 NH_ICMPV6 = 58
-ND_TYPES = {133: "rs", 135: "ns"}
+ND_TYPES: Mapping[int, str] = MappingProxyType({133: "rs", 135: "ns"})
 
 
 @dataclass(frozen=True)

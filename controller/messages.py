@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from enum import IntEnum
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import msgpack
@@ -81,7 +83,8 @@ class Message:
         body.update(asdict(self))
         if key is not None:
             body[AUTH_FIELD] = _tag(key, msgpack.packb(body, use_bin_type=True))
-        return msgpack.packb(body, use_bin_type=True)
+        data: bytes = msgpack.packb(body, use_bin_type=True)
+        return data
 
 
 @dataclass
@@ -190,11 +193,11 @@ class HACK(Message):
     frames: list[bytes] = field(default_factory=list)
 
 
-MESSAGE_TYPES: dict[str, type[Message]] = {
-    cls.TYPE: cls for cls in (PBU, PBA, PBQR, PBQA, PBCI, PBCA, LRI, LRA, HI, HACK)
-}
+MESSAGE_TYPES: Mapping[str, type[Message]] = MappingProxyType(
+    {cls.TYPE: cls for cls in (PBU, PBA, PBQR, PBQA, PBCI, PBCA, LRI, LRA, HI, HACK)}
+)
 
-_KINDS: dict[Any, tuple[type, ...]] = {
+_KINDS: Mapping[str, tuple[type, ...]] = MappingProxyType({
     "str": (str,),
     "int": (int,),
     "float": (int, float),
@@ -202,7 +205,7 @@ _KINDS: dict[Any, tuple[type, ...]] = {
     "list[str]": (list,),
     "list[dict[str, str]]": (list,),
     "list[bytes]": (list,),
-}
+})
 
 
 def decode(data: bytes, key: bytes | None = None) -> Message:
@@ -234,16 +237,17 @@ def decode(data: bytes, key: bytes | None = None) -> Message:
     for f in fields(cls):
         if f.name not in body:
             raise MessageError(f"{mtype} is missing field '{f.name}'")
-        value = body[f.name]
+        value: Any = body[f.name]
         kinds = _KINDS[str(f.type)]
         if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
             raise MessageError(f"{mtype} field '{f.name}': got {value!r}, expected {f.type}")
-        if f.type == "list[str]" and not all(isinstance(x, str) for x in value):
+        elems: list[Any] = body[f.name] if isinstance(body[f.name], list) else []
+        if f.type == "list[str]" and not all(isinstance(x, str) for x in elems):
             raise MessageError(f"{mtype} field '{f.name}': got {value!r}, expected a list of strings")
-        if f.type == "list[bytes]" and not all(isinstance(x, bytes) for x in value):
+        if f.type == "list[bytes]" and not all(isinstance(x, bytes) for x in elems):
             raise MessageError(f"{mtype} field '{f.name}': got {value!r}, expected a list of byte strings")
         if f.type == "list[dict[str, str]]" and not all(
-            isinstance(x, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in x.items()) for x in value
+            isinstance(x, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in x.items()) for x in elems
         ):
             raise MessageError(f"{mtype} field '{f.name}': got {value!r}, expected a list of maps")
         kwargs[f.name] = value

@@ -33,13 +33,20 @@ def test_defaults_and_attributes():
 
 
 def test_coa_objects_are_shared_and_values_kept():
+    cache = BindingCache()
     one, two = _bce("mn1"), _bce("mn2")
-    assert one.coa is two.coa  # one object per distinct CoA
-    two.coa = A("2001:db8:ffff::1")
-    assert two.coa is one.coa
-    odd = _bce()
-    odd.coa = "not an address object"  # kept as given
-    assert odd.coa == "not an address object"
+    two.coa = A("2001:db8:ffff::1")  # an equal value, another object
+    cache.put(one)
+    cache.put(two)
+    assert one.coa is two.coa  # one object per distinct CoA in a cache
+    assert two.coa == A("2001:db8:ffff::1")
+    two.previous_coa = A("2001:db8:ffff::1")
+    cache.put(two)
+    assert two.previous_coa is one.coa
+    other = _bce("mn3")
+    other.coa = A("2001:db8:ffff::9")
+    cache.put(other)
+    assert other.coa == A("2001:db8:ffff::9")  # values are kept
 
 
 def test_equality_repr_and_json():
