@@ -6,6 +6,7 @@ Builders are pure: they take numbers and prefixes and return ``FlowMod`` records
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 
 from openflow_rules.intents import (
@@ -20,7 +21,19 @@ from openflow_rules.intents import (
     SetField,
     ToController,
 )
-from openflow_rules.pipeline import APP_COOKIE, APP_MASK, FULL_MASK, Fn, Prio, Table, cookie
+from openflow_rules.pipeline import (
+    ANY_GEN_MASK,
+    APP_COOKIE,
+    APP_MASK,
+    DRF_CORRESPONDENT,
+    GEN_BIT,
+    GEN_SHIFT,
+    Fn,
+    Prio,
+    Table,
+    cookie,
+    with_generation,
+)
 
 ICMPV6_RS = 133
 IPPROTO_MH = 135
@@ -41,7 +54,7 @@ def _tunnel(label: int, port: int) -> tuple:
 def _delete_strict(fm: FlowMod) -> FlowMod:
     return FlowMod(
         dpid=fm.dpid, table=fm.table, priority=fm.priority, match=fm.match,
-        cookie=fm.cookie, cookie_mask=FULL_MASK, command="delete_strict",
+        cookie=fm.cookie, cookie_mask=ANY_GEN_MASK, command="delete_strict",
     )  # fmt: skip
 
 
@@ -54,8 +67,27 @@ def delete_all_ours(dpid: int) -> FlowMod:
 
 
 def delete_object(dpid: int, fn: Fn, obj: int) -> FlowMod:
-    """Remove every flow of one function and object (e.g. all access flows of one MN)."""
-    return FlowMod(dpid, None, 0, {}, cookie=cookie(fn, obj), cookie_mask=FULL_MASK, command="delete")
+    """Remove every flow of one function and object (e.g. all access flows of one MN), whatever
+    its generation."""
+    return FlowMod(dpid, None, 0, {}, cookie=cookie(fn, obj), cookie_mask=ANY_GEN_MASK, command="delete")
+
+
+def delete_stale(dpid: int, current_gen: int) -> FlowMod:
+    """Remove every flow of ours, in all tables, whose generation bit is not ``current_gen``: the
+    break of make-before-break once a reconnected switch has been given its flows again with
+    ``in_generation(fm, current_gen)``."""
+    if current_gen not in (0, 1):
+        raise ValueError(f"generation must be 0 or 1, not {current_gen!r}")
+    stale = APP_COOKIE | ((1 - current_gen) << GEN_SHIFT)
+    return FlowMod(dpid, None, 0, {}, cookie=stale, cookie_mask=APP_MASK | GEN_BIT, command="delete")
+
+
+def in_generation(fm: FlowMod, gen: int) -> FlowMod:
+    """An add built here, moved to generation ``gen`` (its cookie's G bit); a delete is returned
+    unchanged (the delete builders ignore G)."""
+    if fm.command != "add":
+        return fm
+    return dataclasses.replace(fm, cookie=with_generation(fm.cookie, gen))
 
 
 # ------------------------------------------------------------------ base (per switch)
@@ -235,9 +267,10 @@ def install_drf_fallback_route(dpid: int, obj: int, cn_id: int, src: Prefix, cn_
 
 
 def delete_drf(dpid: int, mn_obj: int, cn_id: int) -> FlowMod:
-    """Remove the DRF entry (optimized or fallback) of one MN toward one correspondent."""
+    """Remove the DRF entry (optimized or fallback, any generation) of one MN toward one
+    correspondent: by its cookie, which names the pair, so it need not know the prefixes."""
     return FlowMod(
-        dpid, Table.UPLINK, 0, {}, cookie=cookie(Fn.DRF, drf_obj(mn_obj, cn_id)), cookie_mask=FULL_MASK,
+        dpid, Table.UPLINK, 0, {}, cookie=cookie(Fn.DRF, drf_obj(mn_obj, cn_id)), cookie_mask=ANY_GEN_MASK,
         command="delete",
     )  # fmt: skip
 
@@ -245,7 +278,7 @@ def delete_drf(dpid: int, mn_obj: int, cn_id: int) -> FlowMod:
 def delete_drf_of_mn(dpid: int, mn_obj: int, fn: Fn = Fn.DRF) -> FlowMod:
     """Remove every DRF entry of one MN (it left this eMAG) - or, with ``fn`` LR, every LR flow
     an LMA holds toward it (all flows whose cookie object has the MN in bits 24-47)."""
-    mask = FULL_MASK & ~0xFFFFFF
+    mask = ANY_GEN_MASK & ~DRF_CORRESPONDENT.mask
     return FlowMod(
         dpid, None, 0, {}, cookie=cookie(fn, drf_obj(mn_obj, 0)), cookie_mask=mask, command="delete",
     )  # fmt: skip
