@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from typing import Any
 
 from openflow_rules.intents import (
     ETH_TYPE_IPV6,
     ETH_TYPE_MPLS,
     IPPROTO_ICMPV6,
     OFPP_CONTROLLER,
+    Action,
     FlowMod,
     Output,
     PopMpls,
@@ -41,13 +43,14 @@ PUNT_BYTES = 128  # enough for Ethernet + IPv6 + the start of the transport head
 ICMPV6_NS = 135
 
 Prefix = ipaddress.IPv6Network | str
+Match = dict[str, Any]
 
 
 def _p(prefix: Prefix) -> str:
     return str(prefix)
 
 
-def _tunnel(label: int, port: int) -> tuple:
+def _tunnel(label: int, port: int) -> tuple[Action, ...]:
     return (PushMpls(ETH_TYPE_MPLS), SetField("mpls_label", label), Output(port))
 
 
@@ -93,11 +96,11 @@ def in_generation(fm: FlowMod, gen: int) -> FlowMod:
 # ------------------------------------------------------------------ base (per switch)
 
 
-def _rs_punt_match() -> dict:
+def _rs_punt_match() -> Match:
     return {"eth_type": ETH_TYPE_IPV6, "ip_proto": IPPROTO_ICMPV6, "icmpv6_type": ICMPV6_RS}
 
 
-def _ns_punt_match(router_ll: str) -> dict:
+def _ns_punt_match(router_ll: str) -> Match:
     return {
         "eth_type": ETH_TYPE_IPV6, "ip_proto": IPPROTO_ICMPV6, "icmpv6_type": ICMPV6_NS,
         "ipv6_nd_target": router_ll,
@@ -130,7 +133,7 @@ def install_mh_punt(dpid: int) -> FlowMod:
     return FlowMod(dpid, Table.CLASSIFY, Prio.PUNT, match, (ToController(),), cookie=cookie(Fn.BASE))
 
 
-def _trunk_match(port: int) -> dict:
+def _trunk_match(port: int) -> Match:
     return {"in_port": port, "eth_type": ETH_TYPE_IPV6}
 
 
@@ -150,7 +153,7 @@ def install_mpls_classify(dpid: int) -> FlowMod:
     )
 
 
-def _label_match(label: int) -> dict:
+def _label_match(label: int) -> Match:
     return {"eth_type": ETH_TYPE_MPLS, "mpls_label": label}
 
 
@@ -171,7 +174,7 @@ def install_transit(dpid: int, label: int, port: int) -> FlowMod:
     return FlowMod(dpid, Table.LABEL, Prio.TRANSIT, _label_match(label), (Output(port),), cookie=cookie(Fn.BASE))
 
 
-def _prefix_match(prefix: Prefix) -> dict:
+def _prefix_match(prefix: Prefix) -> Match:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": _p(prefix)}
 
 
@@ -186,7 +189,7 @@ def delete_prefix_route(dpid: int, prefix: Prefix, port: int) -> FlowMod:
 # ------------------------------------------------------------------ per MN on its (e)MAG
 
 
-def _access_match(port: int, hnp: Prefix) -> dict:
+def _access_match(port: int, hnp: Prefix) -> Match:
     return {"in_port": port, "eth_type": ETH_TYPE_IPV6, "ipv6_src": _p(hnp)}
 
 
@@ -202,7 +205,7 @@ def delete_access(dpid: int, obj: int, port: int, hnp: Prefix) -> FlowMod:
     return _delete_strict(install_access(dpid, obj, port, hnp))
 
 
-def _anchor_match(hnp: Prefix) -> dict:
+def _anchor_match(hnp: Prefix) -> Match:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_src": _p(hnp)}
 
 
@@ -227,7 +230,7 @@ def drf_obj(mn_obj: int, cn_id: int) -> int:
     return (mn_obj << 24) | (cn_id & 0xFFFFFF)
 
 
-def _drf_match(hnp: Prefix, cn_prefix: Prefix) -> dict:
+def _drf_match(hnp: Prefix, cn_prefix: Prefix) -> Match:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_src": _p(hnp), "ipv6_dst": _p(cn_prefix)}
 
 
@@ -237,7 +240,9 @@ def install_drf(
     """Optimized route (§4.2): the MN's traffic to the correspondent's prefix goes in a direct
     tunnel to the correspondent's eMAG.  ``label`` None means the correspondent is on this switch:
     the packet is routed (delivered) locally."""
-    if label is None:
+    if label is None or port is None:
+        if label is not None or port is not None:
+            raise ValueError(f"install_drf: label {label} and port {port} must both be given or both None")
         return FlowMod(
             dpid, Table.UPLINK, Prio.DRF, _drf_match(hnp, cn_prefix), goto=Table.ROUTE,
             cookie=cookie(Fn.DRF, drf_obj(mn_obj, cn_id)),
@@ -305,7 +310,7 @@ def install_access_miss(dpid: int) -> FlowMod:
     )
 
 
-def _redirect_match(hnp: Prefix) -> dict:
+def _redirect_match(hnp: Prefix) -> Match:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": _p(hnp)}
 
 
@@ -321,7 +326,7 @@ def delete_redirect(dpid: int, mn_obj: int, hnp: Prefix) -> FlowMod:
     return _delete_strict(install_redirect(dpid, mn_obj, hnp, 0, 0))
 
 
-def _deliver_match(hnp: Prefix) -> dict:
+def _deliver_match(hnp: Prefix) -> Match:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": _p(hnp)}
 
 
@@ -337,7 +342,7 @@ def delete_deliver(dpid: int, obj: int, hnp: Prefix, port: int, mn_mac: str, rou
 # ------------------------------------------------------------------ per MN on its (e)LMA
 
 
-def _binding_match(hnp: Prefix) -> dict:
+def _binding_match(hnp: Prefix) -> Match:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": _p(hnp)}
 
 
@@ -382,11 +387,11 @@ def delete_binding(dpid: int, obj: int, hnp: Prefix) -> FlowMod:
 # ------------------------------------------------------------------ fixed hosts on an access router
 
 
-def _fixed_in_match(port: int) -> dict:
+def _fixed_in_match(port: int) -> Match:
     return {"in_port": port, "eth_type": ETH_TYPE_IPV6}
 
 
-def _host_route_match(address: str) -> dict:
+def _host_route_match(address: str) -> Match:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": f"{address}/128"}
 
 
