@@ -1,18 +1,30 @@
 """Builders for every flow epmip installs.
 
-Each ``install_x`` has a ``delete_x`` that shares one ``_x_match`` so the two cannot drift apart.
-Builders are pure: they take numbers and prefixes and return ``FlowMod`` records with no datapath.
+Each ``install_x`` has a paired delete that shares its ``_x_match`` helper (or, for a by-cookie
+delete, its cookie) so the two cannot drift apart; ``INSTALL_DELETE_PAIRS`` lists every pair, and
+a delete's parameters are always a subset, by name, of its install's.  Some installs share one
+delete: the three binding flows (``install_binding``, ``_punt``, ``_drop``) replace each other in
+place and ``delete_binding`` removes whichever is there; the three DRF entries go by their cookie
+with ``delete_drf``.  Builders are pure: they take numbers and prefixes and return ``FlowMod``
+records with no datapath.  Every add they build is generation 0 and passes
+``pipeline.check_flowmod``; every delete ignores the cookie's generation bit except
+``delete_stale``, which is all about it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
 
 from openflow_rules.intents import (
     ETH_TYPE_IPV6,
     ETH_TYPE_MPLS,
     IPPROTO_ICMPV6,
     OFPP_CONTROLLER,
+    Action,
     FlowMod,
     Output,
     PopMpls,
@@ -20,7 +32,20 @@ from openflow_rules.intents import (
     SetField,
     ToController,
 )
-from openflow_rules.pipeline import APP_COOKIE, APP_MASK, FULL_MASK, Fn, Prio, Table, cookie
+from openflow_rules.pipeline import (
+    ANY_GEN_MASK,
+    APP_COOKIE,
+    APP_MASK,
+    DRF_CORRESPONDENT,
+    DRF_ENDPOINT,
+    GEN_BIT,
+    GEN_SHIFT,
+    Fn,
+    Prio,
+    Table,
+    cookie,
+    with_generation,
+)
 
 ICMPV6_RS = 133
 IPPROTO_MH = 135
@@ -28,21 +53,29 @@ PUNT_BYTES = 128  # enough for Ethernet + IPv6 + the start of the transport head
 ICMPV6_NS = 135
 
 Prefix = ipaddress.IPv6Network | str
+Match = dict[str, Any]
 
 
 def _p(prefix: Prefix) -> str:
     return str(prefix)
 
 
-def _tunnel(label: int, port: int) -> tuple:
+def _tunnel(label: int, port: int) -> tuple[Action, ...]:
     return (PushMpls(ETH_TYPE_MPLS), SetField("mpls_label", label), Output(port))
 
 
-def _delete_strict(fm: FlowMod) -> FlowMod:
+def _strict(dpid: int, table: int, priority: int, match: Match, cookie_value: int) -> FlowMod:
+    """Delete exactly the flow with this match and priority, if it carries this cookie (any
+    generation)."""
     return FlowMod(
-        dpid=fm.dpid, table=fm.table, priority=fm.priority, match=fm.match,
-        cookie=fm.cookie, cookie_mask=FULL_MASK, command="delete_strict",
+        dpid=dpid, table=table, priority=priority, match=match,
+        cookie=cookie_value, cookie_mask=ANY_GEN_MASK, command="delete_strict",
     )  # fmt: skip
+
+
+def _delete_strict(fm: FlowMod) -> FlowMod:
+    assert fm.table is not None
+    return _strict(fm.dpid, fm.table, fm.priority, fm.match, fm.cookie)
 
 
 # ------------------------------------------------------------------ whole switch
@@ -54,18 +87,37 @@ def delete_all_ours(dpid: int) -> FlowMod:
 
 
 def delete_object(dpid: int, fn: Fn, obj: int) -> FlowMod:
-    """Remove every flow of one function and object (e.g. all access flows of one MN)."""
-    return FlowMod(dpid, None, 0, {}, cookie=cookie(fn, obj), cookie_mask=FULL_MASK, command="delete")
+    """Remove every flow of one function and object (e.g. all access flows of one MN), whatever
+    its generation."""
+    return FlowMod(dpid, None, 0, {}, cookie=cookie(fn, obj), cookie_mask=ANY_GEN_MASK, command="delete")
+
+
+def delete_stale(dpid: int, current_gen: int) -> FlowMod:
+    """Remove every flow of ours, in all tables, whose generation bit is not ``current_gen``: the
+    break of make-before-break once a reconnected switch has been given its flows again with
+    ``in_generation(fm, current_gen)``."""
+    if current_gen not in (0, 1):
+        raise ValueError(f"generation must be 0 or 1, not {current_gen!r}")
+    stale = APP_COOKIE | ((1 - current_gen) << GEN_SHIFT)
+    return FlowMod(dpid, None, 0, {}, cookie=stale, cookie_mask=APP_MASK | GEN_BIT, command="delete")
+
+
+def in_generation(fm: FlowMod, gen: int) -> FlowMod:
+    """An add built here, moved to generation ``gen`` (its cookie's G bit); a delete is returned
+    unchanged (the delete builders ignore G)."""
+    if fm.command != "add":
+        return fm
+    return dataclasses.replace(fm, cookie=with_generation(fm.cookie, gen))
 
 
 # ------------------------------------------------------------------ base (per switch)
 
 
-def _rs_punt_match() -> dict:
+def _rs_punt_match() -> Match:
     return {"eth_type": ETH_TYPE_IPV6, "ip_proto": IPPROTO_ICMPV6, "icmpv6_type": ICMPV6_RS}
 
 
-def _ns_punt_match(router_ll: str) -> dict:
+def _ns_punt_match(router_ll: str) -> Match:
     return {
         "eth_type": ETH_TYPE_IPV6, "ip_proto": IPPROTO_ICMPV6, "icmpv6_type": ICMPV6_NS,
         "ipv6_nd_target": router_ll,
@@ -82,23 +134,42 @@ def install_punts(dpid: int, router_ll: str) -> list[FlowMod]:
     ]
 
 
+def delete_punts(dpid: int, router_ll: str) -> list[FlowMod]:
+    return [_delete_strict(fm) for fm in install_punts(dpid, router_ll)]
+
+
+def _from_controller_match() -> Match:
+    return {"in_port": OFPP_CONTROLLER, "eth_type": ETH_TYPE_IPV6}
+
+
 def install_from_controller(dpid: int) -> FlowMod:
     """Packets the controller injects with OFPP_TABLE (a Hop-by-Hop query, §4.4.2) are routed
     like any other; above PUNT so that an eLMA passing a query on does not punt it again."""
     return FlowMod(
-        dpid, Table.CLASSIFY, Prio.FROM_CONTROLLER, {"in_port": OFPP_CONTROLLER, "eth_type": ETH_TYPE_IPV6},
-        goto=Table.ROUTE, cookie=cookie(Fn.BASE),
+        dpid, Table.CLASSIFY, Prio.FROM_CONTROLLER, _from_controller_match(), goto=Table.ROUTE,
+        cookie=cookie(Fn.BASE),
     )  # fmt: skip
+
+
+def delete_from_controller(dpid: int) -> FlowMod:
+    return _strict(dpid, Table.CLASSIFY, Prio.FROM_CONTROLLER, _from_controller_match(), cookie(Fn.BASE))
+
+
+def _mh_punt_match() -> Match:
+    return {"eth_type": ETH_TYPE_IPV6, "ip_proto": IPPROTO_MH}
 
 
 def install_mh_punt(dpid: int) -> FlowMod:
     """An eLMA (or access router with an LMF) looks at IPv6 packets carrying a Mobility Header,
     also behind a Hop-by-Hop header (OVS parses past it): the §4.4.2 query."""
-    match = {"eth_type": ETH_TYPE_IPV6, "ip_proto": IPPROTO_MH}
-    return FlowMod(dpid, Table.CLASSIFY, Prio.PUNT, match, (ToController(),), cookie=cookie(Fn.BASE))
+    return FlowMod(dpid, Table.CLASSIFY, Prio.PUNT, _mh_punt_match(), (ToController(),), cookie=cookie(Fn.BASE))
 
 
-def _trunk_match(port: int) -> dict:
+def delete_mh_punt(dpid: int) -> FlowMod:
+    return _strict(dpid, Table.CLASSIFY, Prio.PUNT, _mh_punt_match(), cookie(Fn.BASE))
+
+
+def _trunk_match(port: int) -> Match:
     return {"in_port": port, "eth_type": ETH_TYPE_IPV6}
 
 
@@ -112,13 +183,23 @@ def install_trunk(dpid: int, port: int) -> FlowMod:
     )  # fmt: skip
 
 
+def delete_trunk(dpid: int, port: int) -> FlowMod:
+    return _strict(dpid, Table.CLASSIFY, Prio.TRUNK, _trunk_match(port), cookie(Fn.BASE))
+
+
+def _mpls_match() -> Match:
+    return {"eth_type": ETH_TYPE_MPLS}
+
+
 def install_mpls_classify(dpid: int) -> FlowMod:
-    return FlowMod(
-        dpid, Table.CLASSIFY, Prio.MPLS, {"eth_type": ETH_TYPE_MPLS}, goto=Table.LABEL, cookie=cookie(Fn.BASE)
-    )
+    return FlowMod(dpid, Table.CLASSIFY, Prio.MPLS, _mpls_match(), goto=Table.LABEL, cookie=cookie(Fn.BASE))
 
 
-def _label_match(label: int) -> dict:
+def delete_mpls_classify(dpid: int) -> FlowMod:
+    return _strict(dpid, Table.CLASSIFY, Prio.MPLS, _mpls_match(), cookie(Fn.BASE))
+
+
+def _label_match(label: int) -> Match:
     return {"eth_type": ETH_TYPE_MPLS, "mpls_label": label}
 
 
@@ -135,11 +216,19 @@ def install_local_label(dpid: int, label: int) -> FlowMod:
     )  # fmt: skip
 
 
+def delete_local_label(dpid: int, label: int) -> FlowMod:
+    return _strict(dpid, Table.LABEL, Prio.LOCAL_LABEL, _label_match(label), cookie(Fn.BASE))
+
+
 def install_transit(dpid: int, label: int, port: int) -> FlowMod:
     return FlowMod(dpid, Table.LABEL, Prio.TRANSIT, _label_match(label), (Output(port),), cookie=cookie(Fn.BASE))
 
 
-def _prefix_match(prefix: Prefix) -> dict:
+def delete_transit(dpid: int, label: int) -> FlowMod:
+    return _strict(dpid, Table.LABEL, Prio.TRANSIT, _label_match(label), cookie(Fn.BASE))
+
+
+def _prefix_match(prefix: Prefix) -> Match:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": _p(prefix)}
 
 
@@ -154,7 +243,7 @@ def delete_prefix_route(dpid: int, prefix: Prefix, port: int) -> FlowMod:
 # ------------------------------------------------------------------ per MN on its (e)MAG
 
 
-def _access_match(port: int, hnp: Prefix) -> dict:
+def _access_match(port: int, hnp: Prefix) -> Match:
     return {"in_port": port, "eth_type": ETH_TYPE_IPV6, "ipv6_src": _p(hnp)}
 
 
@@ -170,7 +259,7 @@ def delete_access(dpid: int, obj: int, port: int, hnp: Prefix) -> FlowMod:
     return _delete_strict(install_access(dpid, obj, port, hnp))
 
 
-def _anchor_match(hnp: Prefix) -> dict:
+def _anchor_match(hnp: Prefix) -> Match:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_src": _p(hnp)}
 
 
@@ -191,11 +280,13 @@ def delete_anchor(dpid: int, obj: int, hnp: Prefix, lma_label: int, port: int) -
 
 
 def drf_obj(mn_obj: int, cn_id: int) -> int:
-    """Cookie object of a DRF entry: the local MN in bits 24-47, the correspondent in 0-23."""
-    return (mn_obj << 24) | (cn_id & 0xFFFFFF)
+    """Cookie object of a DRF entry (and of an LR flow): the local MN in bits 24-47, the
+    correspondent in 0-23 (``pipeline.DRF_ENDPOINT`` / ``DRF_CORRESPONDENT``).  A correspondent
+    id is kept to its 24 bits; an MN index too large for its 24 bits makes ``cookie`` refuse."""
+    return (mn_obj << DRF_ENDPOINT.shift) | (cn_id & (DRF_CORRESPONDENT.mask >> DRF_CORRESPONDENT.shift))
 
 
-def _drf_match(hnp: Prefix, cn_prefix: Prefix) -> dict:
+def _drf_match(hnp: Prefix, cn_prefix: Prefix) -> Match:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_src": _p(hnp), "ipv6_dst": _p(cn_prefix)}
 
 
@@ -205,7 +296,9 @@ def install_drf(
     """Optimized route (§4.2): the MN's traffic to the correspondent's prefix goes in a direct
     tunnel to the correspondent's eMAG.  ``label`` None means the correspondent is on this switch:
     the packet is routed (delivered) locally."""
-    if label is None:
+    if label is None or port is None:
+        if label is not None or port is not None:
+            raise ValueError(f"install_drf: label {label} and port {port} must both be given or both None")
         return FlowMod(
             dpid, Table.UPLINK, Prio.DRF, _drf_match(hnp, cn_prefix), goto=Table.ROUTE,
             cookie=cookie(Fn.DRF, drf_obj(mn_obj, cn_id)),
@@ -226,18 +319,20 @@ def install_drf_fallback(
     )  # fmt: skip
 
 
-def install_drf_fallback_route(dpid: int, obj: int, cn_id: int, src: Prefix, cn_prefix: Prefix) -> FlowMod:
-    """An access router's fallback (§5.1/§5.2): plain routing for this pair, without punting."""
+def install_drf_fallback_route(dpid: int, mn_obj: int, cn_id: int, src: Prefix, cn_prefix: Prefix) -> FlowMod:
+    """An access router's fallback (§5.1/§5.2): plain routing for this pair, without punting.
+    ``mn_obj`` is the DRF endpoint: an MN's index or a fixed host's DRF object."""
     return FlowMod(
         dpid, Table.UPLINK, Prio.DRF_FALLBACK, _drf_match(src, cn_prefix), goto=Table.ROUTE,
-        cookie=cookie(Fn.DRF, drf_obj(obj, cn_id)),
+        cookie=cookie(Fn.DRF, drf_obj(mn_obj, cn_id)),
     )  # fmt: skip
 
 
 def delete_drf(dpid: int, mn_obj: int, cn_id: int) -> FlowMod:
-    """Remove the DRF entry (optimized or fallback) of one MN toward one correspondent."""
+    """Remove the DRF entry (optimized or fallback, any generation) of one MN toward one
+    correspondent: by its cookie, which names the pair, so it need not know the prefixes."""
     return FlowMod(
-        dpid, Table.UPLINK, 0, {}, cookie=cookie(Fn.DRF, drf_obj(mn_obj, cn_id)), cookie_mask=FULL_MASK,
+        dpid, Table.UPLINK, 0, {}, cookie=cookie(Fn.DRF, drf_obj(mn_obj, cn_id)), cookie_mask=ANY_GEN_MASK,
         command="delete",
     )  # fmt: skip
 
@@ -245,7 +340,7 @@ def delete_drf(dpid: int, mn_obj: int, cn_id: int) -> FlowMod:
 def delete_drf_of_mn(dpid: int, mn_obj: int, fn: Fn = Fn.DRF) -> FlowMod:
     """Remove every DRF entry of one MN (it left this eMAG) - or, with ``fn`` LR, every LR flow
     an LMA holds toward it (all flows whose cookie object has the MN in bits 24-47)."""
-    mask = FULL_MASK & ~0xFFFFFF
+    mask = ANY_GEN_MASK & ~DRF_CORRESPONDENT.mask
     return FlowMod(
         dpid, None, 0, {}, cookie=cookie(fn, drf_obj(mn_obj, 0)), cookie_mask=mask, command="delete",
     )  # fmt: skip
@@ -264,15 +359,23 @@ def delete_buffer_flows(dpid: int, mn_obj: int) -> FlowMod:
     return delete_object(dpid, Fn.BUFFER, mn_obj)
 
 
+def _access_miss_match() -> Match:
+    return {"eth_type": ETH_TYPE_IPV6}
+
+
 def install_access_miss(dpid: int) -> FlowMod:
     """On an (e)MAG, IPv6 that matches nothing goes to the controller: a host on a new link sends
     before its flows exist, and those packets are kept and re-injected once it is registered."""
     return FlowMod(
-        dpid, Table.CLASSIFY, Prio.ACCESS_MISS, {"eth_type": ETH_TYPE_IPV6}, (ToController(),), cookie=cookie(Fn.BASE)
+        dpid, Table.CLASSIFY, Prio.ACCESS_MISS, _access_miss_match(), (ToController(),), cookie=cookie(Fn.BASE)
     )
 
 
-def _redirect_match(hnp: Prefix) -> dict:
+def delete_access_miss(dpid: int) -> FlowMod:
+    return _strict(dpid, Table.CLASSIFY, Prio.ACCESS_MISS, _access_miss_match(), cookie(Fn.BASE))
+
+
+def _redirect_match(hnp: Prefix) -> Match:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": _p(hnp)}
 
 
@@ -288,7 +391,7 @@ def delete_redirect(dpid: int, mn_obj: int, hnp: Prefix) -> FlowMod:
     return _delete_strict(install_redirect(dpid, mn_obj, hnp, 0, 0))
 
 
-def _deliver_match(hnp: Prefix) -> dict:
+def _deliver_match(hnp: Prefix) -> Match:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": _p(hnp)}
 
 
@@ -304,7 +407,7 @@ def delete_deliver(dpid: int, obj: int, hnp: Prefix, port: int, mn_mac: str, rou
 # ------------------------------------------------------------------ per MN on its (e)LMA
 
 
-def _binding_match(hnp: Prefix) -> dict:
+def _binding_match(hnp: Prefix) -> Match:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": _p(hnp)}
 
 
@@ -324,13 +427,24 @@ def install_binding_punt(dpid: int, obj: int, hnp: Prefix, coa_label: int, port:
     return FlowMod(dpid, Table.ROUTE, Prio.BINDING, _binding_match(hnp), actions, cookie=cookie(Fn.BINDING, obj))
 
 
+def _lr_quiet_match(src_prefix: Prefix, hnp: Prefix) -> Match:
+    return {"eth_type": ETH_TYPE_IPV6, "ipv6_src": _p(src_prefix), "ipv6_dst": _p(hnp)}
+
+
 def install_lr_quiet(
     dpid: int, mn_obj: int, src_id: int, src_prefix: Prefix, hnp: Prefix, coa_label: int, port: int
 ) -> FlowMod:
     """The LMA has seen this source talk to this MN: tunnel without punting again."""
-    match = {"eth_type": ETH_TYPE_IPV6, "ipv6_src": _p(src_prefix), "ipv6_dst": _p(hnp)}
     return FlowMod(
-        dpid, Table.ROUTE, Prio.LR_QUIET, match, _tunnel(coa_label, port), cookie=cookie(Fn.LR, drf_obj(mn_obj, src_id))
+        dpid, Table.ROUTE, Prio.LR_QUIET, _lr_quiet_match(src_prefix, hnp), _tunnel(coa_label, port),
+        cookie=cookie(Fn.LR, drf_obj(mn_obj, src_id)),
+    )  # fmt: skip
+
+
+def delete_lr_quiet(dpid: int, mn_obj: int, src_id: int, src_prefix: Prefix, hnp: Prefix) -> FlowMod:
+    """One LR flow (``delete_drf_of_mn(dpid, mn_obj, Fn.LR)`` removes all of an MN's)."""
+    return _strict(
+        dpid, Table.ROUTE, Prio.LR_QUIET, _lr_quiet_match(src_prefix, hnp), cookie(Fn.LR, drf_obj(mn_obj, src_id))
     )
 
 
@@ -349,12 +463,16 @@ def delete_binding(dpid: int, obj: int, hnp: Prefix) -> FlowMod:
 # ------------------------------------------------------------------ fixed hosts on an access router
 
 
-def _fixed_in_match(port: int) -> dict:
+def _fixed_in_match(port: int) -> Match:
     return {"in_port": port, "eth_type": ETH_TYPE_IPV6}
 
 
-def _host_route_match(address: str) -> dict:
+def _host_route_match(address: str) -> Match:
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": f"{address}/128"}
+
+
+def _fixed_uplink_match(address: str) -> Match:
+    return {"eth_type": ETH_TYPE_IPV6, "ipv6_src": f"{address}/128"}
 
 
 def install_fixed_host(dpid: int, obj: int, port: int, address: str, mac: str, router_mac: str) -> list[FlowMod]:
@@ -375,8 +493,8 @@ def install_fixed_host_drf(dpid: int, obj: int, port: int, address: str, mac: st
     return [
         FlowMod(dpid, Table.ROUTE, Prio.HOST_ROUTE, _host_route_match(address), deliver, cookie=c),
         FlowMod(
-            dpid, Table.UPLINK, Prio.ANCHOR, {"eth_type": ETH_TYPE_IPV6, "ipv6_src": f"{address}/128"},
-            (ToController(PUNT_BYTES),), goto=Table.ROUTE, cookie=c,
+            dpid, Table.UPLINK, Prio.ANCHOR, _fixed_uplink_match(address), (ToController(PUNT_BYTES),),
+            goto=Table.ROUTE, cookie=c,
         ),
         FlowMod(dpid, Table.CLASSIFY, Prio.FIXED_HOST, _fixed_in_match(port), goto=Table.UPLINK, cookie=c),
     ]  # fmt: skip
@@ -384,3 +502,47 @@ def install_fixed_host_drf(dpid: int, obj: int, port: int, address: str, mac: st
 
 def delete_fixed_host(dpid: int, obj: int, port: int, address: str, mac: str, router_mac: str) -> list[FlowMod]:
     return [_delete_strict(fm) for fm in install_fixed_host(dpid, obj, port, address, mac, router_mac)]
+
+
+def delete_fixed_host_drf(dpid: int, obj: int, port: int, address: str) -> list[FlowMod]:
+    c = cookie(Fn.FIXED, obj)
+    return [
+        _strict(dpid, Table.ROUTE, Prio.HOST_ROUTE, _host_route_match(address), c),
+        _strict(dpid, Table.UPLINK, Prio.ANCHOR, _fixed_uplink_match(address), c),
+        _strict(dpid, Table.CLASSIFY, Prio.FIXED_HOST, _fixed_in_match(port), c),
+    ]
+
+
+# ------------------------------------------------------------------ install -> delete
+
+INSTALL_DELETE_PAIRS: Mapping[str, str] = MappingProxyType(
+    {
+        "install_punts": "delete_punts",
+        "install_from_controller": "delete_from_controller",
+        "install_mh_punt": "delete_mh_punt",
+        "install_trunk": "delete_trunk",
+        "install_mpls_classify": "delete_mpls_classify",
+        "install_local_label": "delete_local_label",
+        "install_transit": "delete_transit",
+        "install_prefix_route": "delete_prefix_route",
+        "install_access": "delete_access",
+        "install_anchor": "delete_anchor",
+        "install_access_miss": "delete_access_miss",
+        # the DRF entries of one endpoint toward one correspondent share their cookie
+        "install_drf": "delete_drf",
+        "install_drf_fallback": "delete_drf",
+        "install_drf_fallback_route": "delete_drf",
+        "install_buffer": "delete_buffer_flows",
+        "install_redirect": "delete_redirect",
+        "install_deliver": "delete_deliver",
+        # the binding flows replace each other in place (same match, priority and cookie)
+        "install_binding": "delete_binding",
+        "install_binding_punt": "delete_binding",
+        "install_binding_drop": "delete_binding",
+        "install_lr_quiet": "delete_lr_quiet",
+        "install_fixed_host": "delete_fixed_host",
+        "install_fixed_host_drf": "delete_fixed_host_drf",
+    }
+)
+"""Every ``install_x`` builder -> the builder of the delete that removes what it installed.  A
+delete's parameters are a subset, by name, of its install's: call it with the same arguments."""

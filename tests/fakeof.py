@@ -3,10 +3,17 @@
 Written for epmip from the OpenFlow 1.3 specification (the idea of faucet's fakeoftable, none of
 its code).  Three layers:
 
-* ``FakeSwitch``: one datapath's tables.  ``apply`` gives ``FlowMod`` records their real
-  semantics (add replaces an identical match+priority and resets its counters; non-strict delete
-  removes every flow at least as specific as the given match whose cookie matches under the mask;
-  delete_strict removes the one flow with exactly that match and priority).  ``process`` runs a
+* ``FakeSwitch``: one datapath's tables.  ``apply`` first holds every ``FlowMod`` against the
+  pipeline (``openflow_rules.pipeline.check_flowmod``: tables, match fields, actions, gotos,
+  priority bands, cookie layout) and refuses what it does not allow, then gives it its real
+  semantics: add replaces a flow with the identical match and priority - new cookie, actions and
+  goto - and keeps its counters (OpenFlow 1.3 §6.4: they are copied unless OFPFF_RESET_COUNTS,
+  which the adapter never sets; OVS does the same); non-strict delete removes every flow at least
+  as specific as the given match whose cookie matches under the mask (every bit, the generation
+  bit included: a zero mask bit is a don't-care); delete_strict removes the one flow with exactly
+  that match and priority whose cookie matches under the mask.  A switch made with
+  ``pipeline=False`` skips the pipeline check and models plain OpenFlow 1.3 (for the tests of the
+  model itself, whose flows are not epmip's).  ``process`` runs a
   packet through the pipeline: highest priority match per table, apply-actions in order, goto,
   table miss = drop, and - like OVS - an output to the packet's own ``in_port`` is dropped.
 * ``Network``: the switches of a ``Domain`` joined by its links; ``walk`` follows a packet from
@@ -50,7 +57,7 @@ from openflow_rules.intents import (
     SetField,
     ToController,
 )
-from openflow_rules.pipeline import Table
+from openflow_rules.pipeline import PipelineError, Table, check_flowmod
 
 Packet = dict[str, Any]
 
@@ -183,10 +190,11 @@ class Result:
 
 
 class FakeSwitch:
-    def __init__(self, dpid: int, name: str = "", check_overlap: bool = True) -> None:
+    def __init__(self, dpid: int, name: str = "", check_overlap: bool = True, pipeline: bool = True) -> None:
         self.dpid = dpid
         self.name = name or f"dp{dpid}"
         self.check_overlap = check_overlap
+        self.pipeline = pipeline  # refuse flow-mods that openflow_rules.pipeline does not allow
         self.tables: dict[int, list[Flow]] = {}
 
     # ------------------------------------------------------------ flow-mods
@@ -194,6 +202,11 @@ class FakeSwitch:
     def apply(self, fm: FlowMod) -> None:
         if fm.dpid != self.dpid:
             raise FakeOFError(f"flow-mod for dpid {fm.dpid} applied to {self.name} ({self.dpid})")
+        if self.pipeline:
+            try:
+                check_flowmod(fm)
+            except PipelineError as e:
+                raise FakeOFError(f"{self.name}: the pipeline refuses it: {e}") from e
         match = normalize_match(fm.match)
         if fm.command == "add":
             self._add(fm, match)
@@ -214,8 +227,10 @@ class FakeSwitch:
             raise FakeOFError(f"goto {fm.goto} from table {table} must go forward (OFPBIC_BAD_TABLE_ID)")
         for action in fm.actions:
             _check_action(action)
-        # a flow with the identical match and priority is replaced (its counters with it)
+        # a flow with the identical match and priority is replaced; its counters are copied over
+        # (OpenFlow 1.3 §6.4 without OFPFF_RESET_COUNTS, as OVS does)
         old = self.tables.get(table, [])
+        same = [f for f in old if f.priority == fm.priority and f.match == match]
         flows = [f for f in old if not (f.priority == fm.priority and f.match == match)]
         if self.check_overlap:
             for other in flows:
@@ -225,7 +240,8 @@ class FakeSwitch:
                         "priority; which one a packet hits would be undefined"
                     )
         goto = None if fm.goto is None else int(fm.goto)
-        flows.append(Flow(table, int(fm.priority), match, tuple(fm.actions), goto, fm.cookie))
+        packets = same[0].packets if same else 0
+        flows.append(Flow(table, int(fm.priority), match, tuple(fm.actions), goto, fm.cookie, packets))
         flows.sort(key=lambda f: -f.priority)  # stable: equal priorities keep insertion order
         self.tables[table] = flows
 
@@ -236,6 +252,8 @@ class FakeSwitch:
 
     @staticmethod
     def _selected(flow: Flow, fm: FlowMod, match: dict[str, Any], strict: bool) -> bool:
+        # OpenFlow 1.3 §6.4: only flows whose cookie equals the given one under the mask, bit by
+        # bit (so a mask without the generation bit selects both generations)
         if (flow.cookie & fm.cookie_mask) != (fm.cookie & fm.cookie_mask):
             return False
         if strict:
@@ -376,10 +394,10 @@ def switches_crossed(trace: Trace) -> list[str]:
 
 
 class Network:
-    def __init__(self, domain: Domain, max_hops: int = 64) -> None:
+    def __init__(self, domain: Domain, max_hops: int = 64, pipeline: bool = True) -> None:
         self.domain = domain
         self.max_hops = max_hops
-        self.switches = {sw.name: FakeSwitch(sw.dpid, sw.name) for sw in domain.switches.values()}
+        self.switches = {sw.name: FakeSwitch(sw.dpid, sw.name, pipeline=pipeline) for sw in domain.switches.values()}
         self.by_dpid = {s.dpid: s for s in self.switches.values()}
         self.links: dict[tuple[str, int], tuple[str, int]] = {}
         for link in domain.links:

@@ -14,6 +14,7 @@ from fakeof import (
 )
 
 from controller.config import parse_domain
+from openflow_rules import flows
 from openflow_rules.intents import (
     ETH_TYPE_IPV6,
     ETH_TYPE_MPLS,
@@ -25,6 +26,7 @@ from openflow_rules.intents import (
     SetField,
     ToController,
 )
+from openflow_rules.pipeline import ANY_GEN_MASK, GEN_BIT, Fn, PipelineError, Prio, Table, cookie
 
 V6 = {"eth_type": ETH_TYPE_IPV6}
 MAC_A = "02:00:00:00:00:0a"
@@ -47,12 +49,20 @@ def outputs(sw: FakeSwitch, packet: dict, in_port: int = 1) -> list[int]:
 
 @pytest.fixture
 def sw() -> FakeSwitch:
-    return FakeSwitch(7, "s7")
+    """A plain OpenFlow 1.3 switch: these tests are about the model, with flows that are not
+    epmip's (the pipeline check has its own tests below and in test_pipeline.py)."""
+    return FakeSwitch(7, "s7", pipeline=False)
 
 
 # ------------------------------------------------------------------ add / replace
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="encodes the old model (ADD-replace resets counters); OpenFlow 1.3 §6.4 and OVS copy them "
+    "unless OFPFF_RESET_COUNTS, which the model now follows (see the keeps_counters test below); "
+    "assertion left for the maintainer to decide",
+)
 def test_add_with_identical_match_and_priority_replaces_and_resets_counters(sw):
     add(sw, 0, 10, {**V6, "ipv6_dst": "2001:db8:a::/48"}, [Output(2)])
     assert outputs(sw, pkt()) == [2]
@@ -62,6 +72,22 @@ def test_add_with_identical_match_and_priority_replaces_and_resets_counters(sw):
     assert len(sw.flows()) == 1
     assert sw.flows()[0].packets == 0
     assert outputs(sw, pkt()) == [3]
+
+
+def test_add_with_identical_match_and_priority_replaces_and_keeps_counters(sw):
+    """OpenFlow 1.3 §6.4: the replaced flow's counters are copied unless OFPFF_RESET_COUNTS (never
+    set by epmip); the new cookie, actions and goto take effect."""
+    add(sw, 0, 10, {**V6, "ipv6_dst": "2001:db8:a::/48"}, [Output(2)], cookie=1)
+    assert outputs(sw, pkt()) == [2]
+    add(sw, 0, 10, {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": "2001:0DB8:000A::/48"}, [Output(3)], goto=3, cookie=2)
+    (flow,) = sw.flows()
+    assert (flow.packets, flow.cookie, flow.actions, flow.goto) == (1, 2, (Output(3),), 3)
+    assert outputs(sw, pkt()) == [3]
+    assert sw.flows()[0].packets == 2
+    # a delete and a fresh add start from zero
+    sw.apply(FlowMod(sw.dpid, 0, 10, {**V6, "ipv6_dst": "2001:db8:a::/48"}, command="delete_strict"))
+    add(sw, 0, 10, {**V6, "ipv6_dst": "2001:db8:a::/48"}, [Output(2)])
+    assert sw.flows()[0].packets == 0
 
 
 def test_same_match_at_another_priority_is_another_flow(sw):
@@ -184,6 +210,90 @@ def test_delete_strict_honours_the_cookie_mask(sw):
     assert len(sw.flows()) == 3
 
 
+def test_delete_cookie_mask_covers_the_generation_bit_only_when_asked(sw):
+    obj7, gen = 0xE9_03 << 48 | 7, GEN_BIT
+    add(sw, 3, 800, {**V6, "ipv6_dst": "2001:db8:a:1::/64"}, [Output(2)], cookie=obj7)
+    add(sw, 3, 800, {**V6, "ipv6_dst": "2001:db8:a:2::/64"}, [Output(2)], cookie=obj7 | gen)
+    # the mask includes G: only the flow of that generation goes
+    sw.apply(FlowMod(sw.dpid, None, 0, {}, cookie=obj7 | gen, cookie_mask=(1 << 64) - 1, command="delete"))
+    assert [f.cookie for f in sw.flows()] == [obj7]
+    add(sw, 3, 800, {**V6, "ipv6_dst": "2001:db8:a:2::/64"}, [Output(2)], cookie=obj7 | gen)
+    # the mask leaves G out: both generations go
+    sw.apply(FlowMod(sw.dpid, None, 0, {}, cookie=obj7, cookie_mask=ANY_GEN_MASK, command="delete"))
+    assert sw.flows() == []
+
+
+# ------------------------------------------------------------------ the pipeline check
+
+
+@pytest.fixture
+def epmip_sw() -> FakeSwitch:
+    return FakeSwitch(1, "e1")
+
+
+def test_the_pipeline_is_checked_by_default_and_on_every_network_switch(fake):
+    assert FakeSwitch(1).pipeline
+    assert all(sw.pipeline for sw in fake.net.switches.values())
+
+
+@pytest.mark.parametrize(
+    ("fm", "message"),
+    [
+        (
+            FlowMod(1, Table.UPLINK, Prio.ANCHOR, {**V6, "ipv6_src": "2001:db8:a:1::/64"}, goto=Table.CLASSIFY,
+                    cookie=cookie(Fn.ACCESS, 1)),
+            "table UPLINK: goto CLASSIFY not allowed; allowed goto: ROUTE",
+        ),
+        (
+            FlowMod(1, Table.LABEL, Prio.TRANSIT, {"eth_type": ETH_TYPE_MPLS, "mpls_label": 5, "in_port": 2},
+                    (Output(3),), cookie=cookie(Fn.BASE)),
+            "table LABEL: match field 'in_port' not allowed; allowed: eth_type, mpls_label",
+        ),
+        (
+            FlowMod(1, Table.CLASSIFY, Prio.DELIVER, {**V6, "in_port": 2}, goto=Table.ROUTE, cookie=cookie(Fn.BASE)),
+            "table CLASSIFY: priority 900 (that is DELIVER of ROUTE) is not one of its bands",
+        ),
+        (
+            FlowMod(1, Table.ROUTE, Prio.PREFIX, {**V6, "ipv6_dst": "2001:db8:a::/48"}, (Output(2),),
+                    cookie=0xE9_7F << 48),
+            "table ROUTE: cookie 0xe97f000000000000 has function 127, not one of BASE=1",
+        ),
+    ],
+    ids=["goto-backwards", "match-field", "priority-band", "unknown-fn"],
+)  # fmt: skip
+def test_the_pipeline_refuses_what_it_does_not_allow(epmip_sw, fm, message):
+    flows_before = epmip_sw.flows()
+    with pytest.raises(FakeOFError) as info:
+        epmip_sw.apply(fm)
+    assert message in str(info.value) and str(info.value).startswith("e1: the pipeline refuses it: ")
+    assert isinstance(info.value.__cause__, PipelineError)
+    assert epmip_sw.flows() == flows_before  # a refused flow-mod changes nothing
+
+
+def test_make_before_break_resync_keeps_the_reinstalled_flows_and_their_counters(epmip_sw):
+    """What a reconnect can do with the generation bit: re-add every flow in generation 1 (each
+    replaces its generation-0 self in place, counters kept), then delete what is left of 0."""
+    sw = epmip_sw
+    trunk = flows.install_trunk(1, 1)
+    kept = flows.install_prefix_route(1, "2001:db8:a::/48", 2)
+    gone = flows.install_prefix_route(1, "2001:db8:b::/48", 2)
+    for fm in (trunk, kept, gone):
+        sw.apply(fm)
+    assert outputs(sw, pkt(), 1) == [2]
+    for fm in (trunk, kept):
+        sw.apply(flows.in_generation(fm, 1))
+    assert len(sw.flows()) == 3
+    sw.apply(flows.delete_stale(1, 1))
+    assert [(f.match.get("ipv6_dst"), f.cookie, f.packets) for f in sw.flows()] == [
+        (None, trunk.cookie | GEN_BIT, 1),
+        ("2001:db8:a::/48", kept.cookie | GEN_BIT, 1),
+    ]
+    # the object deletes still find them in generation 1
+    sw.apply(flows.delete_prefix_route(1, "2001:db8:a::/48", 2))
+    sw.apply(flows.delete_trunk(1, 1))
+    assert sw.flows() == []
+
+
 # ------------------------------------------------------------------ matching and actions
 
 
@@ -218,7 +328,7 @@ def test_push_set_and_pop_mpls(sw):
     (p1, first), (p2, second) = result.outputs
     assert (p1, first["eth_type"], first["mpls"]) == (2, ETH_TYPE_MPLS, [11])
     assert (p2, second["mpls"]) == (3, [12, 11])  # the pushed label started as a copy
-    popper = FakeSwitch(8)
+    popper = FakeSwitch(8, pipeline=False)
     add(popper, 0, 10, {"eth_type": ETH_TYPE_MPLS, "mpls_label": 12}, [PopMpls(), Output(4)], goto=1)
     add(
         popper,
@@ -244,7 +354,7 @@ def test_pop_or_set_label_without_mpls_is_an_error(sw):
     add(sw, 0, 10, V6, [PopMpls()])
     with pytest.raises(FakeOFError):
         sw.process(pkt(), 1)
-    other = FakeSwitch(9)
+    other = FakeSwitch(9, pipeline=False)
     add(other, 0, 10, V6, [SetField("mpls_label", 3)])
     with pytest.raises(FakeOFError):
         other.process(pkt(), 1)
@@ -276,7 +386,7 @@ def test_table_miss_drops(sw):
     result = sw.process(pkt(), 1)
     assert result.hits[-1] == (3, None)
     assert result.outputs == [] and result.packet_ins == []
-    assert FakeSwitch(1).process(pkt(), 1).hits == [(0, None)]
+    assert FakeSwitch(1, pipeline=False).process(pkt(), 1).hits == [(0, None)]
 
 
 def test_to_controller_records_a_packet_in(sw):
@@ -302,7 +412,7 @@ links:
 @pytest.fixture
 def line() -> Network:
     """a(1) -- (1)b(2) -- (1)c, with a host on c port 2."""
-    net = Network(parse_domain(LINE))
+    net = Network(parse_domain(LINE), pipeline=False)
     net.host_ports[("c", 2)] = "h"
     return net
 
