@@ -18,7 +18,6 @@ from controller.effects import Effects, Stats
 from controller.messages import PBQA, PBQR, Status
 from controller.view import View
 from openflow_rules import flows
-from openflow_rules.pipeline import Fn
 
 LOG = logging.getLogger("epmip.ar")
 FIXED_OBJ_BASE = 0x8000  # cookie objects of fixed hosts in DRF cookies, apart from MN numbers
@@ -82,7 +81,12 @@ class FixedHosts:
     def remove_flows(self, fh: FixedHost) -> Effects:
         fx = Effects()
         obj = self.view.fixed_index[fh.name]
-        fx.flow(flows.delete_object(self.view.dpid, Fn.FIXED, obj))
+        if fh.daf:
+            fx.flow(*flows.delete_fixed_host_drf(self.view.dpid, obj, fh.port, str(fh.address)))
+        else:
+            fx.flow(
+                *flows.delete_fixed_host(self.view.dpid, obj, fh.port, str(fh.address), fh.mac, self.view.router_mac)
+            )
         return fx
 
     def resync(self) -> Effects:

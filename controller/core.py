@@ -29,7 +29,7 @@ from controller.nodes import ArNode, EmagNode, LmaNode, Node, make_node
 from controller.topology import Topology
 from controller.view import Shared, View, prefix_of
 from openflow_rules import flows
-from openflow_rules.intents import FlowMod, Intent
+from openflow_rules.intents import Barrier, FlowMod, Intent
 from openflow_rules.pipeline import Table
 
 LOG = logging.getLogger("epmip.core")
@@ -65,6 +65,7 @@ class EpmipController:
         self.lmas: dict[str, LmaNode] = {n: x for n, x in self.nodes.items() if isinstance(x, LmaNode)}
         self.ars: dict[str, ArNode] = {n: x for n, x in self.nodes.items() if isinstance(x, ArNode)}
         self.connected: dict[int, dict[int, PortInfo]] = {}
+        self.generation: dict[int, int] = {}  # dpid -> cookie generation of its flows (make-before-break)
         self.now = 0.0  # the time of the event being handled
 
     # ------------------------------------------------------------ counters
@@ -96,7 +97,13 @@ class EpmipController:
             for name, samples in node.stats.latencies.items():
                 self.latencies[name].extend(samples)
             node.stats.latencies.clear()
-        return [i for i in intents if i.dpid in self.connected]
+        out = []
+        for intent in intents:
+            gen = self.generation.get(intent.dpid)
+            if gen is None or intent.dpid not in self.connected:
+                continue
+            out.append(flows.in_generation(intent, gen) if isinstance(intent, FlowMod) else intent)
+        return out
 
     def _node(self, dpid: int) -> Node | None:
         sw = self.domain.by_dpid.get(dpid)
@@ -116,13 +123,28 @@ class EpmipController:
         self.connected[dpid] = {}
         self.count("switch_up")
         node = self.nodes[sw.name]
+        desired: list[Intent] = [*self._base_flows(node.view), *node.resync(now).intents]
+        out = self._resync(dpid, desired)
         fx = Effects()
-        fx.flow(flows.delete_all_ours(dpid))
-        fx.flow(*self._base_flows(node.view))
-        fx.merge(node.resync(now))
         for port in ports:
             fx.merge(self._port_up(node, port, now))
-        return self._run(fx, now)
+        return out + self._run(fx, now)
+
+    def _resync(self, dpid: int, desired: list[Intent]) -> list[Intent]:
+        """Make before break: every flow the switch should have, in a new cookie generation (an
+        ADD of an existing flow replaces it in place and keeps its counters), a barrier, then the
+        flows of the other generation are deleted - whatever is left of them is stale.  On the
+        first connection in this process the switch may hold an earlier instance's flows of
+        either generation, so it is done twice."""
+        first = dpid not in self.generation
+        gen = 0 if first else 1 - self.generation[dpid]
+        self.generation[dpid] = gen
+        rounds = (1 - gen, gen) if first else (gen,)
+        out: list[Intent] = []
+        for g in rounds:
+            out += [flows.in_generation(i, g) if isinstance(i, FlowMod) else i for i in desired]
+            out += [Barrier(dpid), flows.delete_stale(dpid, g)]
+        return out
 
     def switch_down(self, dpid: int, now: float) -> list[Intent]:
         self.now = now
@@ -425,5 +447,3 @@ class EpmipController:
         elif fixed is not None:
             hops += self.topo.path(att.lma, fixed.router)[1:]
         return hops
-
-

@@ -289,9 +289,7 @@ class Dmf:
             if label is None or port is None:
                 continue
             for hnp in redirect.hnps:
-                fx.flow(
-                    flows.install_redirect(self.view.dpid, self.endpoints.obj_of(redirect.mn_id), hnp, label, port)
-                )
+                fx.flow(flows.install_redirect(self.view.dpid, self.endpoints.obj_of(redirect.mn_id), hnp, label, port))
         return fx
 
     def to_json(self) -> dict[str, object]:

@@ -158,6 +158,10 @@ class Drf:
 
     def direct(self, ep: Endpoint, prefix: Net, loc: Location, fx: Effects) -> None:
         label, port = self.view.tunnel_to(loc.switch)
+        if label is not None and port is None:  # the configured view has no path to that DRF
+            LOG.error("%s: no path to %s; %s stays on PMIP routing", self.name, loc.switch, prefix)
+            self.fallback(ep, prefix, loc.updated_at, fx)
+            return
         obj = self.endpoints.obj_of(ep.key)
         cn_id = self.cids.of(prefix)
         for hnp in ep.hnps:

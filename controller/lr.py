@@ -102,8 +102,10 @@ class LrLma:
         (they are above the binding flow and would still tunnel to the old MAG, which routes the
         packets back here - a loop).  The pairs are kept for a re-registration."""
         fx = Effects()
-        if self.quiet.pop(bce.mn_id, None):
-            fx.flow(flows.delete_drf_of_mn(self.view.dpid, self.view.mn_index[bce.mn_id], Fn.LR))
+        obj = self.view.mn_index[bce.mn_id]
+        for src_prefix in sorted(self.quiet.pop(bce.mn_id, set())):
+            for hnp in bce.hnps:
+                fx.flow(flows.delete_lr_quiet(self.view.dpid, obj, self.cids.of(src_prefix), src_prefix, hnp))
         return fx
 
     def forget(self, mn_id: str) -> Effects:

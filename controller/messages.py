@@ -197,15 +197,17 @@ MESSAGE_TYPES: Mapping[str, type[Message]] = MappingProxyType(
     {cls.TYPE: cls for cls in (PBU, PBA, PBQR, PBQA, PBCI, PBCA, LRI, LRA, HI, HACK)}
 )
 
-_KINDS: Mapping[str, tuple[type, ...]] = MappingProxyType({
-    "str": (str,),
-    "int": (int,),
-    "float": (int, float),
-    "bool": (bool,),
-    "list[str]": (list,),
-    "list[dict[str, str]]": (list,),
-    "list[bytes]": (list,),
-})
+_KINDS: Mapping[str, tuple[type, ...]] = MappingProxyType(
+    {
+        "str": (str,),
+        "int": (int,),
+        "float": (int, float),
+        "bool": (bool,),
+        "list[str]": (list,),
+        "list[dict[str, str]]": (list,),
+        "list[bytes]": (list,),
+    }
+)
 
 
 def decode(data: bytes, key: bytes | None = None) -> Message:

@@ -57,23 +57,6 @@ def sw() -> FakeSwitch:
 # ------------------------------------------------------------------ add / replace
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="encodes the old model (ADD-replace resets counters); OpenFlow 1.3 §6.4 and OVS copy them "
-    "unless OFPFF_RESET_COUNTS, which the model now follows (see the keeps_counters test below); "
-    "assertion left for the maintainer to decide",
-)
-def test_add_with_identical_match_and_priority_replaces_and_resets_counters(sw):
-    add(sw, 0, 10, {**V6, "ipv6_dst": "2001:db8:a::/48"}, [Output(2)])
-    assert outputs(sw, pkt()) == [2]
-    assert sw.flows()[0].packets == 1
-    # same match written differently (upper case, uncompressed) is still the same match
-    add(sw, 0, 10, {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": "2001:0DB8:000A::/48"}, [Output(3)])
-    assert len(sw.flows()) == 1
-    assert sw.flows()[0].packets == 0
-    assert outputs(sw, pkt()) == [3]
-
-
 def test_add_with_identical_match_and_priority_replaces_and_keeps_counters(sw):
     """OpenFlow 1.3 §6.4: the replaced flow's counters are copied unless OFPFF_RESET_COUNTS (never
     set by epmip); the new cookie, actions and goto take effect."""

@@ -10,6 +10,7 @@ have one trunk (port 1), so the first host on each of them gets port 2.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 
 from fakeof import FakeNet, Trace, is_delivered, switches_crossed
@@ -18,7 +19,7 @@ from ryu.lib.packet import ethernet, icmpv6, ipv6, packet
 from controller import ndp
 from controller.mag import BOUND, PBA_TIMEOUT, REGISTERING
 from openflow_rules.intents import ETH_TYPE_IPV6, IPPROTO_ICMPV6, PacketOut
-from openflow_rules.pipeline import Fn, Table, cookie
+from openflow_rules.pipeline import Fn, Table, cookie, split_cookie, with_generation
 
 CN1 = "2001:db8:f::10"
 ROUTER_MAC = "02:00:00:00:00:01"
@@ -287,10 +288,22 @@ def test_refresh_keeps_the_binding_and_the_path(fake):
     assert switches_crossed(fake.send("mn1", fake.address("mn2"))) == MN1_TO_MN2
 
 
+def _flows_any_generation(switch) -> list[str]:
+    """The switch's flows with the cookie generation bit cleared (it flips on every resync)."""
+    return sorted(dataclasses.replace(f, cookie=with_generation(f.cookie, 0)).describe() for f in switch.flows())
+
+
 def test_switch_reconnect_restores_its_flows(fake):
-    flows_before = sorted(f.describe() for f in fake.switch("elma1").flows())
-    fake.connect("elma1")  # delete_all_ours, base flows and the bindings again
-    assert sorted(f.describe() for f in fake.switch("elma1").flows()) == flows_before
+    fake.send("mn1", fake.address("cn2"))  # through elma1 (cn2 is on the legacy LMA: no DRF entry)
+    flows_before = _flows_any_generation(fake.switch("elma1"))
+    counts_before = sorted((f.describe().split(" cookie=")[0], f.packets) for f in fake.switch("elma1").flows())
+    assert any(packets for _, packets in counts_before)
+    fake.connect("elma1")  # make before break: every flow again in a new generation, then the stale ones go
+    assert _flows_any_generation(fake.switch("elma1")) == flows_before
+    assert {split_cookie(f.cookie)[0] is not None for f in fake.switch("elma1").flows()} == {True}
+    assert {(f.cookie >> 55) & 1 for f in fake.switch("elma1").flows()} == {1}  # all in the new generation
+    # nothing was removed and re-added: the counters went on
+    assert sorted((f.describe().split(" cookie=")[0], f.packets) for f in fake.switch("elma1").flows()) == counts_before
     fake.connect("emag1")  # emag1 re-reports mn1's port with its trunk
     assert switches_crossed(fake.send("mn1", fake.address("mn2"))) == MN1_TO_MN2
     # a de-registered binding comes back as a drop, not as a tunnel to the old MAG
