@@ -91,6 +91,7 @@ class EpmipController:
         """Send what ``fx`` says, deliver every message it causes; all flow intents, in order, for
         the switches that are connected."""
         intents = list(self.bus.post(fx, now))
+        self.bus.release_due(now)
         _, more = self.bus.deliver()
         intents += more
         for node in self.nodes.values():  # latency samples, in the order the nodes took them

@@ -11,6 +11,7 @@ handlers would not change.
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections import Counter, deque
 from collections.abc import Callable
@@ -23,6 +24,9 @@ from openflow_rules.intents import Intent
 LOG = logging.getLogger("epmip.signalling")
 
 Handler = Callable[[Message, float], Effects | None]
+# A network model for tests: given a message about to be delivered, the delays (seconds) after which
+# copies of it arrive - [] loses it, [0.0] is a normal delivery, [0.0, 0.0] duplicates it.
+Faults = Callable[[Message], list[float]]
 
 
 @dataclass
@@ -44,6 +48,9 @@ class Dispatcher:
         self.bytes_sent = 0
         self.errors: Counter[str] = Counter()
         self.log: deque[LoggedMessage] = deque(maxlen=history)
+        self.faults: Faults | None = None
+        self._later: list[tuple[float, int, str, bytes]] = []  # (due, order, dst, data): delayed copies
+        self._order = 0
 
     def register(self, node: str, handler: Handler) -> None:
         self._handlers[node] = handler
@@ -58,7 +65,21 @@ class Dispatcher:
         self.log.append(LoggedMessage(now, msg.TYPE, msg.src, msg.dst, msg.seq, len(data)))
         if LOG.isEnabledFor(logging.INFO):
             LOG.info("%s %s -> %s seq=%d %s", msg.TYPE, msg.src, msg.dst, msg.seq, _brief(msg))
-        self._queue.append((msg.dst, data, now))
+        if self.faults is None:
+            self._queue.append((msg.dst, data, now))
+            return
+        for delay in self.faults(msg):
+            if delay <= 0:
+                self._queue.append((msg.dst, data, now))
+            else:
+                self._order += 1
+                heapq.heappush(self._later, (now + delay, self._order, msg.dst, data))
+
+    def release_due(self, now: float) -> None:
+        """Queue the delayed copies (``faults``) whose time has come."""
+        while self._later and self._later[0][0] <= now:
+            due, _, dst, data = heapq.heappop(self._later)
+            self._queue.append((dst, data, due))
 
     def record(self, msg: Message, now: float) -> None:
         """Count and log a message that travels outside the dispatcher (a Hop-by-Hop query is a
