@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The two commands of the README:
 #   ./run.sh demo   set everything up, then run the demo (OVS + controller + Mininet, a moving MN)
-#   ./run.sh test   set everything up, then run lint and the whole test suite (unit + integration)
+#   ./run.sh test   set everything up, then run lint, the type checker and the whole test suite (unit + integration)
 # Anything after the command is passed on (to `epmip demo` or to pytest).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,6 +18,8 @@ case "$cmd" in
     cd "$ROOT"
     echo "==> ruff check"
     "$VENV/bin/ruff" check .
+    echo "==> mypy"
+    "$VENV/bin/mypy" controller openflow_rules apps benchmarks mininet_topos
     echo "==> pytest (unit, flow-table and integration tests)"
     exec "$VENV/bin/python" -m pytest -ra "$@"
     ;;

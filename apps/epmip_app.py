@@ -15,6 +15,8 @@ import functools
 import logging
 import os
 import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from apps import compat
 
@@ -37,6 +39,10 @@ from apps.launcher import register_options  # noqa: E402
 from apps.rest_app import register_rest  # noqa: E402
 from controller.config import ConfigError, load_domain  # noqa: E402
 from controller.core import EpmipController, PortInfo  # noqa: E402
+from openflow_rules.intents import Intent  # noqa: E402
+
+if TYPE_CHECKING:
+    from ryu.controller.controller import Datapath
 
 LOG = logging.getLogger("epmip.app")
 
@@ -76,7 +82,7 @@ class EpmipApp(app_manager.RyuApp):
             raise SystemExit(f"epmip: {path}: {exc}") from None
         self.tick_interval = float(getattr(cfg.CONF, "epmip_tick", 0.2) or 0.2)
         self.core = EpmipController(domain, epoch=time.time() - time.monotonic())
-        self.datapaths: dict[int, object] = {}
+        self.datapaths: dict[int, Datapath] = {}
         register_rest(kwargs["wsgi"], self)
         self.threads.append(hub.spawn(self._ticker))
         LOG.info(
@@ -90,7 +96,7 @@ class EpmipApp(app_manager.RyuApp):
 
     # ------------------------------------------------------------ sending
 
-    def send(self, intents) -> None:
+    def send(self, intents: Iterable[Intent]) -> None:
         for intent in intents:
             dp = self.datapaths.get(intent.dpid)
             if dp is None:
@@ -112,16 +118,17 @@ class EpmipApp(app_manager.RyuApp):
     @guarded
     def _state_change(self, ev) -> None:
         dp = ev.datapath
-        if dp.id is None:
+        dpid: int | None = dp.id
+        if dpid is None:
             return
         if ev.state == MAIN_DISPATCHER:
-            self.datapaths[dp.id] = dp
+            self.datapaths[dpid] = dp
             ports = [_port_info(p) for p in dp.ports.values() if p.port_no < dp.ofproto.OFPP_MAX]
-            LOG.info("switch %#x connected with %d ports", dp.id, len(ports))
-            self.send(self.core.switch_up(dp.id, ports, time.monotonic()))
-        elif ev.state == DEAD_DISPATCHER and self.datapaths.get(dp.id) is dp:
-            del self.datapaths[dp.id]
-            self.core.switch_down(dp.id, time.monotonic())
+            LOG.info("switch %#x connected with %d ports", dpid, len(ports))
+            self.send(self.core.switch_up(dpid, ports, time.monotonic()))
+        elif ev.state == DEAD_DISPATCHER and self.datapaths.get(dpid) is dp:
+            del self.datapaths[dpid]
+            self.core.switch_down(dpid, time.monotonic())
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     @guarded

@@ -189,6 +189,11 @@ def _num(value: float | None, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
 
+def _lma_load_cell(lma: str) -> Callable[[Mapping], str]:
+    """A handoff-table cell: the packets ``lma`` forwarded per stream packet in one run."""
+    return lambda h: f"{h['lma_load'][lma]:.3f}" if lma in h["lma_load"] else "n/a"
+
+
 def _med_p95(summary: Mapping, key: str, digits: int = 1) -> str:
     s = summary.get(key) or {}
     return f"{_num(s.get('median'), digits)} / {_num(s.get('p95'), digits)}"
@@ -210,7 +215,7 @@ def table_sections(result: Mapping) -> tuple[list[str], list[tuple[str, list[lis
         any_route = next((routes[m][pair] for m in ROUTE_MODES if pair in routes.get(m, {})), None)
         one_way = "n/a" if any_route is None else str(len(any_route["shortest_path"]))
         both_ways = "n/a" if any_route is None else str(any_route["shortest_round_trip"])
-        spec = [
+        spec: list[tuple[str, Callable[[Mapping], str]]] = [  # (row label, cell of one run's figures)
             (f"switches crossed, round trip (shortest {one_way})", lambda r: str(r["switches_crossed"])),
             (f"switch visits per round trip (shortest {both_ways})", lambda r: str(r["visits_round_trip"])),
             ("route stretch (visits / shortest)", lambda r: f"{r['stretch']:.2f}"),
@@ -256,9 +261,7 @@ def table_sections(result: Mapping) -> tuple[list[str], list[tuple[str, list[lis
              lambda h: f"{h['overall']['downlink']['lost']} / {h['overall']['uplink']['lost']}"),
         ]  # fmt: skip
         loaded = [n for n in lmas if any(r.get("lma_load", {}).get(n, 0) >= 0.0005 for r in runs.values())]
-        for n in loaded:
-            spec.append((f"LMA load {n}: packets per stream packet",
-                         lambda h, n=n: f"{h['lma_load'][n]:.3f}" if n in h["lma_load"] else "n/a"))  # fmt: skip
+        spec += [(f"LMA load {n}: packets per stream packet", _lma_load_cell(n)) for n in loaded]
         rows = []
         for name, cell in spec:
             row = [name]
@@ -485,8 +488,8 @@ def plot_timeline(result: Mapping, pair: str, path: Path) -> Path | None:
     side): received packets at their arrival time, lost ones at their send time; lines at the move,
     the re-attachment and the new binding."""
     runs = (result.get("handoffs") or {}).get(pair) or {}
-    panels = [(config_label(m, b), runs.get(config_label(m, b))) for m, b in CONFIGS]
-    panels = [(label, h) for label, h in panels if h is not None and "timeline" in h]
+    candidates = [(config_label(m, b), runs.get(config_label(m, b))) for m, b in CONFIGS]
+    panels = [(label, h) for label, h in candidates if h is not None and "timeline" in h]
     if not panels:
         return None
     plt = _pyplot()

@@ -12,6 +12,7 @@ import ipaddress
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -31,7 +32,7 @@ class Steps:
         print(f"\n[{time.monotonic() - self.t0:5.1f}s] {self.n}. {text}", flush=True)
 
 
-def table(rows: list[list[str]], header: list[str]) -> str:
+def table(rows: Sequence[Sequence[object]], header: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False))
     out = [line, "  ".join("-" * w for w in widths)]
@@ -80,7 +81,8 @@ def run_demo(config: str | None = None, log_dir: str | None = None) -> int:
         rows = []
         for b in sorted(body["bindings"], key=lambda b: b["mn_id"]):
             coa_sw = d.switch_by_address(ipaddress.IPv6Address(b["proxy_coa"]))
-            rows.append([b["mn_id"], b["lma"], b["hnps"][0], addrs[b["mn_id"]], f"{coa_sw.name} ({b['proxy_coa']})"])
+            coa = f"{coa_sw.name} ({b['proxy_coa']})" if coa_sw else b["proxy_coa"]
+            rows.append([b["mn_id"], b["lma"], b["hnps"][0], addrs[b["mn_id"]], coa])
         print(table(rows, ["MN", "(e)LMA", "HNP", "address (SLAAC)", "Proxy-CoA"]))
 
         step("traffic: first packets (ping6 x5), then 10 more once the route is set up")
@@ -112,7 +114,7 @@ def run_demo(config: str | None = None, log_dir: str | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="epmip-demo-") as tmp:
             stream = UdpStream(net, "mn1", "mn2", rate=200, seconds=3, tmp=Path(tmp))
             time.sleep(1.0)
-            _, before = ctl.get("/epmip/v1/stats")
+            _, stats_before = ctl.get("/epmip/v1/stats")
             t_move = time.monotonic()
             port = net.move("mn1", target.name)
             wait_for(lambda: ctl.get("/epmip/v1/bindings/mn1")[1].get("proxy_coa") == str(target.address),
@@ -121,9 +123,10 @@ def run_demo(config: str | None = None, log_dir: str | None = None) -> int:
             records = stream.finish()
         down_lost, down_gap = stream.figures(records["mn1"])
         up_lost, up_gap = stream.figures(records["mn2"])
-        _, after = ctl.get("/epmip/v1/stats")
+        _, stats_after = ctl.get("/epmip/v1/stats")
         _, bce = ctl.get("/epmip/v1/bindings/mn1")
-        delta = {k: after["messages"].get(k, 0) - before["messages"].get(k, 0) for k in after["messages"]}
+        msgs_before, msgs_after = stats_before["messages"], stats_after["messages"]
+        delta = {k: msgs_after.get(k, 0) - msgs_before.get(k, 0) for k in msgs_after}
         print(f"   moved mn1: {old} -> {target.name} (port {port}); the host sent no RS")
         print(f"   binding now: CoA {bce['proxy_coa']} ({target.name}), previous CoA {bce['previous_coa']}, "
               f"HNP {bce['hnps'][0]} (unchanged), address {net.global_address('mn1')}")  # fmt: skip
@@ -152,7 +155,8 @@ def run_demo(config: str | None = None, log_dir: str | None = None) -> int:
             net.stop()
         ctl.stop()
         left = [b for b in _bridges() if net is not None and b in net.domain.switches]
-        print(f"   left behind: {len(left)} bridges, controller running: {ctl.proc.poll() is None}")
+        running = ctl.proc is not None and ctl.proc.poll() is None
+        print(f"   left behind: {len(left)} bridges, controller running: {running}")
     print(f"\nDone in {time.monotonic() - step.t0:.1f}s.  Controller log: {ctl.log_path}")
     return 0
 

@@ -91,6 +91,7 @@ class EpmipTopo(Topo):
         for link in domain.links:
             self.addLink(link.a, link.b, port1=link.a_port, port2=link.b_port, cls=TrunkLink)
         router_ll = str(domain.router_link_local)
+        hosts: list[tuple[str, str, str, str | None]]  # name, MAC, access switch, fixed address
         hosts = [(mn.id, mn.mac, mn.attach, None) for mn in domain.mobile_nodes.values()]
         hosts += [(fn.name, fn.mac, fn.attach, str(fn.address)) for fn in domain.fixed_nodes.values()]
         for name, mac, attach, fixed in hosts:
