@@ -26,6 +26,8 @@ MODES = ("epmip", "pmip", "lr")  # the draft; RFC 5213 centralized; RFC 6705 loc
 LMF_DISCOVERY = ("config", "hbh", "relay")  # draft §4.4.1, §4.4.2, §4.4.3
 HANDOFF_BUFFER = ("off", "reactive", "predictive")
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
+MAX_HNPS = 8  # HNPs per MN
+RESERVED_NAMES = ("policy",)  # signalling names of nodes that are not switches
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 MAX_LABEL = (1 << 20) - 1
 
@@ -83,8 +85,16 @@ class MobileNode:
     mac: str  # MN link-layer identifier
     attach: str  # the switch it starts on (Mininet)
     lma: str | None = None  # preferred LMA
-    hnp: ipaddress.IPv6Network | None = None  # statically assigned HNP, if any
+    hnp: ipaddress.IPv6Network | None = None  # statically assigned HNP, if any (the first of ``hnps``)
     allowed: bool = True
+    hnps: tuple[ipaddress.IPv6Network, ...] = ()  # every statically assigned HNP (RFC 5213: several)
+    hnp_count: int = 1  # HNPs the LMA assigns when none is static
+
+    @property
+    def static_hnps(self) -> tuple[ipaddress.IPv6Network, ...]:
+        if self.hnps:
+            return self.hnps
+        return (self.hnp,) if self.hnp is not None else ()
 
 
 @dataclass(frozen=True)
@@ -334,6 +344,8 @@ def _switches(items: list[Any]) -> dict[str, Switch]:
         if not isinstance(item, dict):
             raise ConfigError(path, item, "a mapping with name, dpid, role, address")
         name = _name(_get(item, "name", path, str), f"{path}.name")
+        if name in RESERVED_NAMES:
+            raise ConfigError(f"{path}.name", name, f"a name other than {', '.join(RESERVED_NAMES)} (reserved)")
         path = f"switches[{i}] ({name})"
         if name in out:
             raise ConfigError(f"{path}.name", name, "a name not used by another switch")
@@ -428,19 +440,34 @@ def _mobile_nodes(items: list[Any], switches: dict[str, Switch]) -> dict[str, Mo
         lma = _get(item, "lma", path, str, None)
         if lma is not None and (lma not in switches or not switches[lma].is_lma):
             raise ConfigError(f"{path}.lma", lma, "the name of a switch with role elma or lma")
-        hnp = item.get("hnp")
-        if hnp is not None:
-            hnp = _prefix(hnp, f"{path}.hnp", exact_len=64)
+        if "hnp" in item and "hnps" in item:
+            raise ConfigError(f"{path}.hnps", item["hnps"], "either hnp or hnps, not both")
+        raw = [item["hnp"]] if "hnp" in item else item.get("hnps", [])
+        if not isinstance(raw, list) or len(raw) > MAX_HNPS:
+            raise ConfigError(f"{path}.hnps", raw, f"a list of at most {MAX_HNPS} /64 prefixes")
+        key = "hnp" if "hnp" in item else "hnps"
+        hnps = tuple(_prefix(h, f"{path}.{key}", exact_len=64) for h in raw)
+        if len(set(hnps)) != len(hnps):
+            raise ConfigError(f"{path}.hnps", raw, "prefixes that differ from each other")
+        first_owner: str | None = None
+        for hnp in hnps:
             owners = [s for s in switches.values() if s.is_lma and any(hnp.subnet_of(p) for p in s.prefixes)]
             if not owners:
-                raise ConfigError(f"{path}.hnp", str(hnp), "a /64 inside the prefixes of an elma or lma")
+                raise ConfigError(f"{path}.{key}", str(hnp), "a /64 inside the prefixes of an elma or lma")
             if lma is not None and owners[0].name != lma:
-                raise ConfigError(f"{path}.hnp", str(hnp), f"a /64 inside the prefixes of {lma}")
+                raise ConfigError(f"{path}.{key}", str(hnp), f"a /64 inside the prefixes of {lma}")
+            if first_owner is not None and owners[0].name != first_owner:
+                raise ConfigError(f"{path}.{key}", str(hnp), f"a /64 of {first_owner}, like the first HNP")
+            first_owner = owners[0].name
+        hnp_count = _get(item, "hnp_count", path, int, 1)
+        if isinstance(hnp_count, bool) or not 1 <= hnp_count <= MAX_HNPS or (hnps and "hnp_count" in item):
+            raise ConfigError(f"{path}.hnp_count", hnp_count, f"1..{MAX_HNPS}, and only without static HNPs")
         allowed = _get(item, "allowed", path, bool, True)
-        for key in item:
-            if key not in ("id", "mac", "attach", "lma", "hnp", "allowed"):
-                raise ConfigError(f"{path}.{key}", item[key], "one of id, mac, attach, lma, hnp, allowed")
-        out[mn_id] = MobileNode(mn_id, mac, attach, lma, hnp, allowed)
+        for k in item:
+            if k not in ("id", "mac", "attach", "lma", "hnp", "hnps", "hnp_count", "allowed"):
+                raise ConfigError(f"{path}.{k}", item[k], "one of id, mac, attach, lma, hnp, hnps, hnp_count, allowed")
+        first_hnp = hnps[0] if hnps else None
+        out[mn_id] = MobileNode(mn_id, mac, attach, lma, first_hnp, allowed, hnps if len(hnps) > 1 else (), hnp_count)
     return out
 
 

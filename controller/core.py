@@ -26,6 +26,7 @@ from controller.config import Domain, FixedNode
 from controller.dispatcher import Dispatcher
 from controller.effects import LATENCY_SAMPLES, Effects, Stats
 from controller.nodes import ArNode, EmagNode, LmaNode, Node, make_node
+from controller.policy import PolicyStore
 from controller.topology import Topology
 from controller.view import Shared, View, prefix_of
 from openflow_rules import flows
@@ -61,6 +62,10 @@ class EpmipController:
             self.nodes[sw.name] = node
             if type(node) is not Node:
                 self.bus.register(sw.name, node.handle)
+        self.policy = PolicyStore(
+            shared.profiles, frozenset(n for n, x in self.nodes.items() if isinstance(x, LmaNode))
+        )
+        self.bus.register(self.policy.name, self.policy.handle)
         self.mags: dict[str, EmagNode] = {n: x for n, x in self.nodes.items() if isinstance(x, EmagNode)}
         self.lmas: dict[str, LmaNode] = {n: x for n, x in self.nodes.items() if isinstance(x, LmaNode)}
         self.ars: dict[str, ArNode] = {n: x for n, x in self.nodes.items() if isinstance(x, ArNode)}
@@ -74,9 +79,12 @@ class EpmipController:
     def counters(self) -> Counter[str]:
         """Every node's event counters and the root's, added up (a fresh Counter: read-only)."""
         total: Counter[str] = Counter(self.stats_.counters)
-        for node in self.nodes.values():
-            total.update(node.stats.counters)
+        for stats in self._all_stats():
+            total.update(stats.counters)
         return total
+
+    def _all_stats(self) -> list[Stats]:
+        return [node.stats for node in self.nodes.values()] + [self.policy.stats]
 
     def find_lmf(self, address: ipaddress.IPv6Address) -> str | None:
         """§4.4.1 as the domain's configuration says today (REST and tests; a DRF asks its view)."""
@@ -94,10 +102,10 @@ class EpmipController:
         self.bus.release_due(now)
         _, more = self.bus.deliver()
         intents += more
-        for node in self.nodes.values():  # latency samples, in the order the nodes took them
-            for name, samples in node.stats.latencies.items():
+        for stats in self._all_stats():  # latency samples, in the order the nodes took them
+            for name, samples in stats.latencies.items():
                 self.latencies[name].extend(samples)
-            node.stats.latencies.clear()
+            stats.latencies.clear()
         out = []
         for intent in intents:
             gen = self.generation.get(intent.dpid)

@@ -31,7 +31,7 @@ class Lma:
         self.stats = stats
         self.cache = cache if cache is not None else BindingCache()
         self.has_lmf = view.me.role == "elma"
-        self._allocated: dict[str, ipaddress.IPv6Network] = {}
+        self._allocated: dict[str, list[ipaddress.IPv6Network]] = {}
         self._timers: list[tuple[float, str]] = []  # (when, mn_id): lifetime ends, delayed deletes
         self.lr: LrLma | None = LrLma(view, self.cache, stats) if view.mode == "lr" else None
 
@@ -46,19 +46,29 @@ class Lma:
     # ------------------------------------------------------------ HNP assignment
 
     def hnp_for(self, mn: MobileNode) -> ipaddress.IPv6Network:
-        """The MN's HNP: from its profile, else a /64 of this LMA's first prefix chosen by the MN's
-        position in the domain file, so that it is stable across re-registrations and restarts."""
-        if mn.hnp is not None:
-            return mn.hnp
-        hnp = self._allocated.get(mn.id)
-        if hnp is None:
+        """The MN's (first) HNP."""
+        return self.hnps_for(mn)[0]
+
+    def hnps_for(self, mn: MobileNode) -> list[ipaddress.IPv6Network]:
+        """The MN's HNPs: from its profile, else ``hnp_count`` /64s of this LMA's first prefix chosen
+        by the MN's position *i* in the domain file (number i+1, then i+1+M, i+1+2M ... with M the
+        number of MNs), so that they are stable across re-registrations and restarts."""
+        if mn.static_hnps:
+            return list(mn.static_hnps)
+        hnps = self._allocated.get(mn.id)
+        if hnps is None:
             pool = self.view.own_prefixes()[0]
             index = self.view.mn_index[mn.id] + 1
-            hnp = ipaddress.IPv6Network((int(pool.network_address) + (index << 64), 64))
-            if not hnp.subnet_of(pool):
-                raise ValueError(f"{self.name}: prefix {pool} has no /64 left for {mn.id}")
-            self._allocated[mn.id] = hnp
-        return hnp
+            stride = len(self.view.mn_index)
+            hnps = [
+                ipaddress.IPv6Network((int(pool.network_address) + ((index + j * stride) << 64), 64))
+                for j in range(mn.hnp_count)
+            ]
+            for hnp in hnps:
+                if not hnp.subnet_of(pool):
+                    raise ValueError(f"{self.name}: prefix {pool} has no /64 left for {mn.id}")
+            self._allocated[mn.id] = hnps
+        return hnps
 
     # ------------------------------------------------------------ PBU handling
 
@@ -92,8 +102,8 @@ class Lma:
         bound = view.profile_lma(mn)
         if bound is not None and bound != self.name:
             return self._reply(pbu, Status.NOT_LMA_FOR_THIS_MOBILE_NODE)
-        hnp = self.hnp_for(mn)
-        if pbu.hnps and [str(hnp)] != pbu.hnps:
+        hnps = self.hnps_for(mn)
+        if pbu.hnps and sorted(pbu.hnps) != sorted(str(h) for h in hnps):
             return self._reply(pbu, Status.NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX)
         bce = self.cache.get(mn.id)
         if bce is not None and pbu.timestamp < bce.timestamp:
@@ -106,7 +116,7 @@ class Lma:
         changed = bce is None or previous is not None or bce.state != ACTIVE
         if bce is None:
             bce = BindingCacheEntry(
-                mn_id=mn.id, mn_ll_id=pbu.mn_ll_id or mn.mac, hnps=[hnp], coa=coa,
+                mn_id=mn.id, mn_ll_id=pbu.mn_ll_id or mn.mac, hnps=list(hnps), coa=coa,
                 lifetime=pbu.lifetime, timestamp=pbu.timestamp, registered_at=now,
                 expires_at=now + pbu.lifetime,
             )  # fmt: skip
@@ -128,7 +138,7 @@ class Lma:
             self._program(bce, fx)
         fx.merge(
             self._reply(
-                pbu, Status.ACCEPTED, hnps=[str(hnp)], lifetime=pbu.lifetime,
+                pbu, Status.ACCEPTED, hnps=[str(h) for h in hnps], lifetime=pbu.lifetime,
                 previous_coa=str(previous) if previous is not None else "",
             )
         )  # fmt: skip

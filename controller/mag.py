@@ -26,14 +26,16 @@ from controller.config import MobileNode
 from controller.effects import Effects, Numbering, Sequence, Stats
 from controller.frames import rewrite_ethernet
 from controller.interfaces import Endpoint
-from controller.messages import HACK, HI, LRI, PBA, PBU, HandoffIndicator, Message, Status
+from controller.messages import HACK, HI, LRI, PBA, PBU, PPA, PPQ, HandoffIndicator, Message, Status
 from controller.view import View
 from openflow_rules import flows
 from openflow_rules.intents import Barrier, PacketOut
 from openflow_rules.pipeline import Fn
 
 LOG = logging.getLogger("epmip.mag")
+POLICY = "policy"  # the policy store's name on the signalling bus (controller/policy.py)
 
+ANCHORING = "anchoring"  # asking the policy store which LMA anchors the MN
 REGISTERING = "registering"
 BOUND = "bound"
 REJECTED = "rejected"
@@ -92,6 +94,7 @@ class Mag:
         self._departed_regs: dict[str, Attachment] = {}  # buffered MNs not yet de-registered
         self._by_port: dict[int, str] = {}  # port -> mn_id; kept with ``attachments``
         self._timers: list[tuple[float, str]] = []  # (when, mn_id)
+        self.anchors: dict[str, str] = {}  # mn_id -> its LMA, as the policy store answered
 
     @property
     def name(self) -> str:
@@ -125,7 +128,7 @@ class Mag:
         fx = Effects()
         att = self.attachments.get(mn.id)
         ra_to = (mn.mac, rs_from if rs_from and rs_from != "::" else ndp.ALL_NODES)
-        if att is not None and att.port == port and att.state in (BOUND, REGISTERING):
+        if att is not None and att.port == port and att.state in (BOUND, REGISTERING, ANCHORING):
             if att.state == BOUND and rs_from is not None:
                 self._send_ra(att, ra_to, fx)
             elif rs_from is not None:
@@ -137,18 +140,48 @@ class Mag:
             LOG.warning("%s: %s is not authorized for network-based mobility", self.name, mn.id)
             self.stats.count("attach_refused")
             return fx
-        lma = self.view.select_lma(mn)
-        daf = self.drf_capable and self.view.mode == "epmip" and self.view.peer(lma).role == "elma"
         att = Attachment(
-            mn=mn, port=port, lma=lma, state=REGISTERING, seq=self.seq.next(),
-            attached_at=now, sent_at=now, daf=daf, ra_to=ra_to,
+            mn=mn, port=port, lma="", state=ANCHORING, seq=self.seq.next(), attached_at=now, sent_at=now, ra_to=ra_to,
         )  # fmt: skip
         self.attachments[mn.id] = att
         self._by_port[port] = mn.id
         self.stats.count("attach_detected")
-        LOG.info("%s: %s attached on port %d, registering with %s", self.name, mn.id, port, lma)
-        self._send_pbu(att, now, self.view.timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE, fx)
+        lma = self.view.profile_lma(mn) or self.anchors.get(mn.id)
+        if lma is None:  # the MN's anchor is the policy store's to say (chosen once per MN)
+            LOG.info("%s: %s attached on port %d, asking the policy store for its LMA", self.name, mn.id, port)
+            self._send_ppq(att, now, fx)
+        else:
+            self._register(att, lma, now, fx)
         self._schedule(now + PBA_TIMEOUT, mn.id)
+        return fx
+
+    def _send_ppq(self, att: Attachment, now: float, fx: Effects) -> None:
+        att.sent_at = now
+        fx.send(PPQ(src=self.name, dst=POLICY, seq=att.seq, mn_id=att.mn.id, lma=self.view.select_lma(att.mn)))
+
+    def _register(self, att: Attachment, lma: str, now: float, fx: Effects) -> None:
+        att.lma = lma
+        att.daf = self.drf_capable and self.view.mode == "epmip" and self.view.peer(lma).role == "elma"
+        att.state = REGISTERING
+        LOG.info("%s: %s attached on port %d, registering with %s", self.name, att.mn.id, att.port, lma)
+        self._send_pbu(att, now, self.view.timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE, fx)
+
+    def on_ppa(self, msg: PPA, now: float) -> Effects:
+        fx = Effects()
+        att = self.attachments.get(msg.mn_id)
+        if att is None or att.state != ANCHORING or att.seq != msg.seq:
+            return fx  # a late or duplicated answer
+        if msg.status != Status.ACCEPTED or msg.lma not in self.view.peers or not self.view.peer(msg.lma).is_lma:
+            att.state = REJECTED
+            att.status = msg.status
+            LOG.error("%s: the policy store has no LMA for %s: %s", self.name, msg.mn_id, _status_name(msg.status))
+            self.stats.count("registration_rejected")
+            return fx
+        self.anchors[msg.mn_id] = msg.lma
+        att.seq = self.seq.next()
+        att.retries = 0
+        self._register(att, msg.lma, now, fx)
+        self._schedule(now + PBA_TIMEOUT, msg.mn_id)
         return fx
 
     def _schedule(self, when: float, mn_id: str) -> None:
@@ -218,6 +251,8 @@ class Mag:
             return self.on_hi(msg, now)
         if isinstance(msg, HACK):
             return self.on_hack(msg)
+        if isinstance(msg, PPA):
+            return self.on_ppa(msg, now)
         return None
 
     def on_pba(self, pba: PBA, now: float) -> Effects:
@@ -325,13 +360,16 @@ class Mag:
                 self._schedule(att.refresh_at, mn_id)
                 self.stats.count("binding_refresh")
                 self._send_pbu(att, now, timers.binding_lifetime, HandoffIndicator.NOT_CHANGED, fx)
-            elif att.state == REGISTERING and now - att.sent_at >= PBA_TIMEOUT * (2**att.retries):
+            elif att.state in (ANCHORING, REGISTERING) and now - att.sent_at >= PBA_TIMEOUT * (2**att.retries):
                 if att.retries >= PBU_RETRIES:
                     att.state = REJECTED
-                    LOG.error("%s: no PBA for %s from %s", self.name, att.mn.id, att.lma)
+                    LOG.error("%s: no answer for %s from %s", self.name, att.mn.id, att.lma or POLICY)
                     continue
                 att.retries += 1
-                self._send_pbu(att, now, timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE, fx)
+                if att.state == ANCHORING:
+                    self._send_ppq(att, now, fx)
+                else:
+                    self._send_pbu(att, now, timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE, fx)
                 self._schedule(att.sent_at + PBA_TIMEOUT * (2**att.retries), mn_id)
         gone, expired = self.buffer.tick(now)
         fx.merge(expired)

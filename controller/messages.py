@@ -193,8 +193,29 @@ class HACK(Message):
     frames: list[bytes] = field(default_factory=list)
 
 
+@dataclass
+class PPQ(Message):
+    """Policy profile query, MAG -> policy store (RFC 5213 §2.2 policy store; RFC 5779 does it with
+    Diameter): which LMA anchors ``mn_id``?  ``lma`` is the MAG's own choice (§4.1), which the
+    store records if the MN has no anchor yet, so that the anchor is chosen once per MN."""
+
+    TYPE: ClassVar[str] = "PPQ"
+    mn_id: str = ""
+    lma: str = ""
+
+
+@dataclass
+class PPA(Message):
+    """Policy profile answer: the LMA that anchors ``mn_id`` (its HNPs stay with it)."""
+
+    TYPE: ClassVar[str] = "PPA"
+    mn_id: str = ""
+    status: int = Status.ACCEPTED
+    lma: str = ""
+
+
 MESSAGE_TYPES: Mapping[str, type[Message]] = MappingProxyType(
-    {cls.TYPE: cls for cls in (PBU, PBA, PBQR, PBQA, PBCI, PBCA, LRI, LRA, HI, HACK)}
+    {cls.TYPE: cls for cls in (PBU, PBA, PBQR, PBQA, PBCI, PBCA, LRI, LRA, HI, HACK, PPQ, PPA)}
 )
 
 _KINDS: Mapping[str, tuple[type, ...]] = MappingProxyType(

@@ -23,6 +23,8 @@ from controller.messages import (
     PBQA,
     PBQR,
     PBU,
+    PPA,
+    PPQ,
     WIRE_VERSION,
     HandoffIndicator,
     MessageError,
@@ -50,6 +52,8 @@ SAMPLES = [
     LRA(src="emag1", dst="elma1", seq=5, mn_id="mn1", peer_mn_id="mn3", status=Status.ACCEPTED),
     HI(src="emag2", dst="emag1", seq=6, mn_id="mn1", hnps=["2001:db8:a:1::/64"], new_coa="2001:db8:ffff::2"),
     HACK(src="emag1", dst="emag2", seq=6, mn_id="mn1", status=Status.ACCEPTED, frames=[b"\x00\x01", b""]),
+    PPQ(src="emag2", dst="policy", seq=7, mn_id="mn9", lma="elma1"),
+    PPA(src="policy", dst="emag2", seq=7, mn_id="mn9", status=Status.ACCEPTED, lma="elma3"),
 ]  # fmt: skip
 
 
