@@ -54,6 +54,9 @@ class FixedHosts:
         """The host's number in DRF cookies (which also hold MN numbers, hence the offset)."""
         return FIXED_OBJ_BASE + self.view.fixed_index[key]
 
+    def key_for_prefix(self, prefix: ipaddress.IPv6Network) -> str | None:
+        return next((h.name for h in self.hosts.values() if h.address in prefix), None)
+
     def on_port(self, port: int) -> FixedHost | None:
         return next((h for h in self.hosts.values() if h.port == port), None)
 

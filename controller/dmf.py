@@ -13,6 +13,16 @@ At the three eMAGs of a handoff of MN1 from p-eMAG to n-eMAG:
 An MN that left and whose new eMAG never sends a PBCI (it moved to a legacy MAG, §6, or left the
 domain) is withdrawn after ``PBCI_WAIT``: its correspondents fall back to PMIP routing.
 
+Who must be told is not only the MN's own correspondents: every DRF that *holds* the MN's location
+(it asked the LMF - the PBA lists them -, it was told in an earlier handoff, or it relays for its
+own moving MN) is updated at a handoff and withdrawn at a departure, whatever the traffic
+direction.  p-eMAG hands that holder set over to n-eMAG in its PBCA.  Every PBCI is sent again
+until its PBCA arrives (``PBCA_TIMEOUT`` doubling, ``PBCI_TRIES`` sends); a duplicate PBCI is
+answered again and changes nothing more.  If n-eMAG's PBCI is never answered, its MN's
+correspondents keep reaching it through the LMA (the PBA re-pointed the binding) and re-learn the
+location from the LMF when their entries expire; if a correspondent never answers, p-eMAG removes
+its redirect after ``PBCA_WAIT``.
+
 The DMF reads and writes its own node's DRF location cache (``controller/drf.py``); everything it
 learns about other nodes comes in PBCI/PBCA messages.
 """
@@ -24,7 +34,7 @@ import logging
 from dataclasses import dataclass, field
 
 from controller.drf import Drf, Location
-from controller.effects import Effects, Sequence, Stats
+from controller.effects import Effects, Outstanding, Sequence, Stats
 from controller.interfaces import Departures, Endpoint, Endpoints
 from controller.messages import PBCA, PBCI, Status
 from controller.view import View
@@ -37,6 +47,8 @@ REDIRECT_HOLD = 1.0  # seconds a redirect stays after every correspondent acknow
 PBCA_WAIT = 2.0  # seconds p-eMAG waits for correspondents' PBCAs before removing the redirect anyway
 DEPARTED_KEEP = 30.0  # seconds p-eMAG remembers an MN's correspondents after it left
 PBCI_WAIT = 1.0  # seconds p-eMAG waits for a PBCI before telling correspondents the MN is gone (§6)
+PBCA_TIMEOUT = 0.5  # first wait for a PBCA before a PBCI is sent again (doubled each time)
+PBCI_TRIES = 4  # sends of one PBCI before it is given up
 
 
 @dataclass
@@ -47,6 +59,7 @@ class Redirect:
     installed_at: float
     awaiting: set[str] = field(default_factory=set)
     remove_at: float = 0.0
+    told: set[str] = field(default_factory=set)  # every DRF told of the move (n-eMAG's holders)
 
 
 @dataclass
@@ -55,6 +68,7 @@ class Departed:
     hnps: list[Net]
     correspondents: dict[Net, Location]
     departed_at: float
+    holders: set[str] = field(default_factory=set)  # DRFs (names) holding its location
     new_switch: str | None = None
     withdrawn: bool = False
 
@@ -79,10 +93,24 @@ class Dmf:
         self.redirects: dict[str, Redirect] = {}
         self.departed: dict[str, Departed] = {}
         self.handoff_started: dict[str, float] = {}  # MNs that arrived here: attach time
+        self.holders: dict[str, set[str]] = {}  # local endpoint -> DRFs (names) holding its location
+        self.outstanding = Outstanding(PBCA_TIMEOUT, PBCI_TRIES)  # (mn_id, dst) -> PBCI awaiting its PBCA
 
     @property
     def name(self) -> str:
         return self.view.name
+
+    def _names(self, addresses: list[str]) -> set[str]:
+        """The DRF nodes among ``addresses`` (this node excluded)."""
+        peers = (self.view.peer_at(a) for a in addresses)
+        return {p.name for p in peers if p is not None and p.has_drf and p.name != self.name}
+
+    def _addresses(self, names: set[str]) -> list[str]:
+        return sorted(str(self.view.peer(n).address) for n in names)
+
+    def _send_pbci(self, msg: PBCI, now: float, fx: Effects) -> None:
+        self.outstanding.add((msg.mn_id, msg.dst), msg, now)
+        fx.send(msg)
 
     def _ack(self, msg: PBCI, status: Status, fx: Effects) -> None:
         fx.send(PBCA(src=self.name, dst=msg.src, seq=msg.seq, mn_id=msg.mn_id, status=int(status)))
@@ -94,9 +122,14 @@ class Dmf:
 
     # ------------------------------------------------------------ attach / detach here
 
-    def on_bound(self, ep: Endpoint, previous_coa: str, attached_at: float, now: float) -> Effects:
+    def on_holders(self, ep: Endpoint, holders: list[str]) -> None:
+        """A PBA (registration or refresh) listed the DRFs the LMF gave the MN's location to."""
+        self.holders.setdefault(ep.key, set()).update(self._names(holders))
+
+    def on_bound(self, ep: Endpoint, previous_coa: str, holders: list[str], attached_at: float, now: float) -> Effects:
         """An MN registered here (PBA accepted).  If it came from another eMAG, tell that one."""
         fx = Effects()
+        self.on_holders(ep, holders)
         me = Location(self.view.address, self.name, "local", now)
         for hnp in ep.hnps:
             self.drf.learn(hnp, me, fx)  # local MNs that talked to it now deliver locally
@@ -110,11 +143,12 @@ class Dmf:
         if prev is None or prev.name == self.name or prev.role != "emag":
             return fx
         self.handoff_started[ep.key] = attached_at
-        fx.send(
-            PBCI(src=self.name, dst=prev.name, seq=self.seq.next(), mn_id=ep.key,
-                 hnps=[str(h) for h in ep.hnps], new_coa=str(self.view.address),
-                 timestamp=self.view.now_stamp(attached_at))
+        pbci = PBCI(
+            src=self.name, dst=prev.name, seq=self.seq.next(), mn_id=ep.key, hnps=[str(h) for h in ep.hnps],
+            new_coa=str(self.view.address), timestamp=self.view.now_stamp(attached_at),
+            holders=self._addresses(self.holders[ep.key]),
         )  # fmt: skip
+        self._send_pbci(pbci, now, fx)
         return fx
 
     def on_detach(self, ep: Endpoint, now: float) -> Effects:
@@ -126,8 +160,11 @@ class Dmf:
             if loc is not None and loc.switch == self.name:
                 self.drf.forget(hnp)
         self.handoff_started.pop(ep.key, None)
+        holders = self.holders.pop(ep.key, set())
+        for key in [k for k in self.outstanding.pending if isinstance(k, tuple) and k[0] == ep.key]:
+            self.outstanding.answered(key)  # its PBCI to p-eMAG no longer matters
         if ep.daf:
-            self.departed[ep.key] = Departed(ep.key, list(ep.hnps), correspondents, now)
+            self.departed[ep.key] = Departed(ep.key, list(ep.hnps), correspondents, now, holders)
         return fx
 
     # ------------------------------------------------------------ PBCI / PBCA
@@ -156,8 +193,13 @@ class Dmf:
         return fx
 
     def _as_previous(self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects) -> None:
-        """p-eMAG: redirect, tell n-eMAG the correspondents, tell the correspondents."""
+        """p-eMAG: redirect, tell n-eMAG the correspondents, tell every holder of the location."""
         dep = self.departed[msg.mn_id]
+        redirect = self.redirects.get(msg.mn_id)
+        if dep.new_switch == loc.switch and redirect is not None and redirect.to_switch == loc.switch:
+            self.stats.count("dmf_pbci_duplicate")  # n-eMAG sent it again: our PBCA was lost
+            fx.send(self._pbca_to_new(msg, dep, redirect))
+            return
         dep.new_switch = loc.switch
         obj = self.endpoints.obj_of(msg.mn_id)
         label, port = self.view.tunnel_to(loc.switch)
@@ -165,22 +207,29 @@ class Dmf:
             if label is not None and port is not None:
                 fx.flow(flows.install_redirect(self.view.dpid, obj, hnp, label, port))
             self.drf.learn(hnp, loc, fx)
+        if redirect is not None and redirect.to_switch != loc.switch:
+            self._remove_redirect(redirect, fx)
         redirect = Redirect(msg.mn_id, hnps, loc.switch, now)
         self.redirects[msg.mn_id] = redirect
         self.stats.count("dmf_redirect_installed")
-        fx.send(
-            PBCA(src=self.name, dst=msg.src, seq=msg.seq, mn_id=msg.mn_id, status=int(Status.ACCEPTED),
-                 correspondents=[{"prefix": str(p), "coa": str(c.coa)} for p, c in dep.correspondents.items()])
-        )  # fmt: skip
-        for switch in sorted({c.switch for c in dep.correspondents.values()}):
-            if switch in (self.name, loc.switch):
-                continue
+        correspondents = {c.switch for c in dep.correspondents.values()}
+        notify = (correspondents | dep.holders | self._names(msg.holders)) - {self.name, loc.switch}
+        redirect.told = notify | (correspondents & {loc.switch})
+        fx.send(self._pbca_to_new(msg, dep, redirect))
+        for switch in sorted(notify):
             redirect.awaiting.add(switch)
-            fx.send(
-                PBCI(src=self.name, dst=switch, seq=self.seq.next(), mn_id=msg.mn_id,
-                     hnps=msg.hnps, new_coa=msg.new_coa, timestamp=msg.timestamp)
-            )  # fmt: skip
+            holds = [str(p) for p, c in dep.correspondents.items() if c.switch == switch]
+            pbci = PBCI(src=self.name, dst=switch, seq=self.seq.next(), mn_id=msg.mn_id, hnps=msg.hnps,
+                        new_coa=msg.new_coa, timestamp=msg.timestamp, holds=holds)  # fmt: skip
+            self._send_pbci(pbci, now, fx)
         redirect.remove_at = now + (PBCA_WAIT if redirect.awaiting else REDIRECT_HOLD)
+
+    def _pbca_to_new(self, msg: PBCI, dep: Departed, redirect: Redirect) -> PBCA:
+        return PBCA(
+            src=self.name, dst=msg.src, seq=msg.seq, mn_id=msg.mn_id, status=int(Status.ACCEPTED),
+            correspondents=[{"prefix": str(p), "coa": str(c.coa)} for p, c in dep.correspondents.items()],
+            holders=self._addresses(redirect.told),
+        )  # fmt: skip
 
     def _as_correspondent(self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects) -> None:
         """A correspondent's DRF: re-point, relay for local MNs that moved on, acknowledge."""
@@ -192,10 +241,16 @@ class Dmf:
                     dep.correspondents[hnp] = loc
                     if dep.new_switch is not None and dep.new_switch != loc.switch:
                         self.stats.count("dmf_pbci_relayed")
-                        fx.send(
-                            PBCI(src=self.name, dst=dep.new_switch, seq=self.seq.next(), mn_id=msg.mn_id,
-                                 hnps=msg.hnps, new_coa=msg.new_coa, timestamp=msg.timestamp)
-                        )  # fmt: skip
+                        relay = PBCI(src=self.name, dst=dep.new_switch, seq=self.seq.next(), mn_id=msg.mn_id,
+                                     hnps=msg.hnps, new_coa=msg.new_coa, timestamp=msg.timestamp)  # fmt: skip
+                        self._send_pbci(relay, now, fx)
+        for text in msg.holds:  # the MN's new eMAG holds our endpoint's location from now on
+            try:
+                key = self.endpoints.key_for_prefix(ipaddress.IPv6Network(text))
+            except ValueError:
+                key = None
+            if key is not None and loc.switch != self.name:
+                self.holders.setdefault(key, set()).add(loc.switch)
         if repointed and msg.timestamp > 0:
             # the PBCI's timestamp is the MN's attach time at n-eMAG: attach -> correspondent updated
             self.stats.latency("handoff_reroute", max(self.view.now_stamp(now) - msg.timestamp, 0.0))
@@ -224,6 +279,7 @@ class Dmf:
 
     def on_pbca(self, msg: PBCA, now: float) -> Effects:
         fx = Effects()
+        self.outstanding.answered((msg.mn_id, msg.src))
         redirect = self.redirects.get(msg.mn_id)
         if redirect is not None and msg.src in redirect.awaiting:
             redirect.awaiting.discard(msg.src)
@@ -233,9 +289,10 @@ class Dmf:
         ep = self.endpoints.endpoint(msg.mn_id)
         if ep is None or not ep.daf:
             return fx
-        started = self.handoff_started.get(msg.mn_id)
+        started = self.handoff_started.pop(msg.mn_id, None)
         if started is not None:
             self.stats.latency("handoff_pbca", now - started)
+        self.holders.setdefault(ep.key, set()).update(self._names(msg.holders))
         for entry in msg.correspondents:
             try:
                 prefix = ipaddress.IPv6Network(entry.get("prefix", ""))
@@ -270,16 +327,26 @@ class Dmf:
                 del self.departed[mn_id]
             elif dep.new_switch is None and not dep.withdrawn and now - dep.departed_at >= PBCI_WAIT:
                 dep.withdrawn = True
-                for switch in sorted({c.switch for c in dep.correspondents.values()} - {self.name}):
-                    fx.send(
-                        PBCI(src=self.name, dst=switch, seq=self.seq.next(), mn_id=mn_id,
-                             hnps=[str(h) for h in dep.hnps], new_coa="", timestamp=self.view.now_stamp(now))
+                told = ({c.switch for c in dep.correspondents.values()} | dep.holders) - {self.name}
+                for switch in sorted(told):
+                    pbci = PBCI(
+                        src=self.name, dst=switch, seq=self.seq.next(), mn_id=mn_id,
+                        hnps=[str(h) for h in dep.hnps], new_coa="", timestamp=self.view.now_stamp(now),
                     )  # fmt: skip
+                    self._send_pbci(pbci, now, fx)
                 for hnp in dep.hnps:
                     loc = self.drf.location.get(hnp)
                     if loc is not None and loc.switch == self.name:
                         self.drf.forget(hnp)
                     self.drf.drop_direct(hnp, fx)
+        resend, gave_up = self.outstanding.due(now)
+        for msg in resend:
+            self.stats.count("dmf_pbci_resent")
+            fx.send(msg)
+        for _, msg in gave_up:
+            self.stats.count("dmf_pbci_unanswered")
+            LOG.warning("%s: no PBCA from %s for %s after %d tries", self.name, msg.dst, getattr(msg, "mn_id", ""),
+                        PBCI_TRIES)  # fmt: skip
         return fx
 
     def resync(self) -> Effects:

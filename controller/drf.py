@@ -14,8 +14,10 @@ through ``learn``/``repoint``/``drop_direct``.
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 import logging
+import math
 from dataclasses import dataclass, field
 
 from controller import hbh
@@ -33,6 +35,7 @@ Addr = ipaddress.IPv6Address
 HBH = "(hop-by-hop)"  # the "LMF" of a query sent toward the correspondent's address (§4.4.2)
 DIRECT = "direct"
 FALLBACK = "fallback"
+REFRESH_AT = 0.8  # a location in use is asked for again at this fraction of its lifetime
 
 
 @dataclass
@@ -41,6 +44,11 @@ class Location:
     switch: str
     source: str  # pbqa | pbca | pbci | local
     updated_at: float
+    expires_at: float = math.inf  # a PBQA's lifetime; PBCI/PBCA: the binding lifetime; local: never
+
+    @property
+    def refresh_at(self) -> float:
+        return self.updated_at + REFRESH_AT * (self.expires_at - self.updated_at)
 
 
 @dataclass
@@ -53,6 +61,7 @@ class Query:
     started_at: float
     retries: int = 0
     waiting: set[str] = field(default_factory=set)
+    refresh: bool = False  # asked again before a location in use expires
 
 
 class Drf:
@@ -67,6 +76,7 @@ class Drf:
         self.queries: dict[Net, Query] = {}
         self.fallback_since: dict[tuple[str, Net], float] = {}
         self._direct_to: dict[Net, set[str]] = {}  # correspondent prefix -> endpoints with a direct entry
+        self._expiry: list[tuple[float, Net]] = []  # (when to look at a location again, prefix)
 
     @property
     def name(self) -> str:
@@ -92,13 +102,7 @@ class Drf:
         if query is not None:
             query.waiting.add(ep.key)
             return fx
-        method = self.view.lmf_discovery
-        if method == "hbh":
-            lmf: str | None = HBH  # §4.4.2: sent toward the address itself
-        elif method == "relay":
-            lmf = self.view.preferred_lmf()  # §4.4.3: any eLMA will do
-        else:
-            lmf = self.view.find_lmf(dst)  # §4.4.1: by the prefix configuration
+        lmf = self._lmf_for(dst)
         if lmf is None:
             self.stats.count("drf_no_lmf")
             self.fallback(ep, prefix, now, fx)
@@ -107,6 +111,14 @@ class Drf:
         self.queries[prefix] = query
         self._send_query(query, now, fx)
         return fx
+
+    def _lmf_for(self, dst: Addr) -> str | None:
+        method = self.view.lmf_discovery
+        if method == "hbh":
+            return HBH  # §4.4.2: sent toward the address itself
+        if method == "relay":
+            return self.view.preferred_lmf()  # §4.4.3: any eLMA will do
+        return self.view.find_lmf(dst)  # §4.4.1: by the prefix configuration
 
     def _send_query(self, q: Query, now: float, fx: Effects) -> None:
         q.sent_at = now
@@ -131,11 +143,21 @@ class Drf:
             return fx  # late answer to a query that timed out
         del self.queries[query.prefix]
         self.stats.latency("location_query", now - query.started_at)
-        loc = self.location_from(msg.coa, "pbqa", now) if msg.status == Status.ACCEPTED else None
+        lifetime = msg.lifetime if msg.lifetime > 0 else None
+        loc = self.location_from(msg.coa, "pbqa", now, lifetime) if msg.status == Status.ACCEPTED else None
+        if query.refresh:
+            if loc is None:  # the correspondent is gone: its entries go, the next packet asks again
+                self.stats.count("drf_refresh_no_location")
+                self.forget(query.prefix)
+                self.drop_direct(query.prefix, fx)
+            else:
+                self.stats.count("drf_location_refreshed")
+                self.learn(query.prefix, loc, fx)
+            return fx
         if loc is None:
             self.stats.count("drf_no_location")
         else:
-            self.location[query.prefix] = loc
+            self.learn(query.prefix, loc, fx, repoint=False)
         for key in query.waiting:
             ep = self.endpoints.endpoint(key)
             if ep is None or not ep.daf:
@@ -148,13 +170,15 @@ class Drf:
 
     # ------------------------------------------------------------ entries
 
-    def location_from(self, coa: str, source: str, now: float) -> Location | None:
+    def location_from(self, coa: str, source: str, now: float, lifetime: float | None = None) -> Location | None:
         """A location for a CoA from a message, if it names a DRF of this domain (only a DRF can
-        terminate a direct tunnel)."""
+        terminate a direct tunnel); it lasts ``lifetime`` (default: the binding lifetime)."""
         peer = self.view.peer_at(coa)
         if peer is None or not peer.has_drf:
             return None
-        return Location(peer.address, peer.name, source, now)
+        if source == "local":
+            return Location(peer.address, peer.name, source, now)
+        return Location(peer.address, peer.name, source, now, now + (lifetime or self.view.timers.binding_lifetime))
 
     def direct(self, ep: Endpoint, prefix: Net, loc: Location, fx: Effects) -> None:
         label, port = self.view.tunnel_to(loc.switch)
@@ -188,10 +212,12 @@ class Drf:
         self.fallback_since[(ep.key, prefix)] = now
         self.stats.count("drf_fallback_installed")
 
-    def learn(self, prefix: Net, loc: Location, fx: Effects) -> int:
+    def learn(self, prefix: Net, loc: Location, fx: Effects, repoint: bool = True) -> int:
         """``prefix`` is at ``loc`` now: cache it and re-point every local direct entry toward it."""
         self.location[prefix] = loc
-        return self.repoint(prefix, loc, fx)
+        if loc.expires_at != math.inf:
+            heapq.heappush(self._expiry, (loc.refresh_at, prefix))
+        return self.repoint(prefix, loc, fx) if repoint else 0
 
     def repoint(self, prefix: Net, loc: Location, fx: Effects) -> int:
         """Point every local endpoint's direct entry toward ``prefix`` at ``loc``; returns how many."""
@@ -229,8 +255,29 @@ class Drf:
 
     # ------------------------------------------------------------ timers, resync
 
+    def _expire(self, now: float, fx: Effects) -> None:
+        """Locations past their refresh time: asked again if in use, forgotten when expired."""
+        while self._expiry and self._expiry[0][0] <= now:
+            _, prefix = heapq.heappop(self._expiry)
+            loc = self.location.get(prefix)
+            if loc is None or loc.expires_at == math.inf or loc.refresh_at > now:
+                continue  # gone, local, or learnt again since (another heap entry covers it)
+            if now >= loc.expires_at:
+                self.stats.count("drf_location_expired")
+                self.forget(prefix)
+                self.drop_direct(prefix, fx)
+                continue
+            heapq.heappush(self._expiry, (loc.expires_at, prefix))
+            address = prefix.network_address + 1  # any address of the prefix finds its LMF
+            lmf = self._lmf_for(address)
+            if self._direct_to.get(prefix) and prefix not in self.queries and lmf is not None:
+                q = Query(prefix, address, lmf, self.seq.next(), now, now, refresh=True)
+                self.queries[prefix] = q
+                self._send_query(q, now, fx)
+
     def tick(self, now: float) -> Effects:
         fx = Effects()
+        self._expire(now, fx)
         timers = self.view.timers
         for prefix, q in list(self.queries.items()):
             if now - q.sent_at < timers.query_timeout:
@@ -277,7 +324,7 @@ class Drf:
             "switch": self.name,
             "location_cache": [
                 {"prefix": str(p), "coa": str(loc.coa), "switch": loc.switch, "source": loc.source,
-                 "updated_at": loc.updated_at}
+                 "updated_at": loc.updated_at, "expires_at": None if loc.expires_at == math.inf else loc.expires_at}
                 for p, loc in sorted(self.location.items(), key=lambda kv: str(kv[0]))
             ],
             "tunnels": [

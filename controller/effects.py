@@ -83,3 +83,47 @@ class Numbering:
         if n is None:
             n = self._ids[prefix] = len(self._ids) + 1
         return n
+
+
+@dataclass
+class Pending:
+    msg: Message
+    sent_at: float
+    tries: int = 1
+
+
+class Outstanding:
+    """Requests awaiting an answer, sent again with RFC 5213-style exponential back-off (the first
+    wait ``timeout``, doubled each time) and given up after ``tries`` sends.  A resent request is
+    the same message (same sequence number), so the receiver can treat it as a duplicate."""
+
+    def __init__(self, timeout: float, tries: int) -> None:
+        self.timeout = timeout
+        self.tries = tries
+        self.pending: dict[object, Pending] = {}
+
+    def add(self, key: object, msg: Message, now: float) -> None:
+        self.pending[key] = Pending(msg, now)
+
+    def answered(self, key: object) -> Message | None:
+        p = self.pending.pop(key, None)
+        return p.msg if p is not None else None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.pending
+
+    def due(self, now: float) -> tuple[list[Message], list[tuple[object, Message]]]:
+        """(requests to send again now, (key, request) given up)."""
+        resend: list[Message] = []
+        gave_up: list[tuple[object, Message]] = []
+        for key, p in list(self.pending.items()):
+            if now - p.sent_at < self.timeout * 2 ** (p.tries - 1):
+                continue
+            if p.tries >= self.tries:
+                del self.pending[key]
+                gave_up.append((key, p.msg))
+                continue
+            p.tries += 1
+            p.sent_at = now
+            resend.append(p.msg)
+        return resend, gave_up

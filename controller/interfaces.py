@@ -41,6 +41,9 @@ class Endpoints(Protocol):
     def obj_of(self, key: str) -> int:
         """Its number in this switch's flow cookies."""
 
+    def key_for_prefix(self, prefix: ipaddress.IPv6Network) -> str | None:
+        """The local endpoint whose prefix (HNP, or a fixed host's /128) lies in ``prefix``."""
+
 
 class Departures(Protocol):
     def leave(self, key: str, now: float) -> Effects:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import ipaddress
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from controller.binding_cache import ACTIVE, DELETING, BindingCache, BindingCacheEntry
@@ -26,11 +27,16 @@ LOG = logging.getLogger("epmip.lma")
 
 
 class Lma:
-    def __init__(self, view: View, stats: Stats, cache: BindingCache | None = None) -> None:
+    def __init__(
+        self, view: View, stats: Stats, cache: BindingCache | None = None,
+        holders: Callable[[str, float], list[str]] | None = None,
+    ) -> None:  # fmt: skip
         self.view = view
         self.stats = stats
         self.cache = cache if cache is not None else BindingCache()
         self.has_lmf = view.me.role == "elma"
+        self.holders = holders  # the co-located LMF's location holders of an MN (eLMA only)
+        self.deleted: list[BindingCacheEntry] = []  # bindings deleted by the last tick
         self._allocated: dict[str, list[ipaddress.IPv6Network]] = {}
         self._timers: list[tuple[float, str]] = []  # (when, mn_id): lifetime ends, delayed deletes
         self.lr: LrLma | None = LrLma(view, self.cache, stats) if view.mode == "lr" else None
@@ -72,15 +78,16 @@ class Lma:
 
     # ------------------------------------------------------------ PBU handling
 
-    def _reply(self, pbu: PBU, status: Status, **kw: Any) -> Effects:
+    def _reply(self, pbu: PBU, status: Status, now: float = 0.0, **kw: Any) -> Effects:
         self.stats.count(f"pba_status_{int(status)}")
         if status != Status.ACCEPTED:
             LOG.warning("%s rejects PBU for %s from %s: %s", self.name, pbu.mn_id, pbu.src, status.name)
         fx = Effects()
+        holders = self.holders(pbu.mn_id, now) if self.holders is not None and status == Status.ACCEPTED else []
         fx.send(
             PBA(
                 src=self.name, dst=pbu.src, seq=pbu.seq, mn_id=pbu.mn_id, status=int(status),
-                coa=pbu.coa, timestamp=pbu.timestamp, elma=self.has_lmf, **kw,
+                coa=pbu.coa, timestamp=pbu.timestamp, elma=self.has_lmf, holders=holders, **kw,
             )
         )  # fmt: skip
         return fx
@@ -138,7 +145,7 @@ class Lma:
             self._program(bce, fx)
         fx.merge(
             self._reply(
-                pbu, Status.ACCEPTED, hnps=[str(h) for h in hnps], lifetime=pbu.lifetime,
+                pbu, Status.ACCEPTED, now, hnps=[str(h) for h in hnps], lifetime=pbu.lifetime,
                 previous_coa=str(previous) if previous is not None else "",
             )
         )  # fmt: skip
@@ -160,7 +167,7 @@ class Lma:
             if self.lr is not None:
                 fx.merge(self.lr.departing(bce))
         # A de-registration from a MAG that no longer holds the binding changes nothing.
-        return fx.merge(self._reply(pbu, Status.ACCEPTED, hnps=[str(p) for p in bce.hnps] if bce else []))
+        return fx.merge(self._reply(pbu, Status.ACCEPTED, now, hnps=[str(p) for p in bce.hnps] if bce else []))
 
     # ------------------------------------------------------------ data plane
 
@@ -205,6 +212,7 @@ class Lma:
                 why = "lifetime expired" if expired else "de-registered"
                 LOG.info("%s deletes BCE of %s (%s)", self.name, mn_id, why)
                 self.cache.delete(mn_id)
+                self.deleted.append(bce)
                 obj = self.view.mn_index[mn_id]
                 for hnp in bce.hnps:
                     fx.flow(flows.delete_binding(self.dpid, obj, hnp))

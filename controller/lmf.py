@@ -6,6 +6,11 @@ preferred eLMA; an LMF asked about an address it does not manage relays the quer
 does (found by its own prefix configuration) and passes the answer back.  A relayed query that is
 never answered is forgotten after ``RELAY_HOLD`` seconds.
 
+The LMF remembers which DRFs it gave an MN's location to, for as long as the lifetime it gave
+them: they are the MN's location *holders*.  The co-located LMA puts them in every PBA, so the
+MN's serving eMAG can update them at a handoff and withdraw the location at a departure, whatever
+the direction of the traffic; when the binding itself goes, the LMF withdraws it from them.
+
 The binding cache itself is written by the co-located LMA registration (``controller/lma.py``);
 both are parts of one eLMA node and share that cache by construction.
 """
@@ -17,12 +22,14 @@ import logging
 from dataclasses import dataclass
 
 from controller.binding_cache import ACTIVE, BindingCache, BindingCacheEntry
-from controller.effects import Effects, Sequence, Stats
-from controller.messages import PBQA, PBQR, Status
+from controller.effects import Effects, Outstanding, Sequence, Stats
+from controller.messages import PBCA, PBCI, PBQA, PBQR, Status
 from controller.view import View
 
 LOG = logging.getLogger("epmip.lmf")
 RELAY_HOLD = 5.0  # seconds a relayed query waits for the responsible LMF's answer
+WITHDRAW_TIMEOUT = 1.0  # first wait for the PBCA to a withdrawal, doubled on each resend
+WITHDRAW_TRIES = 3
 
 
 @dataclass
@@ -40,6 +47,9 @@ class Lmf:
         self.stats = stats
         self.seq = seq
         self.relayed: dict[int, Relayed] = {}  # our seq -> the query we relayed
+        # mn_id -> {DRF address: until when it may use the location we gave it}
+        self.holders: dict[str, dict[str, float]] = {}
+        self.withdrawals = Outstanding(WITHDRAW_TIMEOUT, WITHDRAW_TRIES)
 
     @property
     def name(self) -> str:
@@ -69,6 +79,8 @@ class Lmf:
                 return fx
         bce = self.locate(address) if address is not None else None
         self.stats.count("lmf_query" if bce else "lmf_query_no_location")
+        if bce is not None and msg.requester:
+            self.holders.setdefault(bce.mn_id, {})[msg.requester] = bce.expires_at
         fx.send(
             PBQA(
                 src=self.name, dst=msg.src, seq=msg.seq, address=msg.address,
@@ -92,8 +104,44 @@ class Lmf:
         )  # fmt: skip
         return fx
 
-    def tick(self, now: float) -> None:
+    def holders_of(self, mn_id: str, now: float) -> list[str]:
+        """The DRFs that may still use the location the LMF gave them for ``mn_id``."""
+        known = self.holders.get(mn_id)
+        if not known:
+            return []
+        for address, until in list(known.items()):
+            if until <= now:
+                del known[address]
+        return sorted(known)
+
+    def binding_gone(self, bce: BindingCacheEntry, now: float) -> Effects:
+        """The MN's binding was deleted (expired, or de-registered and not taken over): whoever
+        still holds its location is told that it has none (a PBCI withdrawal), and falls back."""
+        fx = Effects()
+        for address in self.holders_of(bce.mn_id, now):
+            peer = self.view.peer_at(address)
+            if peer is None or not peer.has_drf:
+                continue
+            msg = PBCI(src=self.name, dst=peer.name, seq=self.seq.next(), mn_id=bce.mn_id,
+                       hnps=[str(h) for h in bce.hnps], new_coa="", timestamp=self.view.now_stamp(now))  # fmt: skip
+            self.withdrawals.add((bce.mn_id, peer.name), msg, now)
+            self.stats.count("lmf_location_withdrawn")
+            fx.send(msg)
+        self.holders.pop(bce.mn_id, None)
+        return fx
+
+    def on_pbca(self, msg: PBCA) -> Effects:
+        self.withdrawals.answered((msg.mn_id, msg.src))
+        return Effects()
+
+    def tick(self, now: float) -> Effects:
         for seq, relayed in list(self.relayed.items()):
             if now - relayed.sent_at >= RELAY_HOLD:
                 del self.relayed[seq]
                 self.stats.count("lmf_relay_expired")
+        fx = Effects()
+        resend, gave_up = self.withdrawals.due(now)
+        for msg in resend:
+            fx.send(msg)
+        self.stats.count("lmf_withdraw_unanswered", len(gave_up))
+        return fx

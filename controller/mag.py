@@ -60,6 +60,7 @@ class Attachment:
     ra_to: tuple[str, str] | None = None  # (mac, ip) to answer once bound
     status: int | None = None
     bound_at: float | None = None
+    refreshing: bool = False  # a refresh PBU is awaiting its PBA
 
     @property
     def key(self) -> str:
@@ -76,7 +77,11 @@ class Attachment:
 class MobilityHooks(Protocol):
     """What an eMAG's DMF is told by the MAG (``controller/dmf.py`` implements it)."""
 
-    def on_bound(self, ep: Endpoint, previous_coa: str, attached_at: float, now: float) -> Effects: ...
+    def on_bound(
+        self, ep: Endpoint, previous_coa: str, holders: list[str], attached_at: float, now: float
+    ) -> Effects: ...
+
+    def on_holders(self, ep: Endpoint, holders: list[str]) -> None: ...
 
     def on_detach(self, ep: Endpoint, now: float) -> Effects: ...
 
@@ -95,6 +100,7 @@ class Mag:
         self._by_port: dict[int, str] = {}  # port -> mn_id; kept with ``attachments``
         self._timers: list[tuple[float, str]] = []  # (when, mn_id)
         self.anchors: dict[str, str] = {}  # mn_id -> its LMA, as the policy store answered
+        self._deregs: dict[str, Attachment] = {}  # MNs gone from here whose de-registration awaits a PBA
 
     @property
     def name(self) -> str:
@@ -112,6 +118,9 @@ class Mag:
     def obj_of(self, key: str) -> int:
         """The MN's number in flow cookies."""
         return self.view.mn_index[key]
+
+    def key_for_prefix(self, prefix: ipaddress.IPv6Network) -> str | None:
+        return next((a.mn.id for a in self.attachments.values() if any(h.subnet_of(prefix) for h in a.hnps)), None)
 
     def mn_on_port(self, port: int) -> Attachment | None:
         mn_id = self._by_port.get(port)
@@ -140,6 +149,7 @@ class Mag:
             LOG.warning("%s: %s is not authorized for network-based mobility", self.name, mn.id)
             self.stats.count("attach_refused")
             return fx
+        self._deregs.pop(mn.id, None)
         att = Attachment(
             mn=mn, port=port, lma="", state=ANCHORING, seq=self.seq.next(), attached_at=now, sent_at=now, ra_to=ra_to,
         )  # fmt: skip
@@ -215,9 +225,16 @@ class Mag:
             self._departed_regs[att.mn.id] = att
             return fx
         if att.state == BOUND and deregister:
-            att.seq = self.seq.next()
-            self._send_pbu(att, now, 0.0, HandoffIndicator.UNKNOWN, fx)
+            self._deregister(att, now, fx)
         return fx
+
+    def _deregister(self, att: Attachment, now: float, fx: Effects) -> None:
+        """A de-registration PBU, sent again until its PBA (RFC 5213 §6.9.4: back-off, bounded)."""
+        att.seq = self.seq.next()
+        att.retries = 1
+        self._deregs[att.mn.id] = att
+        self._send_pbu(att, now, 0.0, HandoffIndicator.UNKNOWN, fx)
+        self._schedule(now + PBA_TIMEOUT, att.mn.id)
 
     def link_going_down(self, mn_id: str, now: float) -> Effects:
         """Predictive handoff hint: buffer the MN's downlink now (it must be bound here)."""
@@ -257,6 +274,10 @@ class Mag:
 
     def on_pba(self, pba: PBA, now: float) -> Effects:
         fx = Effects()
+        dereg = self._deregs.get(pba.mn_id)
+        if dereg is not None and dereg.seq == pba.seq:
+            del self._deregs[pba.mn_id]
+            return fx
         att = self.attachments.get(pba.mn_id)
         if att is None or att.seq != pba.seq:
             return fx  # answer to a de-registration, or to a PBU that was superseded
@@ -282,6 +303,9 @@ class Mag:
         if not first:
             # The RA's prefix lifetimes follow the binding lifetime, so every refresh of the
             # binding is also re-advertised; otherwise the MN's address would expire with it.
+            att.refreshing = False
+            if self.hooks is not None:
+                self.hooks.on_holders(att, pba.holders)
             self._send_ra(att, (att.mn.mac, ndp.ALL_NODES), fx)
             return fx
         att.state = BOUND
@@ -294,7 +318,7 @@ class Mag:
             self._send_ra(att, att.ra_to, fx)
             att.ra_to = None
         if self.hooks is not None:
-            fx.merge(self.hooks.on_bound(att, pba.previous_coa, att.attached_at, now))
+            fx.merge(self.hooks.on_bound(att, pba.previous_coa, pba.holders, att.attached_at, now))
         fx.flow(Barrier(self.dpid))  # flows first, then what was kept for the MN
         fx.merge(self.buffer.registered(att.port))
         self._departed_regs.pop(att.mn.id, None)
@@ -351,13 +375,39 @@ class Mag:
         timers = self.view.timers
         while self._timers and self._timers[0][0] <= now:
             _, mn_id = heapq.heappop(self._timers)
+            dereg = self._deregs.get(mn_id)
+            if dereg is not None and mn_id not in self.attachments and now - dereg.sent_at >= PBA_TIMEOUT * (
+                2 ** (dereg.retries - 1)
+            ):
+                if dereg.retries >= PBU_RETRIES:
+                    del self._deregs[mn_id]  # the LMA's lifetime will end the binding
+                    self.stats.count("deregistration_unanswered")
+                else:
+                    dereg.retries += 1
+                    dereg.seq = self.seq.next()
+                    self._send_pbu(dereg, now, 0.0, HandoffIndicator.UNKNOWN, fx)
+                    self._schedule(now + PBA_TIMEOUT * (2 ** (dereg.retries - 1)), mn_id)
             att = self.attachments.get(mn_id)
             if att is None:
                 continue
-            if att.state == BOUND and att.refresh_at <= now:
+            if att.state == BOUND and att.refreshing and now - att.sent_at >= PBA_TIMEOUT * (2 ** (att.retries - 1)):
+                if att.retries >= PBU_RETRIES:  # the LMA does not answer: the binding is lost here
+                    LOG.error("%s: no PBA for the refresh of %s from %s: binding lost", self.name, mn_id, att.lma)
+                    self.stats.count("binding_lost")
+                    fx.merge(self.detach(att.port, now, deregister=False))
+                    continue
+                att.retries += 1
                 att.seq = self.seq.next()
+                self.stats.count("binding_refresh_resent")
+                self._send_pbu(att, now, timers.binding_lifetime, HandoffIndicator.NOT_CHANGED, fx)
+                self._schedule(now + PBA_TIMEOUT * (2 ** (att.retries - 1)), mn_id)
+            elif att.state == BOUND and not att.refreshing and att.refresh_at <= now:
+                att.seq = self.seq.next()
+                att.refreshing = True
+                att.retries = 1
                 att.refresh_at = now + att.lifetime * timers.refresh_fraction
                 self._schedule(att.refresh_at, mn_id)
+                self._schedule(now + PBA_TIMEOUT, mn_id)
                 self.stats.count("binding_refresh")
                 self._send_pbu(att, now, timers.binding_lifetime, HandoffIndicator.NOT_CHANGED, fx)
             elif att.state in (ANCHORING, REGISTERING) and now - att.sent_at >= PBA_TIMEOUT * (2**att.retries):
@@ -376,8 +426,7 @@ class Mag:
         for mn_id in gone:  # a buffered MN did not reappear in time: de-register it after all
             dep = self._departed_regs.pop(mn_id, None)
             if dep is not None:
-                dep.seq = self.seq.next()
-                self._send_pbu(dep, now, 0.0, HandoffIndicator.UNKNOWN, fx)
+                self._deregister(dep, now, fx)
         return fx
 
     # ------------------------------------------------------------ data plane

@@ -110,6 +110,9 @@ class PBA(Message):
     timestamp: float = 0.0
     previous_coa: str = ""  # ePMIP extension (§4.3): the MN's previous location, "" if none
     elma: bool = False  # whether the answering LMA has an LMF (the eMAG enables DAF only then)
+    # ePMIP extension: the DRFs (addresses) the LMF gave the MN's location to, still within the
+    # lifetime it gave them - the serving eMAG must update them at a handoff and a departure
+    holders: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -134,8 +137,13 @@ class PBCI(Message):
     TYPE: ClassVar[str] = "PBCI"
     mn_id: str = ""
     hnps: list[str] = field(default_factory=list)
-    new_coa: str = ""
-    timestamp: float = 0.0
+    new_coa: str = ""  # "" withdraws the location (the MN left, §6)
+    timestamp: float = 0.0  # the MN's attach time at its new eMAG (sender's clock, epoch-based)
+    # n-eMAG -> p-eMAG: further DRFs (addresses) that hold the MN's location (from the LMF)
+    holders: list[str] = field(default_factory=list)
+    # p-eMAG -> a correspondent's DRF: the receiver's prefixes toward which the MN's new eMAG now
+    # holds a direct entry (so the receiver knows whom to tell when its own endpoint moves)
+    holds: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -145,6 +153,8 @@ class PBCA(Message):
     status: int = Status.ACCEPTED
     # the MN's current correspondents: [{"prefix": ..., "coa": ...}, ...]
     correspondents: list[dict[str, str]] = field(default_factory=list)
+    # p-eMAG -> n-eMAG: every DRF (address) told of the move, i.e. holding the MN's new location
+    holders: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -240,8 +240,8 @@ class LmaNode(Node):
     def __init__(self, view: View) -> None:
         super().__init__(view)
         self.cache = BindingCache()
-        self.lma = Lma(view, self.stats, self.cache)
         self.lmf: Lmf | None = Lmf(view, self.cache, self.stats, self.seq) if view.me.role == "elma" else None
+        self.lma = Lma(view, self.stats, self.cache, self.lmf.holders_of if self.lmf is not None else None)
 
     @property
     def lr(self) -> LrLma | None:
@@ -259,6 +259,8 @@ class LmaNode(Node):
             return self.lmf.on_relayed_pbqa(msg, now)
         if isinstance(msg, LRA) and self.lma.lr is not None:
             return self.lma.lr.on_lra(msg, now)
+        if self.lmf is not None and isinstance(msg, PBCA):
+            return self.lmf.on_pbca(msg)
         return self.reject(msg, "an (e)LMA accepts PBU (and an eLMA PBQR)")
 
     def answer_hbh(self, msg: PBQR, address: ipaddress.IPv6Address, now: float) -> Effects | None:
@@ -277,9 +279,13 @@ class LmaNode(Node):
         return Effects()
 
     def tick(self, now: float) -> Effects:
+        fx = self.lma.tick(now)
+        deleted, self.lma.deleted = self.lma.deleted, []
         if self.lmf is not None:
-            self.lmf.tick(now)
-        return self.lma.tick(now)
+            for bce in deleted:
+                fx.merge(self.lmf.binding_gone(bce, now))
+            fx.merge(self.lmf.tick(now))
+        return fx
 
     def to_json(self) -> dict[str, object]:
         return {"bindings": len(self.cache)}

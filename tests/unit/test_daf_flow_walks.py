@@ -179,8 +179,9 @@ def test_handoff_onto_the_correspondents_own_emag_delivers_locally(fake):
 
 
 def test_n_emag_uses_and_keeps_the_pbca_location_over_an_older_query_answer(fake):
-    """emag2 located mn2 at emag4 for mn3 (PBQA).  mn2 then moves to emag3 (emag2 is not told:
-    mn2 never sent to mn3), and mn1 arrives at emag2 with emag1's PBCA saying mn2 is at emag3."""
+    """emag2 located mn2 at emag4 for mn3 (PBQA).  mn2 then moves to emag3 - mn2 never sent to
+    mn3, but elma3 gave emag2 mn2's location, so the PBA names emag2 a holder and it is told
+    (PBCI) -, and mn1 arrives at emag2 with emag1's PBCA saying mn2 is at emag3."""
     for a, b in (("mn1", "mn2"), ("mn2", "mn1"), ("mn3", "mn2")):
         fake.send(a, fake.address(b))
     fake.move("mn2", "emag3")
@@ -189,7 +190,7 @@ def test_n_emag_uses_and_keeps_the_pbca_location_over_an_older_query_answer(fake
     hnp2 = str(fake.hnp("mn2"))
     assert views == {("mn1", hnp2): "emag3", ("mn3", hnp2): "emag3"}
     (loc,) = [e for e in fake.ctl.drf("emag2")["location_cache"] if e["prefix"] == hnp2]
-    assert (loc["switch"], loc["source"]) == ("emag3", "pbca")
+    assert (loc["switch"], loc["source"]) == ("emag3", "pbci")
     walk(fake, "mn1", "mn2", ["emag2", "c1", "c2", "emag3"])
     walk(fake, "mn3", "mn2", ["emag2", "c1", "c2", "emag3"])
     fake.connect("emag2")  # a reconnect re-installs the DRF entries from the location cache

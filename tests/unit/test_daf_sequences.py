@@ -235,10 +235,16 @@ def test_simultaneous_moves_leave_no_stale_location(fake, sig):
     fake.attach("mn2", "emag3")
     assert sig.take() == (
         DEREG_EMAG1 + [("PBU", "emag4", "elma3"), ("PBA", "elma3", "emag4")]
-        + dmf("emag2", "emag1", ["emag4"]) + dmf("emag3", "emag4", ["emag2"], lma="elma3")
+        + dmf("emag2", "emag1", ["emag4"]) + dmf("emag3", "emag4", [], lma="elma3")
+        # emag4 tells every holder of mn2's location: emag1 (it asked elma3, whose PBA lists it) and
+        # emag2 (emag1's PBCI said mn1's new eMAG holds an entry toward mn2).  emag1, which still
+        # remembers mn1's correspondents, relays to mn1's new eMAG as well (redundant here).
+        + [("PBCI", "emag4", "emag1"), ("PBCI", "emag4", "emag2"), ("PBCI", "emag1", "emag2"),
+           ("PBCA", "emag1", "emag4"), ("PBCA", "emag2", "emag4"), ("PBCA", "emag2", "emag1")]
     )  # fmt: skip
     # emag4 heard of mn1's move before mn2 re-attached: it had nowhere to relay to yet
-    assert fake.ctl.counters["dmf_pbci_relayed"] == 0
+    assert [m.dst for m in sig.last if m.TYPE == "PBCI" and m.src == "emag4"] == ["emag1", "emag2"]
+    assert fake.ctl.counters["dmf_pbci_relayed"] == 1
     check_simultaneous_result(fake)
 
 

@@ -257,13 +257,15 @@ def test_a_withdrawal_reaching_the_mns_new_emag_is_stale_and_keeps_local_deliver
     assert sig.take()[-1] == ("PBCI", "emag2", "emag1") and len(late.held) == 1
     assert tunnels(fake, "emag2") == {("mn3", hnp(fake, "mn1")): ("direct", "emag2")}
     at(fake, 10.0 + PBCI_WAIT)
-    assert sig.take() == [("PBCI", "emag1", "emag2"), ("PBCA", "emag2", "emag1")]
-    assert (sig.last[0].new_coa, sig.last[1].status) == ("", Status.ACCEPTED)
+    # emag2 sends its unanswered PBCI again (held back too); emag1 withdraws mn1's location
+    assert sig.take() == [("PBCI", "emag1", "emag2"), ("PBCI", "emag2", "emag1"), ("PBCA", "emag2", "emag1")]
+    assert (sig.last[0].new_coa, sig.last[2].status) == ("", Status.ACCEPTED) and len(late.held) == 2
     assert tunnels(fake, "emag2") == {("mn3", hnp(fake, "mn1")): ("direct", "emag2")}
     assert ("local", "emag2") in [(e["source"], e["switch"]) for e in fake.ctl.drf("emag2")["location_cache"]]
     path(fake, "mn3", "mn1", ["emag2"])
     late.release()  # emag1 redirects to emag2 and hands it mn1's correspondents after all
-    assert sig.take() == [("PBCA", "emag1", "emag2")]
+    assert sig.take() == [("PBCA", "emag1", "emag2"), ("PBCA", "emag1", "emag2")]  # the copy: answered again
+    assert fake.ctl.counters["dmf_pbci_duplicate"] == 1
     path(fake, "mn1", "mn3", ["emag2"])
     path(fake, "mn3", "mn1", ["emag2"])
     assert sig.take() == []
