@@ -126,6 +126,12 @@ class Dmf:
         """A PBA (registration or refresh) listed the DRFs the LMF gave the MN's location to."""
         self.holders.setdefault(ep.key, set()).update(self._names(holders))
 
+    def on_departed_holders(self, key: str, holders: list[str]) -> None:
+        """The PBA to a departed MN's de-registration listed the LMF's holders of its location."""
+        dep = self.departed.get(key)
+        if dep is not None:
+            dep.holders |= self._names(holders)
+
     def on_bound(self, ep: Endpoint, previous_coa: str, holders: list[str], attached_at: float, now: float) -> Effects:
         """An MN registered here (PBA accepted).  If it came from another eMAG, tell that one."""
         fx = Effects()

@@ -24,6 +24,7 @@ from controller.view import View
 from openflow_rules import flows
 
 LOG = logging.getLogger("epmip.lma")
+WITHDRAW_AFTER = 1.0  # a de-registered binding not taken over within this long: its MN left
 
 
 class Lma:
@@ -36,7 +37,8 @@ class Lma:
         self.cache = cache if cache is not None else BindingCache()
         self.has_lmf = view.me.role == "elma"
         self.holders = holders  # the co-located LMF's location holders of an MN (eLMA only)
-        self.deleted: list[BindingCacheEntry] = []  # bindings deleted by the last tick
+        self.gone: list[BindingCacheEntry] = []  # bindings whose MN left (tick): their holders must be told
+        self._gone_told: set[str] = set()
         self._allocated: dict[str, list[ipaddress.IPv6Network]] = {}
         self._timers: list[tuple[float, str]] = []  # (when, mn_id): lifetime ends, delayed deletes
         self.lr: LrLma | None = LrLma(view, self.cache, stats) if view.mode == "lr" else None
@@ -115,6 +117,14 @@ class Lma:
         bce = self.cache.get(mn.id)
         if bce is not None and pbu.timestamp < bce.timestamp:
             return self._reply(pbu, Status.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED)
+        if bce is not None and pbu.timestamp == bce.timestamp and coa == bce.coa and self._same_request(pbu, bce):
+            # the same PBU again (the network duplicated it, or our PBA was lost): answer it again
+            self.stats.count("pbu_duplicate")
+            previous = bce.previous_coa if bce.previous_coa is not None and pbu.handoff != 5 else None
+            return self._reply(
+                pbu, Status.ACCEPTED, now, hnps=[str(h) for h in bce.hnps], lifetime=bce.lifetime,
+                previous_coa=str(previous) if previous is not None and pbu.lifetime else "",
+            )  # fmt: skip
         if pbu.lifetime == 0:
             return self._deregister(pbu, bce, coa, now)
         previous = bce.coa if bce is not None and bce.coa != coa else None
@@ -136,6 +146,7 @@ class Lma:
         bce.expires_at = now + pbu.lifetime
         bce.state = ACTIVE
         bce.delete_at = None
+        self._gone_told.discard(mn.id)
         if previous is not None:
             bce.previous_coa = previous
         self.cache.put(bce)
@@ -153,6 +164,14 @@ class Lma:
             fx.merge(self.lr.on_moved(bce))  # after the PBA, so the new MAG knows the MN already
         return fx
 
+    @staticmethod
+    def _same_request(pbu: PBU, bce: BindingCacheEntry) -> bool:
+        """A PBU already applied to ``bce``: a de-registration of a deleting entry, or a
+        registration/refresh of an active one with the lifetime it got."""
+        if pbu.lifetime == 0:
+            return bce.state == DELETING
+        return bce.state == ACTIVE and pbu.lifetime == bce.lifetime
+
     def _deregister(self, pbu: PBU, bce: BindingCacheEntry | None, coa: ipaddress.IPv6Address, now: float) -> Effects:
         fx = Effects()
         if bce is not None and bce.coa == coa and bce.state == ACTIVE:
@@ -162,6 +181,7 @@ class Lma:
             bce.timestamp = pbu.timestamp
             bce.delete_at = now + self.view.timers.min_delay_before_bce_delete
             self._schedule(bce.delete_at, bce.mn_id)
+            self._schedule(now + WITHDRAW_AFTER, bce.mn_id)
             self.stats.count("bce_deregistered")
             self._program(bce, fx)  # the HNP's traffic is dropped from now on
             if self.lr is not None:
@@ -208,11 +228,16 @@ class Lma:
                 continue
             expired = bce.state == ACTIVE and bce.expires_at <= now
             delayed = bce.state == DELETING and bce.delete_at is not None and bce.delete_at <= now
+            left = bce.state == DELETING and bce.delete_at is not None and not delayed
+            if (expired or left) and mn_id not in self._gone_told:
+                # de-registered and not taken over by another MAG within WITHDRAW_AFTER, or expired
+                self._gone_told.add(mn_id)
+                self.gone.append(bce)
             if expired or delayed:
                 why = "lifetime expired" if expired else "de-registered"
                 LOG.info("%s deletes BCE of %s (%s)", self.name, mn_id, why)
                 self.cache.delete(mn_id)
-                self.deleted.append(bce)
+                self._gone_told.discard(mn_id)
                 obj = self.view.mn_index[mn_id]
                 for hnp in bce.hnps:
                     fx.flow(flows.delete_binding(self.dpid, obj, hnp))

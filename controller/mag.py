@@ -83,6 +83,8 @@ class MobilityHooks(Protocol):
 
     def on_holders(self, ep: Endpoint, holders: list[str]) -> None: ...
 
+    def on_departed_holders(self, key: str, holders: list[str]) -> None: ...
+
     def on_detach(self, ep: Endpoint, now: float) -> Effects: ...
 
 
@@ -121,6 +123,10 @@ class Mag:
 
     def key_for_prefix(self, prefix: ipaddress.IPv6Network) -> str | None:
         return next((a.mn.id for a in self.attachments.values() if any(h.subnet_of(prefix) for h in a.hnps)), None)
+
+    def deregs_pending(self) -> list[str]:
+        """MNs whose de-registration still awaits its PBA."""
+        return sorted(self._deregs)
 
     def mn_on_port(self, port: int) -> Attachment | None:
         mn_id = self._by_port.get(port)
@@ -277,6 +283,8 @@ class Mag:
         dereg = self._deregs.get(pba.mn_id)
         if dereg is not None and dereg.seq == pba.seq:
             del self._deregs[pba.mn_id]
+            if self.hooks is not None:  # whom the LMF gave the location to: they must be told it left
+                self.hooks.on_departed_holders(pba.mn_id, pba.holders)
             return fx
         att = self.attachments.get(pba.mn_id)
         if att is None or att.seq != pba.seq:
@@ -376,8 +384,10 @@ class Mag:
         while self._timers and self._timers[0][0] <= now:
             _, mn_id = heapq.heappop(self._timers)
             dereg = self._deregs.get(mn_id)
-            if dereg is not None and mn_id not in self.attachments and now - dereg.sent_at >= PBA_TIMEOUT * (
-                2 ** (dereg.retries - 1)
+            if (
+                dereg is not None
+                and mn_id not in self.attachments
+                and now - dereg.sent_at >= PBA_TIMEOUT * (2 ** (dereg.retries - 1))
             ):
                 if dereg.retries >= PBU_RETRIES:
                     del self._deregs[mn_id]  # the LMA's lifetime will end the binding
@@ -394,7 +404,9 @@ class Mag:
                 if att.retries >= PBU_RETRIES:  # the LMA does not answer: the binding is lost here
                     LOG.error("%s: no PBA for the refresh of %s from %s: binding lost", self.name, mn_id, att.lma)
                     self.stats.count("binding_lost")
-                    fx.merge(self.detach(att.port, now, deregister=False))
+                    # drop the MN here and still de-register it (best effort, sent again): if only the
+                    # answers are lost, the LMA stops tunnelling to a MAG that no longer delivers
+                    fx.merge(self.detach(att.port, now))
                     continue
                 att.retries += 1
                 att.seq = self.seq.next()

@@ -280,9 +280,9 @@ class LmaNode(Node):
 
     def tick(self, now: float) -> Effects:
         fx = self.lma.tick(now)
-        deleted, self.lma.deleted = self.lma.deleted, []
+        gone, self.lma.gone = self.lma.gone, []
         if self.lmf is not None:
-            for bce in deleted:
+            for bce in gone:
                 fx.merge(self.lmf.binding_gone(bce, now))
             fx.merge(self.lmf.tick(now))
         return fx
