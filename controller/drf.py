@@ -273,6 +273,7 @@ class Drf:
             if self._direct_to.get(prefix) and prefix not in self.queries and lmf is not None:
                 q = Query(prefix, address, lmf, self.seq.next(), now, now, refresh=True)
                 self.queries[prefix] = q
+                self.stats.count("drf_refresh_query")
                 self._send_query(q, now, fx)
 
     def tick(self, now: float) -> Effects:
@@ -284,7 +285,7 @@ class Drf:
                 continue
             if q.retries < timers.query_retries:
                 q.retries += 1
-                self.stats.count("drf_query_retry")
+                self.stats.count("drf_refresh_query" if q.refresh else "drf_query_retry")
                 self._send_query(q, now, fx)
                 continue
             del self.queries[prefix]

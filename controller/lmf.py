@@ -80,13 +80,13 @@ class Lmf:
         bce = self.locate(address) if address is not None else None
         self.stats.count("lmf_query" if bce else "lmf_query_no_location")
         if bce is not None and msg.requester:
-            self.holders.setdefault(bce.mn_id, {})[msg.requester] = bce.expires_at
+            self.holders.setdefault(bce.mn_id, {})[msg.requester] = now + bce.lifetime
         fx.send(
             PBQA(
                 src=self.name, dst=msg.src, seq=msg.seq, address=msg.address,
                 status=int(Status.ACCEPTED if bce else Status.NO_LOCATION),
                 coa=str(bce.coa) if bce else "", hnps=[str(p) for p in bce.hnps] if bce else [],
-                lifetime=max(bce.expires_at - now, 0.0) if bce else 0.0,
+                lifetime=bce.lifetime if bce else 0.0,
             )
         )  # fmt: skip
         return fx

@@ -221,6 +221,14 @@ class Network:
         old.moveIntf(sintf, new, port=port)
         return port
 
+    def leave(self, name: str) -> None:
+        """The host leaves for good: its access port is taken off the switch (PortStatus DELETE)
+        and put nowhere else."""
+        host = self.host(name)
+        old = self.net.get(self.attachment(name))
+        _hintf, sintf = host.connectionsTo(old)[0]
+        old.detach(sintf)
+
     def global_address(self, name: str) -> str | None:
         out = self.host(name).cmd(f"ip -6 -o addr show dev {name}-eth0 scope global")
         m = re.search(r"inet6 ([0-9a-f:]+)/", out)
@@ -316,8 +324,12 @@ class UdpStream:
     """A bidirectional paced UDP stream between two hosts (benchmarks/udpstream.py on both
     sides; it runs with the system Python inside the host namespaces)."""
 
-    def __init__(self, net: Network, a: str, b: str, rate: int, seconds: float, tmp: Path, port: int = 9000) -> None:
-        self.files = {a: tmp / f"{a}.rec", b: tmp / f"{b}.rec"}
+    def __init__(
+        self, net: Network, a: str, b: str, rate: int, seconds: float, tmp: Path, port: int = 9000,
+        one_way: bool = False,
+    ) -> None:  # fmt: skip
+        """``one_way``: only ``a`` sends (to ``b``), and only ``b`` receives."""
+        self.files = {b: tmp / f"{b}.rec"} if one_way else {a: tmp / f"{a}.rec", b: tmp / f"{b}.rec"}
         self.count = int(rate * seconds)
         self.rate = rate
         self.receivers = [
@@ -326,7 +338,7 @@ class UdpStream:
                  "--duration", str(seconds + 5)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
-            for h in (a, b)
+            for h in self.files
         ]  # fmt: skip
         time.sleep(0.3)
         self.senders = [
@@ -335,7 +347,7 @@ class UdpStream:
                  "--rate", str(rate), "--count", str(self.count)],
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             )
-            for src, dst in ((a, b), (b, a))
+            for src, dst in (((a, b),) if one_way else ((a, b), (b, a)))
         ]  # fmt: skip
 
     def finish(self) -> dict[str, list]:
