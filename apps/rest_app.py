@@ -9,6 +9,7 @@ Endpoints (docs/openapi.yaml describes them in full):
     GET /epmip/v1/switches/{name}/drf        an eMAG's location cache, tunnels, redirects
     GET /epmip/v1/lmas/{name}/prefixes      the prefixes an (e)LMA manages
     POST /epmip/v1/lmas/{name}/prefixes      {"prefix": "2001:db8:e::/48"}: manage one more (§4.4.1)
+    DELETE /epmip/v1/lmas/{name}/prefixes    {"prefix": "2001:db8:e::/48"}: stop managing it
     POST /epmip/v1/mobility/{mn_id}/link-going-down   predictive handoff hint: buffer the MN's downlink
     GET /epmip/v1/stats                      signalling messages and events counted by type
     GET /epmip/v1/messages                   the most recent signalling messages (?limit=N)
@@ -47,7 +48,7 @@ ROUTES = [
 ]
 WRITE_METHODS = ["POST", "PUT", "DELETE", "PATCH"]
 WRITABLE = {  # every other route is GET only
-    "/epmip/v1/lmas/{name}/prefixes": ["GET", "POST"],
+    "/epmip/v1/lmas/{name}/prefixes": ["GET", "POST", "DELETE"],
     "/epmip/v1/mobility/{mn_id}/link-going-down": ["POST"],
 }
 
@@ -126,6 +127,13 @@ class EpmipRestController(ControllerBase):
 
     @route("epmip", "/epmip/v1/lmas/{name}/prefixes", methods=["POST"])
     def add_lma_prefix(self, req, name, **_kw):
+        return self._change_prefix(req, name, self.core.add_prefix, 201)
+
+    @route("epmip", "/epmip/v1/lmas/{name}/prefixes", methods=["DELETE"])
+    def remove_lma_prefix(self, req, name, **_kw):
+        return self._change_prefix(req, name, self.core.remove_prefix, 200)
+
+    def _change_prefix(self, req, name, change, ok: int):
         try:
             body = json.loads(req.body or b"null")
         except ValueError:
@@ -134,13 +142,13 @@ class EpmipRestController(ControllerBase):
         if not isinstance(prefix, str):
             return _error(400, "field 'prefix' is required (a string such as 2001:db8:e::/48)", field="prefix")
         try:
-            result, intents = self.core.add_prefix(name, prefix, time.monotonic())
+            result, intents = change(name, prefix, time.monotonic())
         except LookupError as exc:
             return _error(404, str(exc), name=name)
         except ValueError as exc:
             return _error(400, str(exc), field="prefix")
         self.app.send(intents)
-        return _json(result, 201)
+        return _json(result, ok)
 
     @route("epmip", "/epmip/v1/mobility/{mn_id}/link-going-down", methods=["POST"])
     def link_going_down(self, req, mn_id, **_kw):

@@ -297,4 +297,29 @@ def test_add_prefix_at_run_time(net):
     status, body = post(f"{API}/lmas/emag1/prefixes", {"prefix": "2001:db8:9::/48"})
     assert status == 404 and "emag1" in body["error"]
     status, body = post(f"{API}/lmas/elma1/prefixes", {}, method="PUT")
-    assert status == 405 and "GET, POST" in body["error"]
+    assert status == 405 and "GET, POST, DELETE" in body["error"]
+    status, body = post(f"{API}/lmas/elma1/prefixes", {"prefix": "8000::/1"})
+    assert status == 400 and "wider than /32" in body["error"]
+
+
+def test_remove_a_prefix_added_at_run_time(net):
+    sent: list = []
+    wsgi = WSGIApplication()
+    rest_app.register_rest(wsgi, SimpleNamespace(core=net.ctl, send=sent.extend))
+
+    def call(method: str, body) -> tuple[int, dict]:
+        req = webob.Request.blank(f"{API}/lmas/elma1/prefixes", method=method, body=json.dumps(body).encode())
+        resp = req.get_response(wsgi)
+        return resp.status_int, json.loads(resp.body)
+
+    assert call("POST", {"prefix": "2001:db8:e::/48"})[0] == 201
+    added = [i for i in sent if getattr(i, "match", {}).get("ipv6_dst") == "2001:db8:e::/48"]
+    sent.clear()
+    status, body = call("DELETE", {"prefix": "2001:db8:e::/48"})
+    assert status == 200 and "2001:db8:e::/48" not in body["prefixes"]
+    removed = [i for i in sent if getattr(i, "match", {}).get("ipv6_dst") == "2001:db8:e::/48"]
+    assert {(i.dpid, i.command) for i in removed} == {(i.dpid, "delete_strict") for i in added}
+    assert net.ctl.find_lmf(ipaddress.IPv6Address("2001:db8:e::1")) is None
+    assert call("DELETE", {"prefix": "2001:db8:e::/48"})[0] == 404  # no longer managed
+    status, body = call("DELETE", {"prefix": "2001:db8:a::/48"})
+    assert status == 400 and "first prefix" in body["error"]  # elma1's HNP pool stays
