@@ -16,7 +16,8 @@ in arrival order on the MN's new link.  Packets still in flight to p-MAG afterwa
 through p-MAG's own tables (redirect or routing).  The buffer is bounded per MN
 (``timers.buffer_packets``); what does not fit is dropped and counted, never silently.  A buffer
 whose MN does not reappear within ``timers.buffer_hold`` is dropped (and counted), and the MAG
-de-registers the MN then.
+de-registers the MN then; if the MN never left (a hint without a move), its delivery is restored
+on its port with the kept packets, and so it is when the hint is cancelled (REST ``DELETE``).
 
 Uplink: packets a host sends on its new link before its flows are in place reach the controller
 through the MAG's table-miss rule and are re-injected through the switch's tables once the MN is
@@ -123,28 +124,34 @@ class HandoffBuffer:
         self.stats.latency("buffer_hold", now - buf.started)
         return frames, fx
 
-    def tick(self, now: float) -> tuple[list[str], Effects]:
-        """Expire buffers; returns the MNs that did not reappear in time (to be de-registered)."""
-        fx = Effects()
-        gone: list[str] = []
+    def expired(self, now: float) -> list[MnBuffer]:
+        """Buffers held ``timers.buffer_hold`` without a hand-over: taken out, for the MAG to decide
+        (the MN never moved: deliver here again; it left: drop and de-register)."""
+        out: list[MnBuffer] = []
         hold = self.view.timers.buffer_hold
         for mn_id, buf in list(self.buffers.items()):
             if now - buf.started < hold:
                 continue
             del self.buffers[mn_id]
             if not buf.handed_over:
-                self.stats.count("buffer_dropped_timeout", len(buf.frames))
-                LOG.warning("%s did not reappear within %.1fs: dropping %d buffered packets",
-                            mn_id, hold, len(buf.frames))  # fmt: skip
-                fx.flow(flows.delete_buffer_flows(self.view.dpid, buf.obj))
-                gone.append(mn_id)
+                out.append(buf)
         for port, frames in list(self.early.items()):
             while frames and now - frames[0][0] > EARLY_UPLINK_HOLD:
                 frames.popleft()
                 self.stats.count("early_uplink_dropped")
             if not frames:
                 del self.early[port]
-        return gone, fx
+        return out
+
+    def cancel(self, mn_id: str) -> list[bytes] | None:
+        """Stop buffering an MN that stays here; its frames (None: it was not being buffered).  The
+        caller puts the delivery flow back (it replaces the buffer flow in place)."""
+        buf = self.buffers.get(mn_id)
+        if buf is None or buf.handed_over:
+            return None
+        del self.buffers[mn_id]
+        self.stats.count("buffer_cancelled")
+        return list(buf.frames)
 
     # ------------------------------------------------------------ uplink on a new link
 

@@ -34,6 +34,8 @@ from openflow_rules.intents import Barrier, FlowMod, Intent
 from openflow_rules.pipeline import Table
 
 LOG = logging.getLogger("epmip.core")
+ND_RATE = 5.0  # RS/NS per second and access port the controller answers
+ND_BURST = 10
 MAX_RUNTIME_PREFIX = 32  # a prefix added at run time may be no wider than this (a /32 or longer)
 
 
@@ -71,6 +73,7 @@ class EpmipController:
         self.ars: dict[str, ArNode] = {n: x for n, x in self.nodes.items() if isinstance(x, ArNode)}
         self.connected: dict[int, dict[int, PortInfo]] = {}
         self.generation: dict[int, int] = {}  # dpid -> cookie generation of its flows (make-before-break)
+        self._nd_tokens: dict[tuple[int, int], tuple[float, float]] = {}  # (dpid, port) -> (tokens, when)
         self.now = 0.0  # the time of the event being handled
 
     # ------------------------------------------------------------ counters
@@ -195,6 +198,9 @@ class EpmipController:
             LOG.warning("%s port %d: ignored packet: %s", node.name, in_port, exc)
             return []
         self.count(f"packet_in_{nd.kind}")
+        if not self._nd_budget(dpid, in_port, now):
+            self.count(f"{nd.kind}_rate_limited")
+            return []
         if nd.kind == "ns":
             return self._run(node.neighbour_solicitation(nd, in_port), now)
         mn = self.domain.mobile_node_by_mac(nd.eth_src)
@@ -202,7 +208,28 @@ class EpmipController:
             self.count("rs_ignored")
             LOG.debug("%s port %d: RS from %s ignored (not a known MN on an (e)MAG)", node.name, in_port, nd.eth_src)
             return []
+        port = self.connected[dpid].get(in_port)
+        owner = self.domain.host_for_port_mac(port.hw_addr) if port is not None else None
+        if port is not None and (owner is None or getattr(owner, "id", None) != mn.id):
+            # The MN's link-layer id on a port that is not its own: a spoofed RS (RFC 4861 gives a
+            # router no way to tell) must not move, or register, the MN here.
+            self.count("rs_port_mismatch")
+            LOG.warning("%s port %d: RS claiming %s (%s) refused: the port is %s's", node.name, in_port, mn.id,
+                        nd.eth_src, getattr(owner, "id", getattr(owner, "name", "no known host")))  # fmt: skip
+            return []
         return self._run(node.mobile_node_up(mn, in_port, now, rs_from=nd.ipv6_src), now)
+
+    def _nd_budget(self, dpid: int, port: int, now: float) -> bool:
+        """A token bucket per access port for the RS/NS the controller answers (RFC 4861 asks
+        hosts for at most 3 RS; NS for the router are rare): ``ND_RATE`` per second, bursts of
+        ``ND_BURST``."""
+        tokens, last = self._nd_tokens.get((dpid, port), (float(ND_BURST), now))
+        tokens = min(float(ND_BURST), tokens + (now - last) * ND_RATE)
+        if tokens < 1.0:
+            self._nd_tokens[(dpid, port)] = (tokens, now)
+            return False
+        self._nd_tokens[(dpid, port)] = (tokens - 1.0, now)
+        return True
 
     def tick(self, now: float) -> list[Intent]:
         self.now = now
@@ -390,6 +417,17 @@ class EpmipController:
         node = self.mags[where[0]]
         fx = node.mag.link_going_down(mn_id, now)
         return {"mn_id": mn_id, "mag": node.name, "buffering": True}, self._run(fx, now)
+
+    def cancel_link_going_down(self, mn_id: str, now: float) -> tuple[dict[str, object], list[Intent]]:
+        """Withdraw a predictive hint: the MN stays where it is and gets its downlink (with what was
+        kept) on its port again.  Raises LookupError (unknown, unattached or not buffered MN)."""
+        self.now = now
+        where = self.attachment_of(mn_id)
+        if where is None:
+            raise LookupError(f"mobile node {mn_id!r} is not attached anywhere")
+        node = self.mags[where[0]]
+        fx = node.mag.cancel_link_going_down(mn_id)
+        return {"mn_id": mn_id, "mag": node.name, "buffering": False}, self._run(fx, now)
 
     def drf(self, name: str) -> dict[str, object] | None:
         node = self.nodes.get(name)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from controller.effects import Effects
-from controller.messages import AuthenticationError, Message, MessageError, decode
+from controller.messages import HBH_PEER, AuthenticationError, Message, MessageError, decode, pair_keys
 from openflow_rules.intents import Intent
 
 LOG = logging.getLogger("epmip.signalling")
@@ -41,7 +41,8 @@ class LoggedMessage:
 
 class Dispatcher:
     def __init__(self, history: int = 1000, key: bytes | None = None) -> None:
-        self.key = key  # the domain's signalling key (§8); None: messages are not authenticated
+        self.key = key  # the domain's signalling secret (§8); None: messages are not authenticated
+        self.keys = pair_keys(key)  # (src, dst) -> the pair's key
         self._handlers: dict[str, Handler] = {}
         self._queue: deque[tuple[str, bytes, float]] = deque()
         self.sent: Counter[str] = Counter()
@@ -58,8 +59,11 @@ class Dispatcher:
     def handler(self, node: str) -> Handler | None:
         return self._handlers.get(node)
 
+    def _encode(self, msg: Message) -> bytes:
+        return msg.encode(self.keys(msg.src, msg.dst or HBH_PEER) if self.keys is not None else None)
+
     def send(self, msg: Message, now: float) -> None:
-        data = msg.encode(self.key)
+        data = self._encode(msg)
         self.sent[msg.TYPE] += 1
         self.bytes_sent += len(data)
         self.log.append(LoggedMessage(now, msg.TYPE, msg.src, msg.dst, msg.seq, len(data)))
@@ -84,7 +88,7 @@ class Dispatcher:
     def record(self, msg: Message, now: float) -> None:
         """Count and log a message that travels outside the dispatcher (a Hop-by-Hop query is a
         data packet) so that the signalling cost stays complete."""
-        size = len(msg.encode(self.key))
+        size = len(self._encode(msg))
         self.sent[msg.TYPE] += 1
         self.bytes_sent += size
         self.log.append(LoggedMessage(now, msg.TYPE, msg.src, msg.dst or "(hop-by-hop)", msg.seq, size))
@@ -120,7 +124,7 @@ class Dispatcher:
                 LOG.error("signalling message for unknown node %r dropped", dst)
                 continue
             try:
-                msg = decode(data, self.key)
+                msg = decode(data, self.keys)
             except AuthenticationError as exc:
                 self.errors["unauthenticated"] += 1
                 LOG.error("unauthenticated signalling message for %s dropped: %s", dst, exc)

@@ -94,6 +94,9 @@ class Dmf:
         self.departed: dict[str, Departed] = {}
         self.handoff_started: dict[str, float] = {}  # MNs that arrived here: attach time
         self.holders: dict[str, set[str]] = {}  # local endpoint -> DRFs (names) holding its location
+        self.pbci_stamps: dict[str, float] = {}  # MN -> newest PBCI timestamp accepted for it
+        self.arrived_at: dict[str, float] = {}  # local MN -> its attach time here (timestamp clock)
+        self.previous: dict[str, str] = {}  # MN that arrived here -> the p-eMAG its PBCI went to
         self.outstanding = Outstanding(PBCA_TIMEOUT, PBCI_TRIES)  # (mn_id, dst) -> PBCI awaiting its PBCA
 
     @property
@@ -136,6 +139,7 @@ class Dmf:
         """An MN registered here (PBA accepted).  If it came from another eMAG, tell that one."""
         fx = Effects()
         self.on_holders(ep, holders)
+        self.arrived_at[ep.key] = self.view.now_stamp(attached_at)
         me = Location(self.view.address, self.name, "local", now)
         for hnp in ep.hnps:
             self.drf.learn(hnp, me, fx)  # local MNs that talked to it now deliver locally
@@ -149,6 +153,7 @@ class Dmf:
         if prev is None or prev.name == self.name or prev.role != "emag":
             return fx
         self.handoff_started[ep.key] = attached_at
+        self.previous[ep.key] = prev.name
         pbci = PBCI(
             src=self.name, dst=prev.name, seq=self.seq.next(), mn_id=ep.key, hnps=[str(h) for h in ep.hnps],
             new_coa=str(self.view.address), timestamp=self.view.now_stamp(attached_at),
@@ -166,6 +171,8 @@ class Dmf:
             if loc is not None and loc.switch == self.name:
                 self.drf.forget(hnp)
         self.handoff_started.pop(ep.key, None)
+        self.arrived_at.pop(ep.key, None)
+        self.previous.pop(ep.key, None)
         holders = self.holders.pop(ep.key, set())
         for key in [k for k in self.outstanding.pending if isinstance(k, tuple) and k[0] == ep.key]:
             self.outstanding.answered(key)  # its PBCI to p-eMAG no longer matters
@@ -177,6 +184,19 @@ class Dmf:
 
     def on_pbci(self, msg: PBCI, now: float) -> Effects:
         fx = Effects()
+        last = self.pbci_stamps.get(msg.mn_id, 0.0)
+        here = self.endpoints.endpoint(msg.mn_id)
+        moved_away = msg.new_coa not in ("", str(self.view.address))
+        arrived = self.arrived_at.get(msg.mn_id)
+        if msg.timestamp < last or (
+            here is not None and moved_away and arrived is not None and msg.timestamp < arrived
+        ):
+            # older than what we know of the MN (a replay, or overtaken): it must not undo a newer move
+            self.stats.count("rejected_stale_pbci")
+            LOG.warning("%s: stale PBCI for %s from %s dropped (timestamp %.3f)", self.name, msg.mn_id, msg.src,
+                        msg.timestamp)  # fmt: skip
+            return fx
+        self.pbci_stamps[msg.mn_id] = msg.timestamp
         if msg.new_coa == "":
             return self._withdrawn(msg, fx)
         loc = self.drf.location_from(msg.new_coa, "pbci", now)
@@ -294,6 +314,10 @@ class Dmf:
             return fx
         ep = self.endpoints.endpoint(msg.mn_id)
         if ep is None or not ep.daf:
+            return fx
+        if self.previous.get(msg.mn_id) != msg.src:
+            # only the p-eMAG this node told of the move may hand it correspondents' locations
+            self.stats.count("rejected_unexpected_pbca")
             return fx
         started = self.handoff_started.pop(msg.mn_id, None)
         if started is not None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from controller import hbh
 from controller.effects import Effects, Numbering, Sequence, Stats
 from controller.interfaces import Endpoint, Endpoints
-from controller.messages import PBQA, PBQR, Status
+from controller.messages import HBH_PEER, PBQA, PBQR, Status, pair_key
 from controller.view import View, prefix_of
 from openflow_rules import flows
 from openflow_rules.intents import OFPP_CONTROLLER, OFPP_TABLE, PacketOut
@@ -130,7 +130,8 @@ class Drf:
             # §4.4.2: the PBQR leaves this switch as an IPv6 packet to the queried address with a
             # Hop-by-Hop option, through the switch's own tables (normal routing).
             view = self.view
-            frame = hbh.build(msg, str(view.address), view.router_mac, view.router_mac, view.key)
+            key = pair_key(view.key, self.name, HBH_PEER) if view.key is not None else None
+            frame = hbh.build(msg, str(view.address), view.router_mac, view.router_mac, key)
             fx.carried.append(msg)
             fx.flow(PacketOut(view.dpid, OFPP_TABLE, frame, in_port=OFPP_CONTROLLER))
         else:
@@ -141,6 +142,11 @@ class Drf:
         query = next((q for q in self.queries.values() if q.seq == msg.seq), None)
         if query is None:
             return fx  # late answer to a query that timed out
+        if msg.address != str(query.address) or (query.lmf != HBH and msg.src != query.lmf):
+            # an answer must match the question: its sequence number, address and LMF
+            self.stats.count("rejected_unmatched_pbqa")
+            LOG.warning("%s: PBQA from %s for %s does not answer query %d", self.name, msg.src, msg.address, msg.seq)
+            return fx
         del self.queries[query.prefix]
         self.stats.latency("location_query", now - query.started_at)
         lifetime = msg.lifetime if msg.lifetime > 0 else None

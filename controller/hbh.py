@@ -26,7 +26,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 
-from controller.messages import PBQR, AuthenticationError, Message, MessageError, decode
+from controller.messages import PBQR, AuthenticationError, Keys, Message, MessageError, decode
 
 ETH_TYPE_IPV6 = 0x86DD
 NH_HBH = 0
@@ -38,7 +38,7 @@ HBH_QUERY = 0x0001
 HOP_LIMIT = 64
 
 
-class HbhError(ValueError):
+class HbhError(MessageError):
     """Not a well-formed ePMIP Hop-by-Hop query; the message says what is wrong."""
 
 
@@ -71,7 +71,7 @@ def build(query: PBQR, src: str, src_mac: str, dst_mac: str, key: bytes | None =
     return eth + ip + payload
 
 
-def parse(frame: bytes, key: bytes | None = None) -> PBQR:
+def parse(frame: bytes, key: bytes | Keys | None = None) -> PBQR:
     """The PBQR inside a frame built by ``build`` (or any correct equivalent); with ``key`` it must
     be authenticated (messages.AuthenticationError otherwise)."""
     if len(frame) < 14 + 40 + 8 + 8:
@@ -87,6 +87,8 @@ def parse(frame: bytes, key: bytes | None = None) -> PBQR:
         raise HbhError(f"payload length {payload_len} but {len(payload)} bytes present")
     if nh != NH_HBH:
         raise HbhError(f"next header {nh} is not Hop-by-Hop (0)")
+    if payload_len < 16:
+        raise HbhError(f"payload length {payload_len} is too short for Hop-by-Hop + Mobility Header")
     hbh_nh, hbh_len = payload[0], payload[1]
     hbh_end = (hbh_len + 1) * 8
     if hbh_nh != NH_MH or hbh_end > len(payload):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import ipaddress
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,9 @@ from openflow_rules import flows
 
 LOG = logging.getLogger("epmip.lma")
 WITHDRAW_AFTER = 1.0  # a de-registered binding not taken over within this long: its MN left
+# RFC 5213 §5.5 TimestampValidityWindow is 300 ms; the MAGs and LMAs here share one clock but handle
+# events on a 0.2 s tick and may queue a message behind a busy event loop, so the window is wider
+TIMESTAMP_VALIDITY = 5.0
 
 
 class Lma:
@@ -39,6 +43,7 @@ class Lma:
         self.holders = holders  # the co-located LMF's location holders of an MN (eLMA only)
         self.gone: list[BindingCacheEntry] = []  # bindings whose MN left (tick): their holders must be told
         self._gone_told: set[str] = set()
+        self._last_stamp: dict[str, float] = {}  # MN -> timestamp of its last PBU, once its binding is gone
         self._allocated: dict[str, list[ipaddress.IPv6Network]] = {}
         self._timers: list[tuple[float, str]] = []  # (when, mn_id): lifetime ends, delayed deletes
         self.lr: LrLma | None = LrLma(view, self.cache, stats) if view.mode == "lr" else None
@@ -115,8 +120,12 @@ class Lma:
         if pbu.hnps and sorted(pbu.hnps) != sorted(str(h) for h in hnps):
             return self._reply(pbu, Status.NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX)
         bce = self.cache.get(mn.id)
-        if bce is not None and pbu.timestamp < bce.timestamp:
+        last = bce.timestamp if bce is not None else self._last_stamp.get(mn.id, -math.inf)
+        if pbu.timestamp < last:  # also after the binding is gone: an old PBU cannot bring it back
             return self._reply(pbu, Status.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED)
+        if abs(pbu.timestamp - view.now_stamp(now)) > TIMESTAMP_VALIDITY:
+            # RFC 5213 §5.5: outside the validity window (a replay of an old PBU, or a skewed clock)
+            return self._reply(pbu, Status.TIMESTAMP_MISMATCH)
         if bce is not None and pbu.timestamp == bce.timestamp and coa == bce.coa and self._same_request(pbu, bce):
             # the same PBU again (the network duplicated it, or our PBA was lost): answer it again
             self.stats.count("pbu_duplicate")
@@ -237,6 +246,7 @@ class Lma:
                 why = "lifetime expired" if expired else "de-registered"
                 LOG.info("%s deletes BCE of %s (%s)", self.name, mn_id, why)
                 self.cache.delete(mn_id)
+                self._last_stamp[mn_id] = bce.timestamp
                 self._gone_told.discard(mn_id)
                 obj = self.view.mn_index[mn_id]
                 for hnp in bce.hnps:

@@ -103,6 +103,7 @@ class Mag:
         self._timers: list[tuple[float, str]] = []  # (when, mn_id)
         self.anchors: dict[str, str] = {}  # mn_id -> its LMA, as the policy store answered
         self._deregs: dict[str, Attachment] = {}  # MNs gone from here whose de-registration awaits a PBA
+        self._hi_to: dict[str, str] = {}  # MN -> the MAG our HI for it went to (its HACK must come from there)
 
     @property
     def name(self) -> str:
@@ -185,8 +186,8 @@ class Mag:
     def on_ppa(self, msg: PPA, now: float) -> Effects:
         fx = Effects()
         att = self.attachments.get(msg.mn_id)
-        if att is None or att.state != ANCHORING or att.seq != msg.seq:
-            return fx  # a late or duplicated answer
+        if att is None or att.state != ANCHORING or att.seq != msg.seq or msg.src != POLICY:
+            return fx  # a late, duplicated or foreign answer
         if msg.status != Status.ACCEPTED or msg.lma not in self.view.peers or not self.view.peer(msg.lma).is_lma:
             att.state = REJECTED
             att.status = msg.status
@@ -281,14 +282,17 @@ class Mag:
     def on_pba(self, pba: PBA, now: float) -> Effects:
         fx = Effects()
         dereg = self._deregs.get(pba.mn_id)
-        if dereg is not None and dereg.seq == pba.seq:
+        if dereg is not None and dereg.seq == pba.seq and pba.src == dereg.lma:
             del self._deregs[pba.mn_id]
             if self.hooks is not None:  # whom the LMF gave the location to: they must be told it left
                 self.hooks.on_departed_holders(pba.mn_id, pba.holders)
             return fx
         att = self.attachments.get(pba.mn_id)
-        if att is None or att.seq != pba.seq:
+        if att is None or att.seq != pba.seq or att.state == ANCHORING:
             return fx  # answer to a de-registration, or to a PBU that was superseded
+        if pba.src != att.lma:
+            self.stats.count("rejected_unmatched_pba")
+            return fx
         att.status = pba.status
         if pba.status != Status.ACCEPTED:
             att.state = REJECTED
@@ -335,6 +339,7 @@ class Mag:
         self._deliver(att, frames, fx)
         previous = self.view.peer_at(pba.previous_coa) if pba.previous_coa else None
         if self.buffer.mode != "off" and previous is not None and previous.is_mag and previous.name != self.name:
+            self._hi_to[att.mn.id] = previous.name
             fx.send(
                 HI(src=self.name, dst=previous.name, seq=self.seq.next(), mn_id=att.mn.id,
                    hnps=[str(h) for h in att.hnps], new_coa=str(self.view.address))
@@ -350,6 +355,9 @@ class Mag:
 
     def on_hack(self, msg: HACK) -> Effects:
         fx = Effects()
+        if self._hi_to.pop(msg.mn_id, None) != msg.src:
+            self.stats.count("rejected_unmatched_hack")  # not the answer to our HI (or a duplicate)
+            return fx
         att = self.bound(msg.mn_id)
         if att is not None:
             self._deliver(att, msg.frames, fx)
@@ -433,13 +441,39 @@ class Mag:
                 else:
                     self._send_pbu(att, now, timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE, fx)
                 self._schedule(att.sent_at + PBA_TIMEOUT * (2**att.retries), mn_id)
-        gone, expired = self.buffer.tick(now)
-        fx.merge(expired)
-        for mn_id in gone:  # a buffered MN did not reappear in time: de-register it after all
-            dep = self._departed_regs.pop(mn_id, None)
-            if dep is not None:
+        for buf in self.buffer.expired(now):
+            att = self.bound(buf.mn_id)
+            if att is not None:  # a hint without a move: deliver here again, nothing lost
+                self.stats.count("buffer_hint_expired")
+                self._restore_delivery(att, list(buf.frames), fx)
+                continue
+            self.stats.count("buffer_dropped_timeout", len(buf.frames))
+            LOG.warning("%s did not reappear within %.1fs: dropping %d buffered packets",
+                        buf.mn_id, timers.buffer_hold, len(buf.frames))  # fmt: skip
+            fx.flow(flows.delete_buffer_flows(self.dpid, buf.obj))
+            dep = self._departed_regs.pop(buf.mn_id, None)
+            if dep is not None:  # it did not reappear in time: de-register it after all
                 self._deregister(dep, now, fx)
         return fx
+
+    def cancel_link_going_down(self, mn_id: str) -> Effects:
+        """The predictive hint is withdrawn: the MN stays; deliver on its port again."""
+        att = self.bound(mn_id)
+        if att is None:
+            raise LookupError(f"mobile node {mn_id!r} is not attached at {self.name}")
+        frames = self.buffer.cancel(mn_id)
+        if frames is None:
+            raise LookupError(f"mobile node {mn_id!r} has no link-going-down hint to cancel")
+        fx = Effects()
+        self._restore_delivery(att, frames, fx)
+        return fx
+
+    def _restore_delivery(self, att: Attachment, frames: list[bytes], fx: Effects) -> None:
+        obj = self.obj_of(att.mn.id)
+        for hnp in att.hnps:  # replaces the buffer flow (same match and priority) in place
+            fx.flow(flows.install_deliver(self.dpid, obj, hnp, att.port, att.mn.mac, self.view.router_mac))
+        fx.flow(Barrier(self.dpid))
+        self._deliver(att, frames, fx)
 
     # ------------------------------------------------------------ data plane
 

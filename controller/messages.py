@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+import ipaddress
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from enum import IntEnum
 from types import MappingProxyType
@@ -61,12 +63,25 @@ class AuthenticationError(MessageError):
     """A signalling message is not authenticated with the domain's key (draft §8)."""
 
 
-AUTH_FIELD = "auth"
 AUTH_BYTES = 16
+Keys = Callable[[str, str], bytes]  # (src, dst) -> the pair's key
+HBH_PEER = "(hop-by-hop)"  # the receiver in the key of a Hop-by-Hop query: whichever LMF intercepts it
 
 
 def _tag(key: bytes, data: bytes) -> bytes:
     return hmac.new(key, data, hashlib.sha256).digest()[:AUTH_BYTES]
+
+
+def pair_key(secret: bytes, a: str, b: str) -> bytes:
+    """The key of the pair of nodes ``a`` and ``b``, derived from the domain's secret (§8).  A node
+    that holds only its own pairs' keys cannot make a message that verifies as another node's:
+    the receiver checks it with the key of the pair (claimed sender, itself)."""
+    lo, hi = sorted((a, b))
+    return hmac.new(secret, f"epmip pair|{lo}|{hi}".encode(), hashlib.sha256).digest()
+
+
+def pair_keys(secret: bytes | None) -> Keys | None:
+    return None if secret is None else (lambda src, dst: pair_key(secret, src, dst))
 
 
 @dataclass
@@ -77,14 +92,12 @@ class Message:
     seq: int
 
     def encode(self, key: bytes | None = None) -> bytes:
-        """Wire bytes; with ``key`` (the domain's signalling key) an ``auth`` field is appended:
-        HMAC-SHA256 over the rest of the document, truncated to 16 bytes (§8)."""
+        """Wire bytes: the msgpack document, and with ``key`` (the sender-receiver pair's key, see
+        ``pair_key``) a 16-byte HMAC-SHA256 tag over exactly those bytes appended (§8)."""
         body = {"type": self.TYPE, "v": WIRE_VERSION}
         body.update(asdict(self))
-        if key is not None:
-            body[AUTH_FIELD] = _tag(key, msgpack.packb(body, use_bin_type=True))
         data: bytes = msgpack.packb(body, use_bin_type=True)
-        return data
+        return data + _tag(key, data) if key is not None else data
 
 
 @dataclass
@@ -241,13 +254,33 @@ _KINDS: Mapping[str, tuple[type, ...]] = MappingProxyType(
 )
 
 
-def decode(data: bytes, key: bytes | None = None) -> Message:
-    """Decode wire bytes into a message record, or raise MessageError saying what is wrong.  With
-    ``key``, a message without a valid ``auth`` field raises AuthenticationError."""
+MAX_MESSAGE = 1 << 20  # bytes
+MAX_NAME = 64  # characters of a node name or MN-Identifier
+MAX_LIFETIME = 4 * 0xFFFF  # seconds (RFC 5213: 16-bit lifetime in 4 s units)
+# list fields: (most items, check of one item)
+_LIST_LIMITS: Mapping[str, int] = MappingProxyType(
+    {"hnps": 8, "peer_hnps": 8, "holders": 1024, "holds": 64, "correspondents": 4096, "frames": 4096}
+)
+_ADDRESS_FIELDS = ("coa", "new_coa", "address", "requester", "peer_mag", "previous_coa")
+_NAME_FIELDS = ("src", "dst", "mn_id", "peer_mn_id", "lma")
+MAX_FRAME = 9216
+
+
+def decode(data: bytes, key: bytes | Keys | None = None) -> Message:
+    """Decode wire bytes into a message record, or raise MessageError (its subclass
+    AuthenticationError for authentication) naming what is wrong - never another exception.
+    With ``key`` (a key, or the pair-key function of the domain's secret), a message without a
+    valid tag over its exact bytes raises AuthenticationError."""
     if not isinstance(data, (bytes, bytearray)):
         raise MessageError(f"expected bytes, got {type(data).__name__}")
+    if len(data) > MAX_MESSAGE:
+        raise MessageError(f"message of {len(data)} bytes is longer than {MAX_MESSAGE}")
+    data = bytes(data)
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=MAX_MESSAGE)
     try:
-        body = msgpack.unpackb(data, raw=False, strict_map_key=True)
+        unpacker.feed(data)
+        body = unpacker.unpack()
+        used = unpacker.tell()
     except Exception as exc:  # msgpack raises several unrelated exception types
         raise MessageError(f"not a msgpack document ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(body, dict):
@@ -255,17 +288,25 @@ def decode(data: bytes, key: bytes | None = None) -> Message:
     mtype = body.get("type")
     cls = MESSAGE_TYPES.get(mtype) if isinstance(mtype, str) else None
     if cls is None:
-        raise MessageError(f"field 'type': got {mtype!r}, expected one of {sorted(MESSAGE_TYPES)}")
+        raise MessageError(f"field 'type': got {mtype!r:.80}, expected one of {sorted(MESSAGE_TYPES)}")
     if body.get("v") != WIRE_VERSION:
-        raise MessageError(f"{mtype} field 'v': got {body.get('v')!r}, expected {WIRE_VERSION}")
-    tag = body.pop(AUTH_FIELD, None)
+        raise MessageError(f"{mtype} field 'v': got {body.get('v')!r:.40}, expected {WIRE_VERSION}")
+    rest = data[used:]
+    if key is None and rest:
+        raise MessageError(f"not a msgpack document: {len(rest)} bytes after the {mtype} map")
+    kwargs = _fields(cls, str(mtype), body)
     if key is not None:
-        if tag is None:
-            raise AuthenticationError(f"{mtype} is not authenticated (no '{AUTH_FIELD}' field)")
-        if not isinstance(tag, bytes) or not hmac.compare_digest(
-            tag, _tag(key, msgpack.packb(body, use_bin_type=True))
-        ):
-            raise AuthenticationError(f"{mtype} failed authentication (its '{AUTH_FIELD}' does not match)")
+        if not rest:
+            raise AuthenticationError(f"{mtype} is not authenticated (no tag)")
+        if len(rest) != AUTH_BYTES:
+            raise AuthenticationError(f"{mtype} has a {len(rest)}-byte tag, expected {AUTH_BYTES}")
+        k = key if isinstance(key, bytes) else key(kwargs["src"], kwargs["dst"])
+        if not hmac.compare_digest(rest, _tag(k, data[:used])):
+            raise AuthenticationError(f"{mtype} failed authentication (its tag does not match)")
+    return cls(**kwargs)
+
+
+def _fields(cls: type[Message], mtype: str, body: dict[Any, Any]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
         if f.name not in body:
@@ -273,18 +314,72 @@ def decode(data: bytes, key: bytes | None = None) -> Message:
         value: Any = body[f.name]
         kinds = _KINDS[str(f.type)]
         if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
-            raise MessageError(f"{mtype} field '{f.name}': got {value!r}, expected {f.type}")
+            raise MessageError(f"{mtype} field '{f.name}': got {value!r:.80}, expected {f.type}")
         elems: list[Any] = body[f.name] if isinstance(body[f.name], list) else []
         if f.type == "list[str]" and not all(isinstance(x, str) for x in elems):
-            raise MessageError(f"{mtype} field '{f.name}': got {value!r}, expected a list of strings")
+            raise MessageError(f"{mtype} field '{f.name}': got {value!r:.80}, expected a list of strings")
         if f.type == "list[bytes]" and not all(isinstance(x, bytes) for x in elems):
-            raise MessageError(f"{mtype} field '{f.name}': got {value!r}, expected a list of byte strings")
+            raise MessageError(f"{mtype} field '{f.name}': got {value!r:.80}, expected a list of byte strings")
         if f.type == "list[dict[str, str]]" and not all(
             isinstance(x, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in x.items()) for x in elems
         ):
-            raise MessageError(f"{mtype} field '{f.name}': got {value!r}, expected a list of maps")
+            raise MessageError(f"{mtype} field '{f.name}': got {value!r:.80}, expected a list of maps")
+        _check_value(mtype, f.name, value)
         kwargs[f.name] = value
     extra = set(body) - {f.name for f in fields(cls)} - {"type", "v"}
     if extra:
-        raise MessageError(f"{mtype} has unknown field(s) {sorted(extra)}")
-    return cls(**kwargs)
+        names = sorted(k if isinstance(k, str) else repr(k) for k in extra)
+        raise MessageError(f"{mtype} has unknown field(s) {names}"[:200])
+    return kwargs
+
+
+def _check_value(mtype: str, name: str, value: Any) -> None:
+    """Ranges, addresses, prefixes and sizes of one field (after its type was checked)."""
+
+    def bad(expected: str) -> MessageError:
+        return MessageError(f"{mtype} field '{name}': got {value!r:.80}, expected {expected}")
+
+    if name == "seq" and not 0 <= value <= 0xFFFF:
+        raise bad("0..65535")
+    if name in ("status", "handoff") and not 0 <= value <= 255:
+        raise bad("0..255")
+    if name in ("lifetime", "timestamp") and not (math.isfinite(value) and value >= 0):
+        raise bad("a finite number >= 0")
+    if name == "lifetime" and value > MAX_LIFETIME:
+        raise bad(f"at most {MAX_LIFETIME}")
+    if name in _NAME_FIELDS and (len(value) > MAX_NAME or not value.isprintable()):
+        raise bad(f"a printable name of at most {MAX_NAME} characters")
+    if name in _ADDRESS_FIELDS and value != "" and not _is_address(value):
+        raise bad("an IPv6 address or ''")
+    if name in _LIST_LIMITS and len(value) > _LIST_LIMITS[name]:
+        raise bad(f"at most {_LIST_LIMITS[name]} items")
+    if name in ("hnps", "peer_hnps", "holds") and not all(_is_prefix(x) for x in value):
+        raise bad("IPv6 prefixes")
+    if name == "holders" and not all(_is_address(x) for x in value):
+        raise bad("IPv6 addresses")
+    if name == "correspondents" and not all(
+        set(x) == {"prefix", "coa"} and _is_prefix(x["prefix"]) and _is_address(x["coa"]) for x in value
+    ):
+        raise bad("{prefix, coa} maps")
+    if name == "frames" and any(len(x) > MAX_FRAME for x in value):
+        raise bad(f"frames of at most {MAX_FRAME} bytes")
+
+
+def _is_address(text: str) -> bool:
+    if len(text) > 45 or "%" in text:
+        return False
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_prefix(text: str) -> bool:
+    if len(text) > 49 or "%" in text:
+        return False
+    try:
+        ipaddress.IPv6Network(text)
+    except ValueError:
+        return False
+    return True

@@ -33,7 +33,7 @@ from controller.lma import Lma
 from controller.lmf import Lmf
 from controller.lr import LrLma
 from controller.mag import Attachment, Mag
-from controller.messages import LRA, PBCA, PBCI, PBQA, PBQR, PBU, AuthenticationError, Message
+from controller.messages import HBH_PEER, LRA, PBCA, PBCI, PBQA, PBQR, PBU, AuthenticationError, Message, pair_key
 from controller.view import View
 from openflow_rules import flows
 from openflow_rules.intents import OFPP_CONTROLLER, OFPP_TABLE, PacketOut
@@ -119,7 +119,8 @@ class Node:
         node's to answer for, else send it on along the normal routes."""
         fx = Effects()
         try:
-            msg = hbh.parse(punt.data, self.view.key)
+            secret = self.view.key
+            msg = hbh.parse(punt.data, (lambda src, _dst: pair_key(secret, src, HBH_PEER)) if secret else None)
             address = ipaddress.IPv6Address(msg.address)
         except AuthenticationError as exc:
             self.stats.count("hbh_unauthenticated")
