@@ -38,11 +38,23 @@ def register_options() -> None:
 
 def default_wsapi_host(host: str = DEFAULT_WSAPI_HOST) -> None:
     """Make ``host`` the default of Ryu's --wsapi-host (registered by ryu.app.wsgi).  A default,
-    not an argument: --wsapi-host on the command line or in a config file still wins."""
+    not an argument: --wsapi-host on the command line or in a config file still wins.  Before the
+    arguments are parsed, the option is registered anew so that --help tells the new default
+    (Ryu's help text says 0.0.0.0); after, only its default changes."""
+    import oslo_config.cfg as oslo_cfg  # here, not at the top: after hub.patch in main()
     from ryu import cfg
-    from ryu.app import wsgi  # noqa: F401 - registers wsapi-host
+    from ryu.app import wsgi  # registers wsapi-host
 
-    cfg.CONF.set_default("wsapi_host", host)
+    opt = cfg.StrOpt(
+        "wsapi-host",
+        default=host,
+        help=f"webapp listen host (epmip-manager's default {host}; ryu-manager's {wsgi.DEFAULT_WSGI_HOST})",
+    )
+    try:
+        cfg.CONF.unregister_opt(opt)  # by name: Ryu's own wsapi-host
+        cfg.CONF.register_cli_opt(opt)
+    except oslo_cfg.ArgsAlreadyParsedError:
+        cfg.CONF.set_default("wsapi_host", host)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -494,3 +494,11 @@ def test_the_controller_checks_the_token_without_the_guard_too(net):
     assert bare.get_response(wsgi).status_int == 401
     ok = webob.Request.blank(PREFIXES, method="POST", body=body, headers=AUTH)
     assert ok.get_response(wsgi).status_int == 201 and sent
+
+
+def test_launcher_help_tells_the_loopback_default():
+    code = "from apps.launcher import main; main()"
+    out = subprocess.run([sys.executable, "-c", code, "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    help_text = " ".join(out.stdout.split())
+    assert "webapp listen host (epmip-manager's default 127.0.0.1; ryu-manager's 0.0.0.0)" in help_text
