@@ -12,6 +12,7 @@ Run with the project's launcher (it applies the eventlet fix)::
 from __future__ import annotations
 
 import functools
+import ipaddress
 import logging
 import os
 import time
@@ -36,7 +37,7 @@ from ryu.ofproto import ofproto_v1_3  # noqa: E402
 
 from apps import ofp_adapter  # noqa: E402
 from apps.launcher import register_options  # noqa: E402
-from apps.rest_app import register_rest  # noqa: E402
+from apps.rest_app import register_rest, resolve_token  # noqa: E402
 from controller.config import ConfigError, load_domain  # noqa: E402
 from controller.core import EpmipController, PortInfo  # noqa: E402
 from openflow_rules.intents import Intent  # noqa: E402
@@ -57,6 +58,30 @@ def guarded(handler):
             LOG.exception("epmip handler %s failed on %s", handler.__name__, type(ev).__name__)
 
     return wrapper
+
+
+def _log_rest_exposure(writable: bool, token_source: str) -> None:
+    """Say where the REST API listens and whether it takes write calls.  epmip-manager defaults
+    --wsapi-host to 127.0.0.1 (apps/launcher.py); plain ryu-manager's default is 0.0.0.0."""
+    from ryu import cfg
+
+    host = str(getattr(cfg.CONF, "wsapi_host", "") or "")
+    port = getattr(cfg.CONF, "wsapi_port", "")
+    if writable:
+        LOG.info("epmip REST on %s:%s: write calls need the bearer token from %s", host, port, token_source)
+    else:
+        LOG.info("epmip REST on %s:%s: read only (no token: set EPMIP_REST_TOKEN or rest.token)", host, port)
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        LOG.warning(
+            "epmip REST listens on %s, not only on this machine: reads (bindings, locations, stats) are open "
+            "to anyone who reaches port %s; pass --wsapi-host 127.0.0.1 unless that is meant",
+            host,
+            port,
+        )
 
 
 def _port_info(port) -> PortInfo:
@@ -80,10 +105,15 @@ class EpmipApp(app_manager.RyuApp):
             domain = load_domain(path)
         except ConfigError as exc:
             raise SystemExit(f"epmip: {path}: {exc}") from None
+        try:
+            token, token_source = resolve_token(domain.rest_token)
+        except ValueError as exc:
+            raise SystemExit(f"epmip: {exc}") from None
         self.tick_interval = float(getattr(cfg.CONF, "epmip_tick", 0.2) or 0.2)
         self.core = EpmipController(domain, epoch=time.time() - time.monotonic())
         self.datapaths: dict[int, Datapath] = {}
-        register_rest(kwargs["wsgi"], self)
+        register_rest(kwargs["wsgi"], self, token=token)
+        _log_rest_exposure(token is not None, token_source)
         self.threads.append(hub.spawn(self._ticker))
         LOG.info(
             "epmip: domain %s (%s mode) from %s: %d switches, %d mobile nodes",

@@ -29,6 +29,8 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 MAX_HNPS = 8  # HNPs per MN
 RESERVED_NAMES = ("policy",)  # signalling names of nodes that are not switches
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+# REST bearer token: visible ASCII (it travels in an HTTP header), long enough not to be guessed.
+REST_TOKEN_RE = re.compile(r"[\x21-\x7e]{16,512}")
 MAX_LABEL = (1 << 20) - 1
 
 
@@ -136,6 +138,7 @@ class Domain:
     fixed_nodes: dict[str, FixedNode]
     fixed_networks: list[FixedNetwork]
     source: str = "<memory>"
+    rest_token: str | None = field(default=None, repr=False)  # REST write calls (apps/rest_app.py)
     by_dpid: dict[int, Switch] = field(default_factory=dict)
     _by_mac: dict[str, MobileNode] = field(default_factory=dict, repr=False)
     _by_port_mac: dict[str, MobileNode | FixedNode] = field(default_factory=dict, repr=False)
@@ -270,8 +273,8 @@ def parse_domain(text: str, source: str = "<memory>") -> Domain:
 
 def _build(doc: dict[str, Any], source: str) -> Domain:
     known = {
-        "domain", "mode", "lmf_discovery", "handoff_buffer", "security", "router", "timers", "switches", "links",
-        "mobile_nodes", "fixed_nodes", "fixed_networks",
+        "domain", "mode", "lmf_discovery", "handoff_buffer", "security", "rest", "router", "timers", "switches",
+        "links", "mobile_nodes", "fixed_nodes", "fixed_networks",
     }  # fmt: skip
     for key in doc:
         if key not in known:
@@ -291,6 +294,7 @@ def _build(doc: dict[str, Any], source: str) -> Domain:
     if secret is not None and len(secret) < 16:
         raise ConfigError("security.key", "(hidden)", "a shared secret of at least 16 characters")
     signalling_key = secret.encode() if secret is not None else None
+    rest_token = _rest_token(_get(doc, "rest", "rest", dict, {}))
     handoff_buffer = _get(doc, "handoff_buffer", "handoff_buffer", str, "off")
     if handoff_buffer not in HANDOFF_BUFFER:
         raise ConfigError("handoff_buffer", handoff_buffer, f"one of {list(HANDOFF_BUFFER)}")
@@ -313,8 +317,19 @@ def _build(doc: dict[str, Any], source: str) -> Domain:
         name=name, mode=mode, lmf_discovery=discovery, handoff_buffer=handoff_buffer, signalling_key=signalling_key,
         router_link_local=router_ll, router_mac=router_mac,
         timers=timers, switches=switches, links=links, mobile_nodes=mns, fixed_nodes=fns,
-        fixed_networks=fixed_networks, source=source,
+        fixed_networks=fixed_networks, source=source, rest_token=rest_token,
     )  # fmt: skip
+
+
+def _rest_token(rest: dict[str, Any]) -> str | None:
+    """``rest.token``: the bearer token REST write calls must send (EPMIP_REST_TOKEN overrides it)."""
+    for key in rest:
+        if key != "token":
+            raise ConfigError(f"rest.{key}", rest[key], "only the field 'token'")
+    token: str | None = _get(rest, "token", "rest", str, None)
+    if token is not None and not REST_TOKEN_RE.fullmatch(token):
+        raise ConfigError("rest.token", "(hidden)", "a token of 16-512 visible ASCII characters (no spaces)")
+    return token
 
 
 def _timers(d: dict[str, Any]) -> Timers:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -93,6 +94,9 @@ class Controller:
     rest_port: int = field(default_factory=free_port)
     extra_apps: tuple[str, ...] = ()
     proc: subprocess.Popen | None = None
+    # REST write calls need a bearer token (apps/rest_app.py): a fresh one for every controller,
+    # given to its process as EPMIP_REST_TOKEN and sent by post().
+    rest_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
     def start(self, timeout: float = 20.0) -> None:
         if port_open(self.of_port):
@@ -107,7 +111,10 @@ class Controller:
             str(ROOT / "apps" / "epmip_app.py"), *self.extra_apps,
         ]  # fmt: skip
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+        env = {**os.environ, "EPMIP_REST_TOKEN": self.rest_token}
+        self.proc = subprocess.Popen(
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True, env=env
+        )
         try:
             wait_for(
                 lambda: self.proc.poll() is not None or (port_open(self.of_port) and port_open(self.rest_port)),
@@ -140,7 +147,7 @@ class Controller:
     def post(self, path: str, body: dict) -> tuple[int, dict]:
         req = urllib.request.Request(
             f"http://127.0.0.1:{self.rest_port}{path}", data=json.dumps(body).encode(), method="POST",
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.rest_token}"},
         )  # fmt: skip
         try:
             with urllib.request.urlopen(req, timeout=5) as resp:

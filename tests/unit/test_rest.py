@@ -1,5 +1,6 @@
-"""The REST API in-process: a Ryu WSGIApplication with the epmip controller registered, driven by
-webob requests (no socket, no eventlet server).  Also checks docs/openapi.yaml against ROUTES."""
+"""The REST API in-process: a Ryu WSGIApplication with the epmip controller registered behind
+rest_app.JsonGuard (as Ryu's server runs it), driven by webob requests (no socket, no eventlet
+server).  Also checks docs/openapi.yaml against ROUTES.  Security: test_rest_security.py."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from apps import rest_app
 
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 API = "/epmip/v1"
+TOKEN = "unit-test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 class Client:
     def __init__(self, wsgi) -> None:
-        self.wsgi = wsgi
+        self.wsgi = rest_app.JsonGuard(wsgi)
 
     def request(self, path: str, method: str = "GET") -> webob.Response:
         return webob.Request.blank(path, method=method).get_response(self.wsgi)
@@ -39,7 +42,7 @@ def rest(net):
     net.attach("mn2", now=2.0)
     net.attach("cn2", now=3.0)
     wsgi = WSGIApplication()
-    rest_app.register_rest(wsgi, SimpleNamespace(core=net.ctl))
+    rest_app.register_rest(wsgi, SimpleNamespace(core=net.ctl), token=TOKEN)
     return Client(wsgi)
 
 
@@ -198,7 +201,7 @@ def test_unknown_endpoint_is_404_json(rest, path):
     assert body["endpoints"] == rest_app.ROUTES
 
 
-@pytest.mark.parametrize("method", rest_app.WRITE_METHODS)
+@pytest.mark.parametrize("method", [*rest_app.WRITE_METHODS, "OPTIONS", "TRACE", "BREW"])
 @pytest.mark.parametrize(
     "path",
     [
@@ -212,6 +215,7 @@ def test_unknown_endpoint_is_404_json(rest, path):
 def test_write_methods_are_405_json(rest, method, path):
     body = rest.json(path, status=405, method=method)
     assert method in _error(body, 405) and "GET" in body["error"]
+    assert rest.request(path, method).headers["Allow"] == "GET"
     assert rest.json(f"{API}/bindings")["bindings"]  # nothing was changed
 
 
@@ -230,58 +234,77 @@ def test_openapi_describes_every_route(spec):
     assert set(spec["paths"]) == set(rest_app.ROUTES)
     for path in rest_app.ROUTES:
         item = spec["paths"][path]
-        readable = "GET" in rest_app.WRITABLE.get(path, ["GET"])
-        assert ("200" if readable else "405") in item["get"]["responses"], path
-        for method in rest_app.WRITE_METHODS:
-            if method in rest_app.WRITABLE.get(path, []):
-                continue
-            assert "405" in item[method.lower()]["responses"], (path, method)
+        taken = rest_app.WRITABLE.get(path, ["GET"])
+        for method in ["GET", *rest_app.WRITE_METHODS, *rest_app.OTHER_METHODS]:
+            responses = item[method.lower()]["responses"]
+            assert "500" in responses, (path, method)
+            if method in taken:
+                assert {"413", "431"} <= set(responses), (path, method)
+                assert "405" not in responses, (path, method)
+            else:
+                assert "405" in responses, (path, method)
+            writes = method in taken and method != "GET"
+            assert ("security" in item[method.lower()]) == writes, (path, method)
+            if writes:
+                assert {"401", "403"} <= set(responses), (path, method)
     assert "201" in spec["paths"][f"{API}/lmas/{{name}}/prefixes"]["post"]["responses"]
     assert "202" in spec["paths"][f"{API}/mobility/{{mn_id}}/link-going-down"]["post"]["responses"]
+    scheme = spec["components"]["securitySchemes"]["bearerAuth"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
     # every path parameter in a route is declared
     assert spec["paths"][f"{API}/bindings/{{mn_id}}"]["parameters"][0]["name"] == "mn_id"
+
+
+def _refs(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def _resolve(spec: dict, node: dict) -> dict:
+    while "$ref" in node:
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            spec = spec[part]
+        node = spec if isinstance(spec, dict) else {}
+    return node
 
 
 def test_openapi_error_responses_use_the_error_schema(spec):
     error = spec["components"]["schemas"]["Error"]
     assert set(error["required"]) == {"error", "status"}
-
-    def refs(node):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "$ref":
-                    yield value
-                else:
-                    yield from refs(value)
-        elif isinstance(node, list):
-            for value in node:
-                yield from refs(value)
-
+    root = spec
     for path, item in spec["paths"].items():
         for method, op in item.items():
             if method == "parameters":
                 continue
             for code, response in op["responses"].items():
-                if code.startswith("4"):
-                    assert any(r.endswith(("/Error", "/BadParameter", "/MethodNotAllowed")) for r in refs(response)), (
-                        path,
-                        method,
-                        code,
-                    )
-    for ref in refs(spec):  # every reference resolves
+                if code[0] in "45":
+                    schema = _resolve(root, response)["content"]["application/json"]["schema"]
+                    assert "#/components/schemas/Error" in set(_refs(schema)), (path, method, code)
+    for ref in _refs(spec):  # every reference resolves
         node = spec
         for part in ref.removeprefix("#/").split("/"):
             node = node[part]
+    for name, headers in (("MethodNotAllowed", {"Allow"}), ("Unauthorized", {"WWW-Authenticate"})):
+        declared = spec["components"]["responses"][name]["headers"]
+        assert set(declared) == headers and all(h["required"] for h in declared.values())
 
 
 def test_add_prefix_at_run_time(net):
     sent: list = []
     wsgi = WSGIApplication()
-    rest_app.register_rest(wsgi, SimpleNamespace(core=net.ctl, send=sent.extend))
+    rest_app.register_rest(wsgi, SimpleNamespace(core=net.ctl, send=sent.extend), token=TOKEN)
+    app = rest_app.JsonGuard(wsgi)
 
     def post(path: str, body, method: str = "POST") -> tuple[int, dict]:
-        req = webob.Request.blank(path, method=method, body=json.dumps(body).encode())
-        resp = req.get_response(wsgi)
+        req = webob.Request.blank(path, method=method, body=json.dumps(body).encode(), headers=AUTH)
+        resp = req.get_response(app)
         return resp.status_int, json.loads(resp.body)
 
     status, body = post(f"{API}/lmas/elma1/prefixes", {"prefix": "2001:db8:e::/48"})
@@ -305,11 +328,14 @@ def test_add_prefix_at_run_time(net):
 def test_remove_a_prefix_added_at_run_time(net):
     sent: list = []
     wsgi = WSGIApplication()
-    rest_app.register_rest(wsgi, SimpleNamespace(core=net.ctl, send=sent.extend))
+    rest_app.register_rest(wsgi, SimpleNamespace(core=net.ctl, send=sent.extend), token=TOKEN)
+    app = rest_app.JsonGuard(wsgi)
 
     def call(method: str, body) -> tuple[int, dict]:
-        req = webob.Request.blank(f"{API}/lmas/elma1/prefixes", method=method, body=json.dumps(body).encode())
-        resp = req.get_response(wsgi)
+        req = webob.Request.blank(
+            f"{API}/lmas/elma1/prefixes", method=method, body=json.dumps(body).encode(), headers=AUTH
+        )
+        resp = req.get_response(app)
         return resp.status_int, json.loads(resp.body)
 
     assert call("POST", {"prefix": "2001:db8:e::/48"})[0] == 201
