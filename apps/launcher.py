@@ -22,6 +22,7 @@ def register_options() -> None:
     global EPMIP_OPTS_REGISTERED
     if EPMIP_OPTS_REGISTERED:
         return
+    from oslo_config.cfg import DuplicateOptError
     from ryu import cfg
 
     try:
@@ -31,7 +32,7 @@ def register_options() -> None:
                 cfg.FloatOpt("epmip-tick", default=0.2, help="epmip timer resolution, seconds"),
             ]
         )
-    except cfg.DuplicateOptError:
+    except DuplicateOptError:  # registered already in this process (ryu.cfg does not re-export it)
         pass
     EPMIP_OPTS_REGISTERED = True
 

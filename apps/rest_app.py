@@ -12,6 +12,7 @@ Endpoints (docs/openapi.yaml describes them in full):
     POST /epmip/v1/lmas/{name}/prefixes      {"prefix": "2001:db8:e::/48"}: manage one more (§4.4.1)
     DELETE /epmip/v1/lmas/{name}/prefixes    {"prefix": "2001:db8:e::/48"}: stop managing it
     POST /epmip/v1/mobility/{mn_id}/link-going-down   predictive handoff hint: buffer the MN's downlink
+    DELETE /epmip/v1/mobility/{mn_id}/link-going-down the hint is withdrawn: deliver on the MN's port again
     GET /epmip/v1/stats                      signalling messages and events counted by type
     GET /epmip/v1/messages                   the most recent signalling messages (?limit=N)
     GET /epmip/v1/paths?src=<mn_id>&dst=<ipv6>   the switches a packet crosses (model)
@@ -78,7 +79,7 @@ WRITE_METHODS = ["POST", "PUT", "DELETE", "PATCH"]
 OTHER_METHODS = ["HEAD", "OPTIONS", "TRACE"]  # answered 405 like any method a path does not take
 WRITABLE = {  # every other route is GET only
     "/epmip/v1/lmas/{name}/prefixes": ["GET", "POST", "DELETE"],
-    "/epmip/v1/mobility/{mn_id}/link-going-down": ["POST"],
+    "/epmip/v1/mobility/{mn_id}/link-going-down": ["POST", "DELETE"],
 }
 PROBE_METHODS = ["GET", *WRITE_METHODS, *OTHER_METHODS]  # tried on a path to fill in a 405's Allow
 
@@ -351,6 +352,27 @@ class EpmipRestController(ControllerBase):
             return _error(409, str(exc), mn_id=_clip(mn))
         self.app.send(intents)
         return _json(result, 202)
+
+    @route("epmip", "/epmip/v1/mobility/{mn_id}/link-going-down", methods=["DELETE"])
+    def cancel_link_going_down(self, req, mn_id, **_kw):
+        denied = self._authorize(req)
+        if denied is not None:
+            return denied
+        if req.body:  # optional; if sent, an empty JSON object
+            body, err = _json_body(req)
+            if err is not None:
+                return err
+            if body != {}:
+                return _error(400, "the body must be empty or {}", field="body")
+        mn = _text(mn_id)
+        if mn is None:
+            return _error(404, f"mobile node {_shown(mn_id)} is not attached anywhere", mn_id=_clip(mn_id))
+        try:
+            result, intents = self.core.cancel_link_going_down(mn, time.monotonic())
+        except LookupError as exc:
+            return _error(404, str(exc), mn_id=_clip(mn))
+        self.app.send(intents)
+        return _json(result, 200)
 
     def _authorize(self, req) -> Response | None:
         if req.environ.get(AUTHORIZED_KEY):  # JsonGuard checked it (a client cannot set environ keys)

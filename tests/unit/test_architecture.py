@@ -17,8 +17,17 @@ from pathlib import Path
 CONTROLLER = Path(__file__).resolve().parents[2] / "controller"
 ENTITIES = {"lmf", "lma", "mag", "drf", "dmf", "ar", "lr", "buffer"}
 COMPOSITION = {"core", "nodes"}
-IMMUTABLE_CALLS = {"frozenset", "tuple", "MappingProxyType", "getLogger", "TypeVar", "compile", "Struct", "IPv6Address",
-                   "IPv6Network"}
+IMMUTABLE_CALLS = {
+    "frozenset",
+    "tuple",
+    "MappingProxyType",
+    "getLogger",
+    "TypeVar",
+    "compile",
+    "Struct",
+    "IPv6Address",
+    "IPv6Network",
+}
 
 
 def _modules() -> dict[str, ast.Module]:

@@ -79,6 +79,7 @@ def _app(net, token: str | None):
     net.attach("mn1", now=1.0)
     net.attach("mn2", now=2.0)
     net.attach("cn2", now=3.0)
+    net.ctl.link_going_down("mn1", 3.5)  # so that DELETE .../link-going-down can succeed (POST again is fine)
     wsgi = WSGIApplication()
     rest_app.register_rest(wsgi, SimpleNamespace(core=net.ctl, send=lambda intents: None), token=token)
     return rest_app.JsonGuard(wsgi)

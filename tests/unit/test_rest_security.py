@@ -277,8 +277,8 @@ def test_a_bad_hint_body_is_400_and_changes_nothing(net, body):
         ("CONNECT", f"{API}/stats", "GET"),
         ("BREW", PREFIXES, "GET, POST, DELETE"),
         ("PUT", PREFIXES, "GET, POST, DELETE"),
-        ("OPTIONS", f"{API}/mobility/mn1/link-going-down", "POST"),
-        ("GET", f"{API}/mobility/mn1/link-going-down", "POST"),
+        ("OPTIONS", f"{API}/mobility/mn1/link-going-down", "POST, DELETE"),
+        ("GET", f"{API}/mobility/mn1/link-going-down", "POST, DELETE"),
     ],
 )
 def test_a_method_a_path_does_not_take_is_405_json_with_allow(api, method, path, allow):
