@@ -1,14 +1,16 @@
 """benchmarks/soak.py and soak_checks.py without Mininet: the generated domain, the walk, the loss
-attribution, the audit of flows left behind, the report."""
+attribution, the audit of flows left behind, the report and the ``epmip bench soak`` wiring."""
 
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
+from apps import cli
 from benchmarks import soak
 from benchmarks.soak_checks import (
     Owners,
@@ -204,3 +206,22 @@ def test_report_and_verdict():
     text = soak.report(bad)
     assert "LOST OUTSIDE A GAP: mn1->mn2 seq 5" in text and "FAIL no loss outside link-layer gaps" in text
     assert "not checked: mn1->mn2" in soak.report(ok)
+
+
+def test_cli_wiring(monkeypatch, capsys):
+    seen = {}
+
+    def fake(moves, interval, rate, mns, seed, say, buffer, log_dir):
+        seen.update(moves=moves, interval=interval, rate=rate, mns=mns, seed=seed, buffer=buffer)
+        say("progress")
+        return _result()
+
+    monkeypatch.setattr(soak, "soak", fake)
+    argv = ["bench", "soak", "--moves", "7", "--interval", "0.5", "--rate", "50", "--mns", "14", "--seed", "3"]
+    assert cli.main([*argv, "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["verdict"]["passed"] and "progress" in err
+    assert seen == {"moves": 7, "interval": 0.5, "rate": 50.0, "mns": 14, "seed": 3, "buffer": "predictive"}
+    monkeypatch.setattr(soak, "soak", lambda *a, **k: _result(passed=False))
+    assert cli.main(["bench", "soak"]) == 3
+    assert cli.main(["bench", "soak", "--moves", "0"]) == 1
