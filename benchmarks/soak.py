@@ -330,6 +330,12 @@ def soak(moves: int, interval: float, rate: float, mns: int, seed: int, say: Say
         raise BenchError("needs root (Open vSwitch and Mininet)")
     if not os.access(HOST_PYTHON, os.X_OK):
         raise BenchError(f"{HOST_PYTHON} is missing: the Mininet hosts run udpstream.py with it")
+    others = _controllers_running()
+    if others:
+        # The domain's switch and host names are the reference domain's too, and the harness removes
+        # "leftover" bridges and veths by name: starting now would tear down the other run's network.
+        raise BenchError(f"another controller is running ({'; '.join(others)}): one Open vSwitch/Mininet run "
+                         "at a time")  # fmt: skip
     logs = Path(log_dir) if log_dir else ROOT / "var" / "logs" / datetime.now().strftime("bench-soak-%Y%m%d-%H%M%S")
     logs.mkdir(parents=True, exist_ok=True)
     domain_file = write_domain(soak_domain(mns, buffer), logs / "soak.yaml")
@@ -428,6 +434,11 @@ def soak(moves: int, interval: float, rate: float, mns: int, seed: int, say: Say
     }  # fmt: skip
     result["verdict"] = verdict(result)
     return result
+
+
+def _controllers_running() -> list[str]:
+    out = subprocess.run(["pgrep", "-af", "epmip-manager|ryu-manager"], capture_output=True, text=True).stdout
+    return [line.strip() for line in out.splitlines() if line.strip()]
 
 
 def _size(path: Path) -> int:
