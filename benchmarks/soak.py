@@ -729,6 +729,12 @@ def report(result: dict) -> str:
                "time without an arrival, away from its ends' moves (hint until the binding was seen), away from "
                "every MN's moves (a port change pauses every bridge of the userspace datapath), and at its ends' "
                "moves (the handoff interruption)")  # fmt: skip
+    when = sorted({round(d["longest_gap_away_from_all_moves_at"] - result["t_ready"], 1) for d in result["directions"]
+                   if d.get("longest_gap_away_from_all_moves_at") is not None})  # fmt: skip
+    if when:
+        starts = ", ".join(f"{t:+.1f}" for t in when)
+        out.append(f"  the longest gap away from every move began, per direction, at {starts} s from the start "
+                   "of the walk's streams")  # fmt: skip
     late = [d.get("sender_late_max_ms") for d in result["directions"] if d.get("sender_late_max_ms") is not None]
     if late:
         out.append(f"  the senders were at most {max(late):.1f} ms behind their schedule (pacing on a loaded machine: "

@@ -115,6 +115,7 @@ class DirectionFigures:
     longest_gap_outside_moves_ms: float | None
     longest_gap_at_moves_ms: float | None
     longest_gap_away_from_all_moves_ms: float | None = None
+    longest_gap_away_from_all_moves_at: float | None = None  # when it began (time.time())
     outside_losses: list[dict] = field(default_factory=list)  # the first few, for diagnosis
 
     def as_dict(self) -> dict:
@@ -180,20 +181,20 @@ def direction_figures(
     points = sorted(first_arrival.values())
     if sends:
         points = sorted(points + [min(sends.values()), max(sends.values())])
-    outside_gap = at_moves = away = None
+    outside_gap = at_moves = away = away_at = None
     for a, b in zip(points, points[1:], strict=False):
         ms = 1000 * (b - a)
         if _overlaps(a, b, move_windows):
             at_moves = ms if at_moves is None else max(at_moves, ms)
         else:
             outside_gap = ms if outside_gap is None else max(outside_gap, ms)
-        if not _overlaps(a, b, all_move_windows):
-            away = ms if away is None else max(away, ms)
+        if not _overlaps(a, b, all_move_windows) and (away is None or ms > away):
+            away, away_at = ms, a
     return DirectionFigures(
         sent=count, received=len(first_arrival), lost=len(lost), lost_in_gaps=len(in_gap),
         lost_outside_gaps=len(outside), duplicates=duplicates, reordered=reordered,
         longest_gap_outside_moves_ms=outside_gap, longest_gap_at_moves_ms=at_moves,
-        longest_gap_away_from_all_moves_ms=away, outside_losses=detail,
+        longest_gap_away_from_all_moves_ms=away, longest_gap_away_from_all_moves_at=away_at, outside_losses=detail,
     )  # fmt: skip
 
 
