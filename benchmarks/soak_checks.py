@@ -110,6 +110,7 @@ class DirectionFigures:
     lost: int
     lost_in_gaps: int
     lost_outside_gaps: int
+    lost_in_sender_gaps: int  # of lost_in_gaps: sent while the sender's own link was moved
     duplicates: int
     reordered: int
     longest_gap_outside_moves_ms: float | None
@@ -138,6 +139,7 @@ def direction_figures(
     sent_count: int | None = None,
     keep: int = 20,
     all_move_windows: Sequence[tuple[float, float]] = (),
+    sender_gaps: Sequence[tuple[float, float]] = (),
 ) -> DirectionFigures:
     """Loss and interruptions of one direction.
 
@@ -149,7 +151,8 @@ def direction_figures(
     in the userspace datapath a port change pauses every bridge) gives the longest one away from
     any move as well.  Arrival times of the first copy of each
     sequence number, plus the first and last send time as end points (a stream that stops dead
-    shows the outage up to its end)."""
+    shows the outage up to its end).  ``sender_gaps``: those of ``gaps`` that are the sender's own
+    moves (its packets never reach a switch), to tell them from the receiver's."""
     sends = {seq: t for seq, t, _ in sent_log}
     count = max(sent_count or 0, max(sends, default=-1) + 1)
     first_arrival: dict[int, float] = {}
@@ -169,6 +172,7 @@ def direction_figures(
     lost = [s for s in range(count) if s not in first_arrival]
     in_gap = [s for s in lost if s in sends and _within(sends[s], gaps)]
     outside = [s for s in lost if s not in set(in_gap)]
+    by_sender = [s for s in in_gap if _within(sends[s], sender_gaps)]
     detail = []
     for s in outside[:keep]:
         t = sends.get(s)
@@ -192,7 +196,7 @@ def direction_figures(
             away, away_at = ms, a
     return DirectionFigures(
         sent=count, received=len(first_arrival), lost=len(lost), lost_in_gaps=len(in_gap),
-        lost_outside_gaps=len(outside), duplicates=duplicates, reordered=reordered,
+        lost_outside_gaps=len(outside), lost_in_sender_gaps=len(by_sender), duplicates=duplicates, reordered=reordered,
         longest_gap_outside_moves_ms=outside_gap, longest_gap_at_moves_ms=at_moves,
         longest_gap_away_from_all_moves_ms=away, longest_gap_away_from_all_moves_at=away_at, outside_losses=detail,
     )  # fmt: skip
@@ -337,5 +341,14 @@ def crossed(growth: Mapping[str, int], packets: int, stray: int) -> list[str]:
 
 
 def summarize_losses(directions: Sequence[Mapping]) -> dict[str, int]:
-    keys = ("sent", "received", "lost", "lost_in_gaps", "lost_outside_gaps", "duplicates", "reordered")
+    keys = (
+        "sent",
+        "received",
+        "lost",
+        "lost_in_gaps",
+        "lost_in_sender_gaps",
+        "lost_outside_gaps",
+        "duplicates",
+        "reordered",
+    )
     return {k: sum(int(d.get(k) or 0) for d in directions) for k in keys}

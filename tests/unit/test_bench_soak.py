@@ -99,6 +99,9 @@ def test_losses_are_split_at_the_link_layer_gaps():
     f = direction_figures(got, sent, gaps=[(100.195, 100.225)], move_windows=[(100.19, 100.3)],
                           all_move_windows=[(100.19, 100.3)])  # fmt: skip
     assert (f.sent, f.lost, f.lost_in_gaps, f.lost_outside_gaps) == (100, 4, 3, 1)
+    assert f.lost_in_sender_gaps == 0  # the receiver's move
+    mine = direction_figures(got, sent, gaps=[(100.195, 100.225)], move_windows=[], sender_gaps=[(100.195, 100.225)])
+    assert (mine.lost_in_gaps, mine.lost_in_sender_gaps) == (3, 3)
     assert f.outside_losses[0]["seq"] == 60
     assert f.longest_gap_outside_moves_ms == pytest.approx(20, abs=0.01)  # around 60
     assert f.longest_gap_at_moves_ms == pytest.approx(40, abs=0.01)  # 19 -> 23
@@ -176,18 +179,19 @@ def test_expected_visits_follow_the_shortest_paths(domain):
 
 def _result(passed: bool = True) -> dict:
     walk = [{"move": 1, "mn": "mn1", "from": "emag1", "to": "mag7", "kind": "legacy", "hint_status": 202,
-             "t_hint": 1.0, "t_move": 1.01, "t_attached": 1.1, "t_bound": 1.12, "move_ms": 90.0,
+             "t_hint": 1.0, "t_move": 1.01, "t_port_gone": 1.03, "t_port_added": 1.07, "t_attached": 1.1,
+             "t_bound": 1.12, "gap_ms": 60.0, "move_ms": 90.0,
              "registration_ms": 110.0}]  # fmt: skip
     d = {"direction": "mn1->mn2", "stream": 0, "src": "mn1", "dst": "mn2", "moves_of_ends": 1,
          "end_switches": ["mag7", "emag2"], "sent": 100, "received": 98, "lost": 2, "lost_in_gaps": 2,
-         "lost_outside_gaps": 0 if passed else 1, "duplicates": 0, "reordered": 0,
+         "lost_outside_gaps": 0 if passed else 1, "lost_in_sender_gaps": 1, "duplicates": 0, "reordered": 0,
          "longest_gap_outside_moves_ms": 5.0, "longest_gap_at_moves_ms": 90.0,
          "longest_gap_away_from_all_moves_ms": 5.0,
          "outside_losses": [] if passed else [{"seq": 5, "sent_at": 1.5, "nearest_gap_ms": 400.0}]}  # fmt: skip
     result = {
         "mns": 12, "seed": 1, "interval_s": 1.0, "rate_pps": 200.0, "handoff_buffer": "predictive", "t_ready": 0.5,
         "walk": walk, "directions": [d], "losses": {"sent": 100, "received": 98, "lost": 2, "lost_in_gaps": 2,
-        "lost_outside_gaps": d["lost_outside_gaps"], "duplicates": 0, "reordered": 0},
+        "lost_outside_gaps": d["lost_outside_gaps"], "lost_in_sender_gaps": 1, "duplicates": 0, "reordered": 0},
         "settle": {"seconds": 1.6, "settled": True, "pending": []},
         "paths": {"skipped": [{"direction": "mn1->mn2", "why": "mn1 on mag7 (mag)"}], "directions": [],
                   "rounds": []},
