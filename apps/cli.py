@@ -63,6 +63,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=None, help="domain file (default: examples/domain.yaml)")
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
     p = bench_sub.add_parser(
+        "soak", help="K MNs on a seeded random walk under UDP streams: loss outside link-layer gaps, paths, flows, HoAs"
+    )
+    p.add_argument("--moves", type=int, default=40, help="moves in the walk (default: 40)")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between moves (default: 1)")
+    p.add_argument("--rate", type=float, default=200.0, help="packets/s each way per stream (default: 200)")
+    p.add_argument("--mns", type=int, default=12, help="mobile nodes, at least 12 (default: 12)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the walk (default: 1)")
+    p.add_argument(
+        "--buffer", choices=["off", "reactive", "predictive"], default="predictive",
+        help="handoff buffering (default: predictive, a link-going-down hint before each move)",
+    )  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
+    p = bench_sub.add_parser(
         "control-plane", help="registrations, route set-ups, handoffs per second and memory per binding (in-process)"
     )
     p.add_argument("--sizes", default=None, help="numbers of mobile nodes (default: 10000,100000,1000000)")
@@ -95,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return compare.run(args.moves, args.rate, args.json, out_dir=args.out, config=args.config,
                            interval=args.interval)  # fmt: skip
+    if args.command == "bench" and args.bench == "soak":
+        from benchmarks.soak import run as run_soak
+
+        return run_soak(args.moves, args.interval, args.rate, args.mns, args.seed, args.json, buffer=args.buffer)
     if args.command == "bench" and args.bench == "control-plane":
         from benchmarks.control_plane import parse_sizes
         from benchmarks.control_plane import run as run_control_plane
