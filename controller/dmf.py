@@ -97,6 +97,7 @@ class Dmf:
         self.pbci_stamps: dict[str, float] = {}  # MN -> newest PBCI timestamp accepted for it
         self.arrived_at: dict[str, float] = {}  # local MN -> its attach time here (timestamp clock)
         self.previous: dict[str, str] = {}  # MN that arrived here -> the p-eMAG its PBCI went to
+        self.told: dict[str, set[str]] = {}  # MN that came from no eMAG -> holders told here, awaiting PBCA
         self.outstanding = Outstanding(PBCA_TIMEOUT, PBCI_TRIES)  # (mn_id, dst) -> PBCI awaiting its PBCA
 
     @property
@@ -147,10 +148,23 @@ class Dmf:
         if redirect is not None:  # it came back before our redirect was removed
             self._remove_redirect(redirect, fx)
         self.departed.pop(ep.key, None)
-        if not ep.daf or not previous_coa:
+        if not ep.daf:
             return fx
-        prev = self.view.peer_at(previous_coa)
-        if prev is None or prev.name == self.name or prev.role != "emag":
+        prev = self.view.peer_at(previous_coa) if previous_coa else None
+        if prev is None or prev.role != "emag":
+            # No p-eMAG will tell the DRFs that hold the MN's location (it came from a legacy MAG,
+            # §6, or from nowhere): tell them here, so that a fallback entry they installed while
+            # the MN was out of reach becomes a direct one now.
+            told = self.holders.get(ep.key, set()) - {self.name}
+            self.told[ep.key] = set(told)
+            for switch in sorted(told):
+                pbci = PBCI(
+                    src=self.name, dst=switch, seq=self.seq.next(), mn_id=ep.key, hnps=[str(h) for h in ep.hnps],
+                    new_coa=str(self.view.address), timestamp=self.view.now_stamp(attached_at),
+                )  # fmt: skip
+                self._send_pbci(pbci, now, fx)
+            return fx
+        if prev.name == self.name:
             return fx
         self.handoff_started[ep.key] = attached_at
         self.previous[ep.key] = prev.name
@@ -173,6 +187,7 @@ class Dmf:
         self.handoff_started.pop(ep.key, None)
         self.arrived_at.pop(ep.key, None)
         self.previous.pop(ep.key, None)
+        self.told.pop(ep.key, None)
         holders = self.holders.pop(ep.key, set())
         for key in [k for k in self.outstanding.pending if isinstance(k, tuple) and k[0] == ep.key]:
             self.outstanding.answered(key)  # its PBCI to p-eMAG no longer matters
@@ -311,6 +326,9 @@ class Dmf:
             redirect.awaiting.discard(msg.src)
             if not redirect.awaiting:
                 redirect.remove_at = now + REDIRECT_HOLD
+            return fx
+        if msg.src in self.told.get(msg.mn_id, set()):
+            self.told[msg.mn_id].discard(msg.src)  # a holder we told ourselves (no p-eMAG) acknowledged
             return fx
         ep = self.endpoints.endpoint(msg.mn_id)
         if ep is None or not ep.daf:

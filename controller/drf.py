@@ -76,6 +76,7 @@ class Drf:
         self.queries: dict[Net, Query] = {}
         self.fallback_since: dict[tuple[str, Net], float] = {}
         self._direct_to: dict[Net, set[str]] = {}  # correspondent prefix -> endpoints with a direct entry
+        self._fallback_to: dict[Net, set[str]] = {}  # correspondent prefix -> endpoints with a fallback entry
         self._expiry: list[tuple[float, Net]] = []  # (when to look at a location again, prefix)
 
     @property
@@ -198,6 +199,7 @@ class Drf:
             fx.flow(flows.install_drf(self.view.dpid, obj, cn_id, hnp, prefix, label, port))
         self.sessions.setdefault(ep.key, {})[prefix] = DIRECT
         self._direct_to.setdefault(prefix, set()).add(ep.key)
+        self._fallback_to.get(prefix, set()).discard(ep.key)
         self.stats.count("drf_direct_installed")
 
     def fallback(self, ep: Endpoint, prefix: Net, now: float, fx: Effects) -> None:
@@ -215,6 +217,7 @@ class Drf:
                 fx.flow(flows.install_drf_fallback(self.view.dpid, obj, cn_id, hnp, prefix, lma.label, lma.port))
         self.sessions.setdefault(ep.key, {})[prefix] = FALLBACK
         self._direct_to.get(prefix, set()).discard(ep.key)
+        self._fallback_to.setdefault(prefix, set()).add(ep.key)
         self.fallback_since[(ep.key, prefix)] = now
         self.stats.count("drf_fallback_installed")
 
@@ -226,12 +229,23 @@ class Drf:
         return self.repoint(prefix, loc, fx) if repoint else 0
 
     def repoint(self, prefix: Net, loc: Location, fx: Effects) -> int:
-        """Point every local endpoint's direct entry toward ``prefix`` at ``loc``; returns how many."""
+        """Point every local endpoint's direct entry toward ``prefix`` at ``loc``, and turn its
+        fallback entries toward ``prefix`` (no location when it asked) into direct ones: a DRF
+        location exists now.  Returns how many."""
         n = 0
         for key in list(self._direct_to.get(prefix, ())):
             ep = self.endpoints.endpoint(key)
             if ep is not None and self.sessions.get(key, {}).get(prefix) == DIRECT:
                 self.direct(ep, prefix, loc, fx)
+                n += 1
+        for key in list(self._fallback_to.get(prefix, ())):
+            ep = self.endpoints.endpoint(key)
+            if ep is not None and self.sessions.get(key, {}).get(prefix) == FALLBACK:
+                # same cookie, lower priority: remove the fallback so no dead flow stays behind it
+                fx.flow(flows.delete_drf(self.view.dpid, self.endpoints.obj_of(key), self.cids.of(prefix)))
+                self.fallback_since.pop((key, prefix), None)
+                self.direct(ep, prefix, loc, fx)
+                self.stats.count("drf_fallback_repointed")
                 n += 1
         return n
 
@@ -252,6 +266,7 @@ class Drf:
         sessions = self.sessions.pop(key, {})
         for prefix in sessions:
             self._direct_to.get(prefix, set()).discard(key)
+            self._fallback_to.get(prefix, set()).discard(key)
             self.fallback_since.pop((key, prefix), None)
         fx.flow(flows.delete_drf_of_mn(self.view.dpid, self.endpoints.obj_of(key)))
         return sessions
@@ -307,6 +322,7 @@ class Drf:
             elif now - since >= timers.fallback_retry:
                 del self.fallback_since[(key, prefix)]
                 del sessions[prefix]
+                self._fallback_to.get(prefix, set()).discard(key)
                 fx.flow(flows.delete_drf(self.view.dpid, self.endpoints.obj_of(key), self.cids.of(prefix)))
                 self.stats.count("drf_fallback_expired")
         return fx

@@ -221,26 +221,24 @@ def test_move_from_a_legacy_mag_to_an_emag_gets_daf_back(build_domain, doc):
     assert tunnels(fake, "emag4") == {("mn2", hnp(fake, "mn1")): ("fallback", None)}
     at(fake, 2.0)
     fake.move("mn1", "emag2")
+    # no p-eMAG tells the holders of mn1's location: emag2 does (the PBA lists emag4, which asked)
     assert sig.take() == [("PBU", "mag5", "elma1"), ("PBA", "elma1", "mag5"),
-                          ("PBU", "emag2", "elma1"), ("PBA", "elma1", "emag2")]  # fmt: skip
+                          ("PBU", "emag2", "elma1"), ("PBA", "elma1", "emag2"),
+                          ("PBCI", "emag2", "emag4"), ("PBCA", "emag4", "emag2")]  # fmt: skip
     assert sig.last[3].previous_coa == ADDR["mag5"] and sig.last[3].elma is True
+    assert sig.last[4].new_coa == ADDR["emag2"]
     assert fake.ctl.mags["emag2"].attachments["mn1"].daf is True
+    # emag4's fallback toward mn1 is a direct entry now, long before fallback_retry
+    assert tunnels(fake, "emag4") == {("mn2", hnp(fake, "mn1")): ("direct", "emag2")}
+    assert fake.ctl.counters["drf_fallback_repointed"] == 1
+    assert fake.ctl.counters.get("rejected_unexpected_pbca", 0) == 0  # emag2 expected emag4's PBCA
+    path(fake, "mn2", "mn1", ["emag4", "c2", "c1", "emag2"])
     path(fake, "mn1", "mn2", ["emag2", "c1", "elma1", "c1", "c2", "elma3", "c2", "emag4"], punted=True)
     assert sig.take() == [("PBQR", "emag2", "elma3"), ("PBQA", "elma3", "emag2")]
     path(fake, "mn1", "mn2", ["emag2", "c1", "c2", "emag4"])
-    # emag4 was told nothing: its fallback still goes via the anchors, until it is asked again
-    via_anchors = ["emag4", "c2", "elma3", "c2", "c1", "elma1", "c1", "emag2"]
-    path(fake, "mn2", "mn1", via_anchors)
-    at(fake, 1.0 + doc["timers"]["fallback_retry"] - 0.01)
-    path(fake, "mn2", "mn1", via_anchors)
-    assert fake.ctl.counters["drf_fallback_expired"] == 0
     at(fake, 1.0 + doc["timers"]["fallback_retry"])
-    assert fake.ctl.counters["drf_fallback_expired"] == 1 and tunnels(fake, "emag4") == {}
-    path(fake, "mn2", "mn1", via_anchors, punted=True)
-    assert sig.take() == [("PBQR", "emag4", "elma1"), ("PBQA", "elma1", "emag4")]
-    assert sig.last[1].coa == ADDR["emag2"]
+    assert fake.ctl.counters.get("drf_fallback_expired", 0) == 0
     assert tunnels(fake, "emag4") == {("mn2", hnp(fake, "mn1")): ("direct", "emag2")}
-    path(fake, "mn2", "mn1", ["emag4", "c2", "c1", "emag2"])
     assert sig.take() == []
 
 
