@@ -332,29 +332,14 @@ class EpmipRestController(ControllerBase):
 
     @route("epmip", "/epmip/v1/mobility/{mn_id}/link-going-down", methods=["POST"])
     def link_going_down(self, req, mn_id, **_kw):
-        denied = self._authorize(req)
-        if denied is not None:
-            return denied
-        if req.body:  # optional; if sent, an empty JSON object
-            body, err = _json_body(req)
-            if err is not None:
-                return err
-            if body != {}:
-                return _error(400, "the body must be empty or {}", field="body")
-        mn = _text(mn_id)
-        if mn is None:
-            return _error(404, f"mobile node {_shown(mn_id)} is not attached anywhere", mn_id=_clip(mn_id))
-        try:
-            result, intents = self.core.link_going_down(mn, time.monotonic())
-        except LookupError as exc:
-            return _error(404, str(exc), mn_id=_clip(mn))
-        except ValueError as exc:
-            return _error(409, str(exc), mn_id=_clip(mn))
-        self.app.send(intents)
-        return _json(result, 202)
+        return self._hint(req, mn_id, self.core.link_going_down, 202)
 
     @route("epmip", "/epmip/v1/mobility/{mn_id}/link-going-down", methods=["DELETE"])
     def cancel_link_going_down(self, req, mn_id, **_kw):
+        return self._hint(req, mn_id, self.core.cancel_link_going_down, 200)
+
+    def _hint(self, req, mn_id, change, ok: int):
+        """Give (POST) or withdraw (DELETE) a predictive handoff hint for ``mn_id``."""
         denied = self._authorize(req)
         if denied is not None:
             return denied
@@ -368,11 +353,13 @@ class EpmipRestController(ControllerBase):
         if mn is None:
             return _error(404, f"mobile node {_shown(mn_id)} is not attached anywhere", mn_id=_clip(mn_id))
         try:
-            result, intents = self.core.cancel_link_going_down(mn, time.monotonic())
+            result, intents = change(mn, time.monotonic())
         except LookupError as exc:
             return _error(404, str(exc), mn_id=_clip(mn))
+        except ValueError as exc:  # handoff buffering is not 'predictive'
+            return _error(409, str(exc), mn_id=_clip(mn))
         self.app.send(intents)
-        return _json(result, 200)
+        return _json(result, ok)
 
     def _authorize(self, req) -> Response | None:
         if req.environ.get(AUTHORIZED_KEY):  # JsonGuard checked it (a client cannot set environ keys)

@@ -18,6 +18,7 @@ import ipaddress
 import logging
 import statistics
 from collections import Counter, defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from controller import frames, ndp
@@ -364,11 +365,7 @@ class EpmipController:
         for other, owner in owned:
             if net.overlaps(other):
                 raise ValueError(f"prefix {net} overlaps {other} of {owner}")
-        fx = Effects()
-        for node in self.nodes.values():
-            port = node.view.peer(lma).port
-            if node.name != lma and port is not None:
-                fx.flow(flows.install_prefix_route(node.view.dpid, net, port))
+        fx = self._prefix_routes(lma, net, flows.install_prefix_route)
         sw = self.domain.switches[lma]
         updated = dataclasses.replace(sw, prefixes=(*sw.prefixes, net))
         self.domain.switches[lma] = updated
@@ -378,6 +375,17 @@ class EpmipController:
         self.count("prefix_added")
         LOG.info("%s now manages %s", lma, net)
         return {"lma": lma, "prefixes": [str(p) for p in updated.prefixes]}, self._run(fx, now)
+
+    def _prefix_routes(
+        self, lma: str, net: ipaddress.IPv6Network, build: Callable[[int, ipaddress.IPv6Network, int], FlowMod]
+    ) -> Effects:
+        """``build`` (install or delete) the route toward ``lma`` for ``net`` on every other switch."""
+        fx = Effects()
+        for node in self.nodes.values():
+            port = node.view.peer(lma).port
+            if node.name != lma and port is not None:
+                fx.flow(build(node.view.dpid, net, port))
+        return fx
 
     def remove_prefix(self, lma: str, prefix: str, now: float) -> tuple[dict[str, object], list[Intent]]:
         """Undo ``add_prefix``: the routes toward the prefix are deleted on every switch.  Only a
@@ -392,11 +400,7 @@ class EpmipController:
         in_use = [bce.mn_id for bce in self.lmas[lma].cache if any(h.subnet_of(net) for h in bce.hnps)]
         if in_use:
             raise ValueError(f"{net} holds the HNP of {', '.join(sorted(in_use))}")
-        fx = Effects()
-        for node in self.nodes.values():
-            port = node.view.peer(lma).port
-            if node.name != lma and port is not None:
-                fx.flow(flows.delete_prefix_route(node.view.dpid, net, port))
+        fx = self._prefix_routes(lma, net, flows.delete_prefix_route)
         updated = dataclasses.replace(sw, prefixes=tuple(p for p in sw.prefixes if p != net))
         self.domain.switches[lma] = updated
         self.domain.by_dpid[updated.dpid] = updated

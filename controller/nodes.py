@@ -173,12 +173,9 @@ class EmagNode(Node):
         if fx is not None:
             return fx
         if self.drf is not None and self.dmf is not None:
-            if isinstance(msg, PBQA):
-                return self.drf.on_pbqa(msg, now)
-            if isinstance(msg, PBCI):
-                return self.dmf.on_pbci(msg, now)
-            if isinstance(msg, PBCA):
-                return self.dmf.on_pbca(msg, now)
+            daf = daf_handle(self.drf, self.dmf, msg, now)
+            if daf is not None:
+                return daf
         return self.reject(msg, "an (e)MAG accepts PBA, LRI, HI, HACK (and an eMAG PBQA, PBCI, PBCA)")
 
     def resync(self, now: float) -> Effects:
@@ -305,12 +302,9 @@ class ArNode(Node):
     def handle(self, msg: Message, now: float) -> Effects:
         if isinstance(msg, PBQR):
             return self.lmf.on_pbqr(msg, now)
-        if isinstance(msg, PBQA):
-            return self.drf.on_pbqa(msg, now)
-        if isinstance(msg, PBCI):
-            return self.dmf.on_pbci(msg, now)
-        if isinstance(msg, PBCA):
-            return self.dmf.on_pbca(msg, now)
+        daf = daf_handle(self.drf, self.dmf, msg, now)
+        if daf is not None:
+            return daf
         return self.reject(msg, "an access router accepts PBQR, PBQA, PBCI and PBCA")
 
     def answer_hbh(self, msg: PBQR, address: ipaddress.IPv6Address, now: float) -> Effects | None:
@@ -345,6 +339,17 @@ class ArNode(Node):
 
     def drf_json(self) -> dict[str, object] | None:
         return {**self.drf.to_json(), **self.dmf.to_json()}
+
+
+def daf_handle(drf: Drf, dmf: Dmf, msg: Message, now: float) -> Effects | None:
+    """The DRF's and DMF's messages (an eMAG's and an access router's alike); None for others."""
+    if isinstance(msg, PBQA):
+        return drf.on_pbqa(msg, now)
+    if isinstance(msg, PBCI):
+        return dmf.on_pbci(msg, now)
+    if isinstance(msg, PBCA):
+        return dmf.on_pbca(msg, now)
+    return None
 
 
 def make_node(view: View) -> Node:
