@@ -30,7 +30,7 @@ on a packet-in.
 
 from __future__ import annotations
 
-import copy
+import functools
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -115,8 +115,14 @@ def normalize_match(match: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@functools.lru_cache(maxsize=8192)
 def _net(value: str) -> ipaddress.IPv6Network:
     return ipaddress.IPv6Network(value if "/" in value else f"{value}/128")
+
+
+@functools.lru_cache(maxsize=8192)
+def _addr(value: str) -> ipaddress.IPv6Address:
+    return ipaddress.IPv6Address(value)
 
 
 def field_matches(name: str, want: Any, packet: Packet) -> bool:
@@ -132,8 +138,18 @@ def field_matches(name: str, want: Any, packet: Packet) -> bool:
     if have is None:
         return False
     if name in PREFIX_FIELDS:
-        return ipaddress.IPv6Address(have) in _net(want)
+        return _addr(have) in _net(want)  # parsed once per distinct string: walks stay cheap
     return _norm_value(name, have) == want
+
+
+def copy_packet(packet: Packet) -> Packet:
+    """A copy that no action on it can change the original through: the header fields are
+    immutable values, only the MPLS label stack is a list (cheaper than ``copy.deepcopy``, which
+    dominated long walks)."""
+    out = dict(packet)
+    if "mpls" in out and out["mpls"] is not None:
+        out["mpls"] = list(out["mpls"])
+    return out
 
 
 def matches(match: dict[str, Any], packet: Packet) -> bool:
@@ -281,7 +297,7 @@ class FakeSwitch:
     # ------------------------------------------------------------ the pipeline
 
     def process(self, packet: Packet, in_port: int) -> Result:
-        pkt = copy.deepcopy(packet)
+        pkt = copy_packet(packet)
         pkt["in_port"] = in_port
         result = Result()
         table: int | None = 0
@@ -302,18 +318,18 @@ class FakeSwitch:
         if isinstance(action, Output):
             port = action.port
             if port == OFPP_CONTROLLER:
-                result.packet_ins.append(copy.deepcopy(pkt))
+                result.packet_ins.append(copy_packet(pkt))
             elif port == OFPP_IN_PORT:
                 if pkt.get("in_port"):
-                    result.outputs.append((pkt["in_port"], copy.deepcopy(pkt)))
+                    result.outputs.append((pkt["in_port"], copy_packet(pkt)))
                 else:
                     result.suppressed.append(port)  # in_port cleared: nowhere to send it
             elif port == pkt.get("in_port"):
                 result.suppressed.append(port)  # OpenFlow: never out the ingress port
             else:
-                result.outputs.append((port, copy.deepcopy(pkt)))
+                result.outputs.append((port, copy_packet(pkt)))
         elif isinstance(action, ToController):
-            result.packet_ins.append(copy.deepcopy(pkt))
+            result.packet_ins.append(copy_packet(pkt))
         elif isinstance(action, PushMpls):
             stack = list(pkt.get("mpls") or [])
             stack.insert(0, stack[0] if stack else 0)  # a new outer label copies the old one
@@ -423,14 +439,14 @@ class Network:
         been dropped or reached the controller; ForwardingLoop past ``max_hops`` switches."""
         trace = Trace()
         # each copy carries the states it has been in: meeting one again is a loop
-        todo: list[tuple[str, int, Packet, frozenset[str]]] = [(switch, in_port, copy.deepcopy(packet), frozenset())]
+        todo: list[tuple[str, int, Packet, frozenset[str]]] = [(switch, in_port, copy_packet(packet), frozenset())]
         while todo:
             name, port, pkt, seen = todo.pop(0)
             state = repr((name, port, sorted((k, v) for k, v in pkt.items() if k != "in_port")))
             if state in seen or len(trace.arrivals) >= self.max_hops:
                 raise ForwardingLoop(f"packet loops at {name} port {port}:\n{trace.describe()}")
             seen = seen | {state}
-            trace.arrivals.append((name, port, copy.deepcopy(pkt)))
+            trace.arrivals.append((name, port, copy_packet(pkt)))
             result = self.switches[name].process(pkt, port)
             trace.hops += [Hop(name, port, t, f) for t, f in result.hits]
             for p, t in zip(result.packet_ins, result.punt_tables, strict=True):
