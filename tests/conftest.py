@@ -97,6 +97,26 @@ class Harness:
         return [m for m in self.sent if mtype is None or m.TYPE == mtype]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("model", "randomized model test (tests/unit/test_model.py, tests/model/)")
+    group.addoption(
+        "--soak",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run N sequences with fresh random seeds instead of the fixed CI budget",
+    )
+    group.addoption("--model-seeds", default="", metavar="A:B", help="run the seeds A..B-1 instead")
+    group.addoption(
+        "--model-all",
+        action="store_true",
+        help="ignore KNOWN_GAPS (tests/model/gaps.py): draw every event, make every check",
+    )
+    group.addoption(
+        "--model-jobs", type=int, default=0, metavar="J", help="processes for the sequences (default: 2 if 2 cores)"
+    )
+
+
 @pytest.fixture
 def domain_path() -> str:
     return str(EXAMPLE_DOMAIN)
