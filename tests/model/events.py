@@ -20,10 +20,12 @@ does nothing, so any sub-list of a sequence is a sequence (the shrinker relies o
 ``gaps.KNOWN_GAPS``:
 
     attach reattach move detach expire talk send simul wait
+    reattach:soon   attached again while its binding still waits for MinDelayBeforeBCEDelete
     return:silent   back at the eMAG it last left, from being detached or from the legacy MAG
                     (no PBCI tells that eMAG where the MN was meanwhile)
     simul:same_mag  simultaneous moves of two MNs attached to the same MAG
     simul:legacy    simultaneous moves, one of them to or from the legacy MAG
+    simul:onto_peer simultaneous moves, one MN onto the MAG the other one leaves
     move:legacy     to or from the legacy MAG
     move:mbb        make-before-break
     move:chain      the MN arrives somewhere else than where it went when it last left some MAG
@@ -107,8 +109,13 @@ class Attach(Event):
         return [self.mn, self.switch]
 
     def own_tags(self, world: World) -> set[str]:
-        kind = "reattach" if self.mn in world.memory.ever_attached else "attach"
-        return {kind} | _arrival_tags(world, self.mn, self.switch)
+        tags = _arrival_tags(world, self.mn, self.switch)
+        if self.mn not in world.memory.ever_attached:
+            return {"attach"} | tags
+        since = world.now - world.memory.detached_at.get(self.mn, -1e9)
+        if since < world.timers.min_delay_before_bce_delete + 1.0:
+            tags.add("reattach:soon")  # its binding still waits for MinDelayBeforeBCEDelete
+        return {"reattach"} | tags
 
     def act(self, world: World) -> None:
         if world.where(self.mn) is None:
@@ -175,6 +182,7 @@ class Detach(Event):
     def act(self, world: World) -> None:
         if world.where(self.mn) is not None:
             world.fake.detach(self.mn)
+            world.memory.detached_at[self.mn] = world.now
 
 
 @dataclass(frozen=True)
@@ -248,6 +256,8 @@ class Simul(Event):
             tags.add("simul:same_mag")
         if "move:legacy" in tags:
             tags.add("simul:legacy")
+        if self.to1 == world.where(self.mn2) or self.to2 == world.where(self.mn1):
+            tags.add("simul:onto_peer")
         return tags
 
     def act(self, world: World) -> None:

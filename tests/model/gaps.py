@@ -69,6 +69,14 @@ KNOWN_GAPS: dict[str, Gap] = {
         witness="attach mn2 emag5; talk mn2 cn1; move mn2 emag6 !lose:PBCA#2; move mn2 emag5",
         breaks="d.tunnel",
     ),
+    "late_pbqa": _gap(
+        "a PBQA that comes after the MN moved (the PBCI about the move already came, or the query was "
+        "still pending) installs the older location: a query's answer is not ordered against a PBCI",
+        tags="delay:PBQA",
+        seed=1945,
+        witness="attach mn3 emag2; move mn3 emag3; talk cn1 mn3 !delay:PBQA#1x2@0.3; move mn3 emag2",
+        breaks="c.anchor",
+    ),
     "simul_same_mag": _gap(
         "two MNs that talked on one eMAG move at once: p-eMAG hands the first one's n-eMAG the other's "
         "location as itself, then takes the other's PBCI as its p-eMAG only - no relay to that n-eMAG",
@@ -76,6 +84,16 @@ KNOWN_GAPS: dict[str, Gap] = {
         seed=182,
         witness="attach mn1 emag2; attach mn2 emag5; move mn1 emag5; talk mn2 mn1; simul mn1 emag2 mn2 emag1",
         breaks="c.anchor",
+    ),
+    "pbca_departure_record": _gap(
+        "p-eMAG answers n-eMAG's PBCI with the correspondents' locations as they were when the MN left; "
+        "what it learnt since (a correspondent that moved onto this very eMAG, or left and was "
+        "withdrawn) is not applied, so n-eMAG tunnels to where the correspondent was (also: both "
+        "leave, one comes back elsewhere within MinDelayBeforeBCEDelete)",
+        tags="simul:onto_peer reattach:soon delay:PPQ delay:PPA",
+        seed=1400,
+        witness="attach mn3 emag2; attach mn1 emag1; talk mn1 mn3; simul mn1 emag2 mn3 emag4",
+        breaks="d.tunnel",
     ),
     "daf_off_leaves": _gap(
         "an MN without DAF (anchored at the legacy LMA) leaving an eMAG: the local DRF entries of the "

@@ -92,8 +92,8 @@ def check_a(world: World) -> list[Violation]:
             state = "no attachment" if att is None else f"state {att.state} on port {att.port}"
             out.append(Violation("a.bound", f"{mn} is plugged into {switch} port {port}; its MAG has {state}"))
             continue
-        first = world.memory.anchor.setdefault(mn, (att.lma, tuple(att.hnps)))
-        if first != (att.lma, tuple(att.hnps)):
+        first = world.memory.anchor.get(mn)
+        if first is not None and first != (att.lma, tuple(att.hnps)):
             hoa, was = att.hnps[0].network_address + 0x10, first[1][0].network_address + 0x10
             out.append(
                 Violation(

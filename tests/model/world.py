@@ -78,9 +78,11 @@ class Memory:
 
     first_lma: dict[str, str] = field(default_factory=dict)  # MN -> the LMA its first MAG would choose
     ever_attached: set[str] = field(default_factory=set)
-    # MN -> (LMA, HNPs) of its first registration, as its MAG saw it: they must never change
+    # MN -> (LMA, HNPs) of its first registration, as its MAG saw it at the end of a step: they must
+    # never change
     anchor: dict[str, tuple[str, tuple[ipaddress.IPv6Network, ...]]] = field(default_factory=dict)
     visited: dict[str, list[str]] = field(default_factory=dict)  # MN -> the MAGs it was at, in order
+    detached_at: dict[str, float] = field(default_factory=dict)  # MN -> when it was last unplugged
 
     def chain(self, mn: str, switch: str) -> bool:
         """Would arriving at ``switch`` leave a former p-MAG with a stale idea of where the MN
@@ -245,6 +247,7 @@ class World:
                 sw.tables = tables[name]
         for name, sw in clone.net.switches.items():
             sw.tables = {t: [copy.copy(f) for f in flows] for t, flows in tables[name].items()}
-        world = World(self.md, clone, self.memory)  # shared: a probe may see a first registration
+        # its own memory: what a probe sees (a settled future) must not become the sequence's past
+        world = World(self.md, clone, copy.deepcopy(self.memory))
         clone.ctl.bus.faults = None
         return world
