@@ -61,22 +61,6 @@ KNOWN_GAPS: dict[str, Gap] = {
         "move mn4 mag1 mbb; move mn4 emag2; detach mn4",
         breaks="d.tunnel",
     ),
-    "stale_pbci_retransmit": _gap(
-        "a PBCI sent again for an earlier handoff (its PBCA lost or late) re-points the correspondent "
-        "back to the older location: a PBCI's timestamp is not compared with the location's",
-        tags="lose:PBCA lose:PBCI delay:PBCA delay:PBCI",
-        seed=30,
-        witness="attach mn2 emag5; talk mn2 cn1; move mn2 emag6 !lose:PBCA#2; move mn2 emag5",
-        breaks="d.tunnel",
-    ),
-    "late_pbqa": _gap(
-        "a PBQA that comes after the MN moved (the PBCI about the move already came, or the query was "
-        "still pending) installs the older location: a query's answer is not ordered against a PBCI",
-        tags="delay:PBQA",
-        seed=1945,
-        witness="attach mn3 emag2; move mn3 emag3; talk cn1 mn3 !delay:PBQA#1x2@0.3; move mn3 emag2",
-        breaks="c.anchor",
-    ),
     "simul_same_mag": _gap(
         "two MNs that talked on one eMAG move at once: p-eMAG hands the first one's n-eMAG the other's "
         "location as itself, then takes the other's PBCI as its p-eMAG only - no relay to that n-eMAG",
