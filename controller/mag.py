@@ -231,7 +231,8 @@ class Mag:
             # the MN is expected back (elsewhere); de-register only if it does not come back
             self._departed_regs[att.mn.id] = att
             return fx
-        if att.state == BOUND and deregister:
+        if att.state in (BOUND, REGISTERING) and deregister:
+            # also while registering: the LMA may have accepted a PBU whose PBA has not come yet
             self._deregister(att, now, fx)
         return fx
 
@@ -294,6 +295,11 @@ class Mag:
             self.stats.count("rejected_unmatched_pba")
             return fx
         att.status = pba.status
+        if pba.status != Status.ACCEPTED and att.state == BOUND and not att.refreshing:
+            # the answer to a late copy of a PBU that was accepted already (e.g. rejected as older):
+            # the binding is there; nothing to undo
+            self.stats.count("late_pba_ignored")
+            return fx
         if pba.status != Status.ACCEPTED:
             att.state = REJECTED
             why = _status_name(pba.status)
@@ -395,7 +401,7 @@ class Mag:
             if (
                 dereg is not None
                 and mn_id not in self.attachments
-                and now - dereg.sent_at >= PBA_TIMEOUT * (2 ** (dereg.retries - 1))
+                and _due(dereg.sent_at, PBA_TIMEOUT * (2 ** (dereg.retries - 1)), now)
             ):
                 if dereg.retries >= PBU_RETRIES:
                     del self._deregs[mn_id]  # the LMA's lifetime will end the binding
@@ -408,7 +414,7 @@ class Mag:
             att = self.attachments.get(mn_id)
             if att is None:
                 continue
-            if att.state == BOUND and att.refreshing and now - att.sent_at >= PBA_TIMEOUT * (2 ** (att.retries - 1)):
+            if att.state == BOUND and att.refreshing and _due(att.sent_at, PBA_TIMEOUT * (2 ** (att.retries - 1)), now):
                 if att.retries >= PBU_RETRIES:  # the LMA does not answer: the binding is lost here
                     LOG.error("%s: no PBA for the refresh of %s from %s: binding lost", self.name, mn_id, att.lma)
                     self.stats.count("binding_lost")
@@ -430,7 +436,7 @@ class Mag:
                 self._schedule(now + PBA_TIMEOUT, mn_id)
                 self.stats.count("binding_refresh")
                 self._send_pbu(att, now, timers.binding_lifetime, HandoffIndicator.NOT_CHANGED, fx)
-            elif att.state in (ANCHORING, REGISTERING) and now - att.sent_at >= PBA_TIMEOUT * (2**att.retries):
+            elif att.state in (ANCHORING, REGISTERING) and _due(att.sent_at, PBA_TIMEOUT * (2**att.retries), now):
                 if att.retries >= PBU_RETRIES:
                     att.state = REJECTED
                     LOG.error("%s: no answer for %s from %s", self.name, att.mn.id, att.lma or POLICY)
@@ -509,6 +515,12 @@ class Mag:
             if att.state == BOUND:
                 self._install_flows(att, fx)
         return fx
+
+
+def _due(sent_at: float, wait: float, now: float) -> bool:
+    """Has ``wait`` passed since ``sent_at``?  With a tolerance: the timer heap pops an entry at
+    ``sent_at + wait``, and ``now - sent_at`` may come out a rounding error short of ``wait``."""
+    return now - sent_at >= wait - 1e-9
 
 
 def _status_name(status: int) -> str:

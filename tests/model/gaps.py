@@ -87,39 +87,6 @@ KNOWN_GAPS: dict[str, Gap] = {
         witness="attach mn4 mag1; move mn4 emag3 mbb; attach mn5 emag3; talk mn4 mn5; move mn4 mag1",
         breaks="d.tunnel",
     ),
-    "dereg_while_registering": _gap(
-        "an MN that leaves before its PBA came is not de-registered: the LMA tunnels its HNP to the old "
-        "MAG until the binding lifetime ends",
-        tags="lose:PBA delay:PBA",
-        seed=6,
-        witness="attach mn5 emag4 !lose:PBA#1; detach mn5",
-        breaks="d.tunnel",
-    ),
-    "stale_pbu_reject": _gap(
-        "a late copy of a PBU is rejected (timestamp lower) with the current sequence number, and the "
-        "MAG takes that reject for its registration: a bound MN becomes 'rejected'",
-        tags="delay:PBU",
-        seed=58,
-        witness="attach mn4 emag4; move mn4 emag2 mbb; move mn4 emag4 !delay:PBU#2@0.8",
-        breaks="a.bound",
-    ),
-    "timer_rounding": _gap(
-        "the MAG's PPQ/PBU retry timer is popped when due but its 'now - sent_at >= timeout' test fails "
-        "by a rounding error (e.g. 1.001 - 0.001 < 1.0) and it is not scheduled again: the MN stays "
-        "'anchoring'/'registering' (or a lost de-registration is never sent again)",
-        tags="lose:PBU lose:PPQ lose:PPA",
-        seed=84,
-        witness="attach mn3 emag7 !lose:PPA#1",
-        breaks="a.bound",
-    ),
-    "refresh_giveup": _gap(
-        "when every refresh PBU of an MN went unanswered the MAG drops the MN although it is still on "
-        "its port (its RS answered meanwhile): no re-registration until it solicits again",
-        tags="expire",
-        seed=0,
-        witness="attach mnl mag1 +1.002; expire mnl",
-        breaks="a.bound",
-    ),
 }
 
 
