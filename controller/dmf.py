@@ -147,7 +147,10 @@ class Dmf:
         redirect = self.redirects.pop(ep.key, None)
         if redirect is not None:  # it came back before our redirect was removed
             self._remove_redirect(redirect, fx)
-        self.departed.pop(ep.key, None)
+        back = self.departed.pop(ep.key, None)
+        if back is not None:  # it came back before anyone was told it left: whom to tell stays known
+            told = back.holders | {c.switch for c in back.correspondents.values()}
+            self.holders.setdefault(ep.key, set()).update(told - {self.name})
         if not ep.daf:
             return fx
         prev = self.view.peer_at(previous_coa) if previous_coa else None
@@ -193,6 +196,11 @@ class Dmf:
             self.outstanding.answered(key)  # its PBCI to p-eMAG no longer matters
         if ep.daf:
             self.departed[ep.key] = Departed(ep.key, list(ep.hnps), correspondents, now, holders)
+        else:
+            # no DAF: no PBCI will follow it (§4.1); local MNs' entries delivering its HNP here go,
+            # and their next packet asks again
+            for hnp in ep.hnps:
+                self.drf.drop_direct(hnp, fx)
         return fx
 
     # ------------------------------------------------------------ PBCI / PBCA

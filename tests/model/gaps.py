@@ -52,15 +52,6 @@ KNOWN_GAPS: dict[str, Gap] = {
         witness="attach mn4 emag6; attach mn2 emag6; send mn4 mn2; detach mn4; attach mn4 emag4; detach mn2",
         breaks="d.tunnel",
     ),
-    "silent_return": _gap(
-        "an MN back at the eMAG it left within PBCI_WAIT, from the legacy MAG or detached, cancels its "
-        "departure there and loses its sessions: its next departure is withdrawn from nobody",
-        tags="return:silent",
-        seed=131,
-        witness="attach mn1 emag4; move mn1 emag2; attach mn4 emag2; talk mn1 mn4; move mn1 emag4; "
-        "move mn4 mag1 mbb; move mn4 emag2; detach mn4",
-        breaks="d.tunnel",
-    ),
     "simul_same_mag": _gap(
         "two MNs that talked on one eMAG move at once: p-eMAG hands the first one's n-eMAG the other's "
         "location as itself, then takes the other's PBCI as its p-eMAG only - no relay to that n-eMAG",
@@ -77,14 +68,6 @@ KNOWN_GAPS: dict[str, Gap] = {
         tags="simul:onto_peer reattach:soon delay:PPQ delay:PPA",
         seed=1400,
         witness="attach mn3 emag2; attach mn1 emag1; talk mn1 mn3; simul mn1 emag2 mn3 emag4",
-        breaks="d.tunnel",
-    ),
-    "daf_off_leaves": _gap(
-        "an MN without DAF (anchored at the legacy LMA) leaving an eMAG: the local DRF entries of the "
-        "other MNs there still deliver its HNP locally (it was learnt local, no PBCI/withdrawal follows)",
-        tags="leave:daf_off",
-        seed=49,
-        witness="attach mn4 mag1; move mn4 emag3 mbb; attach mn5 emag3; talk mn4 mn5; move mn4 mag1",
         breaks="d.tunnel",
     ),
 }
