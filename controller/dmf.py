@@ -171,6 +171,7 @@ class Dmf:
             return fx
         self.handoff_started[ep.key] = attached_at
         self.previous[ep.key] = prev.name
+        self.holders.setdefault(ep.key, set()).add(prev.name)  # our PBCI leaves the location in its cache
         pbci = PBCI(
             src=self.name, dst=prev.name, seq=self.seq.next(), mn_id=ep.key, hnps=[str(h) for h in ep.hnps],
             new_coa=str(self.view.address), timestamp=self.view.now_stamp(attached_at),
@@ -262,6 +263,10 @@ class Dmf:
         self.redirects[msg.mn_id] = redirect
         self.stats.count("dmf_redirect_installed")
         correspondents = {c.switch for c in dep.correspondents.values()}
+        for prefix, c in dep.correspondents.items():
+            key = self.endpoints.key_for_prefix(prefix) if c.switch == self.name else None
+            if key is not None:  # a correspondent here: the MN's new eMAG now holds its location
+                self.holders.setdefault(key, set()).add(loc.switch)
         notify = (correspondents | dep.holders | self._names(msg.holders)) - {self.name, loc.switch}
         redirect.told = notify | (correspondents & {loc.switch})
         fx.send(self._pbca_to_new(msg, dep, redirect))

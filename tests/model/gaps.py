@@ -35,23 +35,6 @@ def _gap(reason: str, tags: str = "", invariants: str = "", seed: int = 0, witne
 
 
 KNOWN_GAPS: dict[str, Gap] = {
-    "stale_p_emag": _gap(
-        "p-eMAG keeps the location the n-eMAG's PBCI gave it; the MN's next move or departure is never "
-        "told to it (no LMF lists it as a holder), so a local MN that talks to it later is sent astray",
-        tags="move:chain",
-        invariants="d.cache",
-        seed=2,
-        witness="attach mn1 emag6; move mn1 emag8 mbb; move mn1 emag7 mbb",
-        breaks="d.cache",
-    ),
-    "pbca_holders": _gap(
-        "n-eMAG learns the correspondents' locations from p-eMAG's PBCA but is recorded as a holder "
-        "nowhere: a correspondent that only receives leaves without telling it",
-        tags="send",
-        seed=86,
-        witness="attach mn4 emag6; attach mn2 emag6; send mn4 mn2; detach mn4; attach mn4 emag4; detach mn2",
-        breaks="d.tunnel",
-    ),
     "simul_same_mag": _gap(
         "two MNs that talked on one eMAG move at once: p-eMAG hands the first one's n-eMAG the other's "
         "location as itself, then takes the other's PBCI as its p-eMAG only - no relay to that n-eMAG",
