@@ -279,9 +279,18 @@ class Dmf:
         redirect.remove_at = now + (PBCA_WAIT if redirect.awaiting else REDIRECT_HOLD)
 
     def _pbca_to_new(self, msg: PBCI, dep: Departed, redirect: Redirect) -> PBCA:
+        """The MN's correspondents where they are *now* (this DRF's location cache, which PBCIs and
+        local attachments kept up to date since the MN left), not as they were when it left; one
+        whose location was withdrawn meanwhile is left out (n-eMAG asks when it needs it)."""
+        now_at = {p: self.drf.location.get(p) for p in dep.correspondents}
+        for p, c in now_at.items():
+            key = self.endpoints.key_for_prefix(p) if c is not None and c.source == "local" else None
+            ep = self.endpoints.endpoint(key) if key is not None else None
+            if c is not None and c.source == "local" and (ep is None or not ep.daf):
+                now_at[p] = None  # a local MN without DAF: no PBCI would follow it, so do not hand it on
         return PBCA(
             src=self.name, dst=msg.src, seq=msg.seq, mn_id=msg.mn_id, status=int(Status.ACCEPTED),
-            correspondents=[{"prefix": str(p), "coa": str(c.coa)} for p, c in dep.correspondents.items()],
+            correspondents=[{"prefix": str(p), "coa": str(c.coa)} for p, c in now_at.items() if c is not None],
             holders=self._addresses(redirect.told),
         )  # fmt: skip
 

@@ -34,26 +34,7 @@ def _gap(reason: str, tags: str = "", invariants: str = "", seed: int = 0, witne
     )
 
 
-KNOWN_GAPS: dict[str, Gap] = {
-    "simul_same_mag": _gap(
-        "two MNs that talked on one eMAG move at once: p-eMAG hands the first one's n-eMAG the other's "
-        "location as itself, then takes the other's PBCI as its p-eMAG only - no relay to that n-eMAG",
-        tags="simul:same_mag",
-        seed=182,
-        witness="attach mn1 emag2; attach mn2 emag5; move mn1 emag5; talk mn2 mn1; simul mn1 emag2 mn2 emag1",
-        breaks="c.anchor",
-    ),
-    "pbca_departure_record": _gap(
-        "p-eMAG answers n-eMAG's PBCI with the correspondents' locations as they were when the MN left; "
-        "what it learnt since (a correspondent that moved onto this very eMAG, or left and was "
-        "withdrawn) is not applied, so n-eMAG tunnels to where the correspondent was (also: both "
-        "leave, one comes back elsewhere within MinDelayBeforeBCEDelete)",
-        tags="simul:onto_peer reattach:soon delay:PPQ delay:PPA",
-        seed=1400,
-        witness="attach mn3 emag2; attach mn1 emag1; talk mn1 mn3; simul mn1 emag2 mn3 emag4",
-        breaks="d.tunnel",
-    ),
-}
+KNOWN_GAPS: dict[str, Gap] = {}
 
 
 def excluded_tags(gaps: dict[str, Gap] | None = None) -> frozenset[str]:
