@@ -100,6 +100,7 @@ class Mag:
         self.buffer = HandoffBuffer(view, stats)
         self._departed_regs: dict[str, Attachment] = {}  # buffered MNs not yet de-registered
         self._by_port: dict[int, str] = {}  # port -> mn_id; kept with ``attachments``
+        self._by_hnp: dict[ipaddress.IPv6Network, str] = {}  # HNP -> mn_id, for the attached MNs
         self._timers: list[tuple[float, str]] = []  # (when, mn_id)
         self.anchors: dict[str, str] = {}  # mn_id -> its LMA, as the policy store answered
         self._deregs: dict[str, Attachment] = {}  # MNs gone from here whose de-registration awaits a PBA
@@ -123,7 +124,9 @@ class Mag:
         return self.view.mn_index[key]
 
     def key_for_prefix(self, prefix: ipaddress.IPv6Network) -> str | None:
-        return next((a.mn.id for a in self.attachments.values() if any(h.subnet_of(prefix) for h in a.hnps)), None)
+        if prefix.prefixlen == 64:  # a DRF's correspondent prefix: an HNP itself (O(1) on a handoff)
+            return self._by_hnp.get(prefix)
+        return next((m for h, m in self._by_hnp.items() if h.subnet_of(prefix)), None)
 
     def deregs_pending(self) -> list[str]:
         """MNs whose de-registration still awaits its PBA."""
@@ -220,6 +223,9 @@ class Mag:
             return fx
         del self.attachments[att.mn.id]
         self._by_port.pop(att.port, None)
+        for hnp in att.hnps:
+            if self._by_hnp.get(hnp) == att.mn.id:
+                del self._by_hnp[hnp]
         if self.hooks is not None and att.state == BOUND:
             fx.merge(self.hooks.on_detach(att, now))
         if att.state == BOUND and self.buffer.mode == "reactive":
@@ -314,6 +320,7 @@ class Mag:
             return fx
         first = att.state == REGISTERING
         att.hnps = hnps
+        self._by_hnp.update(dict.fromkeys(hnps, att.mn.id))
         att.lifetime = pba.lifetime
         att.refresh_at = now + pba.lifetime * self.view.timers.refresh_fraction
         self._schedule(att.refresh_at, att.mn.id)
