@@ -20,6 +20,21 @@ EXAMPLE = ROOT / "examples" / "domain.yaml"
 LOG_ROOT = ROOT / "var" / "logs"
 
 
+OVS_LOCK = "/run/epmip-ovs.lock"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ovs_exclusive():
+    """Only one run may use Open vSwitch and Mininet on a machine: bridges and hosts share global
+    names, and ``mn -c`` of one run tears down the other's.  A second run waits here for the first
+    (``flock /run/epmip-ovs.lock CMD`` gives any other user of OVS the same turn-taking)."""
+    import fcntl
+
+    with open(OVS_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration" in str(item.fspath):
