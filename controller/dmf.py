@@ -71,6 +71,8 @@ class Departed:
     holders: set[str] = field(default_factory=set)  # DRFs (names) holding its location
     new_switch: str | None = None
     withdrawn: bool = False
+    withdrawn_from: set[str] = field(default_factory=set)  # DRFs (names) already told it is gone
+    withdrawn_stamp: float = 0.0  # the withdrawals' timestamp: the departure (timestamp clock)
 
 
 class NoDepartures:
@@ -135,6 +137,10 @@ class Dmf:
         dep = self.departed.get(key)
         if dep is not None:
             dep.holders |= self._names(holders)
+            if dep.withdrawn and dep.new_switch is None and not dep.holders <= dep.withdrawn_from:
+                # the PBA came after the withdrawal went out (its first copy was lost): the holders
+                # it names are told at the next tick
+                dep.withdrawn = False
 
     def on_bound(self, ep: Endpoint, previous_coa: str, holders: list[str], attached_at: float, now: float) -> Effects:
         """An MN registered here (PBA accepted).  If it came from another eMAG, tell that one."""
@@ -222,7 +228,7 @@ class Dmf:
             return fx
         self.pbci_stamps[msg.mn_id] = msg.timestamp
         if msg.new_coa == "":
-            return self._withdrawn(msg, fx)
+            return self._withdrawn(msg, now, fx)
         loc = self.drf.location_from(msg.new_coa, "pbci", now)
         try:
             hnps = [ipaddress.IPv6Network(h) for h in msg.hnps]
@@ -270,11 +276,14 @@ class Dmf:
         notify = (correspondents | dep.holders | self._names(msg.holders)) - {self.name, loc.switch}
         redirect.told = notify | (correspondents & {loc.switch})
         fx.send(self._pbca_to_new(msg, dep, redirect))
+        # After our withdrawal (its PBCI came late; with make-before-break the attach there can
+        # precede the departure here) the news must not look older than the withdrawal it undoes.
+        stamp = max(msg.timestamp, dep.withdrawn_stamp) if dep.withdrawn else msg.timestamp
         for switch in sorted(notify):
             redirect.awaiting.add(switch)
             holds = [str(p) for p, c in dep.correspondents.items() if c.switch == switch]
             pbci = PBCI(src=self.name, dst=switch, seq=self.seq.next(), mn_id=msg.mn_id, hnps=msg.hnps,
-                        new_coa=msg.new_coa, timestamp=msg.timestamp, holds=holds)  # fmt: skip
+                        new_coa=msg.new_coa, timestamp=stamp, holds=holds)  # fmt: skip
             self._send_pbci(pbci, now, fx)
         redirect.remove_at = now + (PBCA_WAIT if redirect.awaiting else REDIRECT_HOLD)
 
@@ -309,18 +318,27 @@ class Dmf:
                         self._send_pbci(relay, now, fx)
         for text in msg.holds:  # the MN's new eMAG holds our endpoint's location from now on
             try:
-                key = self.endpoints.key_for_prefix(ipaddress.IPv6Network(text))
+                prefix = ipaddress.IPv6Network(text)
             except ValueError:
-                key = None
-            if key is not None and loc.switch != self.name:
+                continue
+            if loc.switch == self.name:
+                continue
+            key = self.endpoints.key_for_prefix(prefix)
+            if key is not None:
                 self.holders.setdefault(key, set()).add(loc.switch)
+                continue
+            for dep in self.departed.values():  # our endpoint has left: its withdrawal must reach it too
+                if prefix in dep.hnps and dep.new_switch is None:
+                    dep.holders.add(loc.switch)
+                    if dep.withdrawn and loc.switch not in dep.withdrawn_from:
+                        dep.withdrawn = False  # told at the next tick
         if repointed and msg.timestamp > 0:
             # the PBCI's timestamp is the MN's attach time at n-eMAG: attach -> correspondent updated
             self.stats.latency("handoff_reroute", max(self.view.now_stamp(now) - msg.timestamp, 0.0))
         self.stats.count("dmf_correspondent_updated")
         self._ack(msg, Status.ACCEPTED, fx)
 
-    def _withdrawn(self, msg: PBCI, fx: Effects) -> Effects:
+    def _withdrawn(self, msg: PBCI, now: float, fx: Effects) -> Effects:
         """The MN's p-eMAG lost it and heard of no new eMAG (it moved to a legacy MAG, §6, or
         left): forget its location, so local MNs fall back to PMIP routing and ask again."""
         try:
@@ -330,12 +348,23 @@ class Dmf:
         if not hnps:
             self._reject(msg, "PBCI withdrawal without an HNP", fx)
             return fx
+        relay_to: set[str] = set()
         for hnp in hnps:
             loc = self.drf.location.get(hnp)
             if loc is not None and loc.switch == self.name:
                 continue  # the MN is attached here by now: the withdrawal is stale
             self.drf.forget(hnp)
             self.drf.drop_direct(hnp, fx)
+            for dep in self.departed.values():
+                # a local MN that moved on took this location with it (our PBCA handed it over):
+                # its new eMAG must lose it too
+                if hnp in dep.correspondents and dep.new_switch not in (None, self.name, msg.src):
+                    relay_to.add(str(dep.new_switch))
+        for switch in sorted(relay_to):
+            self.stats.count("dmf_withdrawal_relayed")
+            relay = PBCI(src=self.name, dst=switch, seq=self.seq.next(), mn_id=msg.mn_id, hnps=msg.hnps,
+                         new_coa="", timestamp=msg.timestamp)  # fmt: skip
+            self._send_pbci(relay, now, fx)
         self.stats.count("dmf_location_withdrawn")
         self._ack(msg, Status.ACCEPTED, fx)
         return fx
@@ -398,10 +427,15 @@ class Dmf:
             elif dep.new_switch is None and not dep.withdrawn and now - dep.departed_at >= PBCI_WAIT:
                 dep.withdrawn = True
                 told = ({c.switch for c in dep.correspondents.values()} | dep.holders) - {self.name}
+                told -= dep.withdrawn_from
+                dep.withdrawn_from |= told
+                # stamped with the departure, not now: a PBCI for the MN's next attachment (stamped
+                # with its attach time) that comes late must still win over this withdrawal
+                dep.withdrawn_stamp = self.view.now_stamp(dep.departed_at)
                 for switch in sorted(told):
                     pbci = PBCI(
                         src=self.name, dst=switch, seq=self.seq.next(), mn_id=mn_id,
-                        hnps=[str(h) for h in dep.hnps], new_coa="", timestamp=self.view.now_stamp(now),
+                        hnps=[str(h) for h in dep.hnps], new_coa="", timestamp=dep.withdrawn_stamp,
                     )  # fmt: skip
                     self._send_pbci(pbci, now, fx)
                 for hnp in dep.hnps:
