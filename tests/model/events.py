@@ -31,8 +31,8 @@ does nothing, so any sub-list of a sequence is a sequence (the shrinker relies o
     move:chain      the MN arrives somewhere else than where it went when it last left some MAG
                     P (A -> B -> C: P = A heard "B" in the PBCI and is never told again)
     leave:daf_off   an MN without DAF (registered with the legacy LMA) leaves an eMAG
-    other_lma       a profile-less MN arrives at a MAG whose default LMA is not the one it was
-                    first registered with (draft §4.1: a new LMA, so a new HNP)
+    other_lma       a profile-less MN arrives at a MAG whose default LMA is not the one its first
+                    MAG chose (its anchor must stay: same LMA, HNPs, HoA)
     lose:T dup:T delay:T   a fault on messages of type T
 """
 
@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 from model.world import Fault, World
 
-EPSILON = 0.001
+EPSILON = 0.001  # seconds between the end of one event and the start of the next
 
 
 @dataclass(frozen=True)
