@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{batch.seeds} sequences in {batch.seconds:.1f} s: {len(batch.failures)} failed {dict(sorted(broken.items()))}"
     )
+    if batch.failures:
+        print(f"failing seeds: {[r.seed for r in batch.failures]}")
     if batch.failures and not args.no_shrink:
         for result in shrink_each_invariant(batch.failures):
             print()

@@ -20,6 +20,7 @@ does nothing, so any sub-list of a sequence is a sequence (the shrinker relies o
 ``gaps.KNOWN_GAPS``:
 
     attach reattach move detach expire talk send simul wait
+    talk:legacy     two-way traffic with an MN on the legacy MAG (only the other end has a DRF)
     reattach:soon   attached again while its binding still waits for MinDelayBeforeBCEDelete
     return:silent   back at the eMAG it last left, from being detached or from the legacy MAG
                     (no PBCI tells that eMAG where the MN was meanwhile)
@@ -214,6 +215,10 @@ class Talk(Event):
 
     def args(self) -> list[str]:
         return [self.a, self.b]
+
+    def own_tags(self, world: World) -> set[str]:
+        legacy = world.md.legacy_mag in (world.where(self.a), world.where(self.b))
+        return {"talk", "talk:legacy"} if legacy else {"talk"}
 
     def act(self, world: World) -> None:
         if world.where(self.a) and world.where(self.b):
