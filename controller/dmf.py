@@ -73,6 +73,7 @@ class Departed:
     withdrawn: bool = False
     withdrawn_from: set[str] = field(default_factory=set)  # DRFs (names) already told it is gone
     withdrawn_stamp: float = 0.0  # the withdrawals' timestamp: the departure (timestamp clock)
+    previous: str | None = None  # the p-eMAG our PBCI went to when it arrived here (its PBCA may be late)
 
 
 class NoDepartures:
@@ -196,13 +197,13 @@ class Dmf:
                 self.drf.forget(hnp)
         self.handoff_started.pop(ep.key, None)
         self.arrived_at.pop(ep.key, None)
-        self.previous.pop(ep.key, None)
+        previous = self.previous.pop(ep.key, None)
         self.told.pop(ep.key, None)
         holders = self.holders.pop(ep.key, set())
         for key in [k for k in self.outstanding.pending if isinstance(k, tuple) and k[0] == ep.key]:
             self.outstanding.answered(key)  # its PBCI to p-eMAG no longer matters
         if ep.daf:
-            self.departed[ep.key] = Departed(ep.key, list(ep.hnps), correspondents, now, holders)
+            self.departed[ep.key] = Departed(ep.key, list(ep.hnps), correspondents, now, holders, previous=previous)
         else:
             # no DAF: no PBCI will follow it (§4.1); local MNs' entries delivering its HNP here go,
             # and their next packet asks again
@@ -286,6 +287,9 @@ class Dmf:
                         new_coa=msg.new_coa, timestamp=stamp, holds=holds)  # fmt: skip
             self._send_pbci(pbci, now, fx)
         redirect.remove_at = now + (PBCA_WAIT if redirect.awaiting else REDIRECT_HOLD)
+        # this node may also hold the location for other local MNs that left meanwhile (the MN
+        # was their correspondent here): their new eMAGs must hear of the move as well
+        self._relay_to_moved(msg, hnps, loc, now, fx)
 
     def _pbca_to_new(self, msg: PBCI, dep: Departed, redirect: Redirect) -> PBCA:
         """The MN's correspondents where they are *now* (this DRF's location cache, which PBCIs and
@@ -303,19 +307,26 @@ class Dmf:
             holders=self._addresses(redirect.told),
         )  # fmt: skip
 
+    def _relay_to_moved(self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects) -> None:
+        """Local MNs that moved on took the MN's location with them (our PBCA): their new eMAGs
+        get the news too."""
+        for hnp in hnps:
+            for dep in self.departed.values():
+                if dep.mn_id == msg.mn_id or hnp not in dep.correspondents:
+                    continue
+                dep.correspondents[hnp] = loc
+                if dep.new_switch is not None and dep.new_switch not in (loc.switch, msg.src):
+                    self.stats.count("dmf_pbci_relayed")
+                    relay = PBCI(src=self.name, dst=dep.new_switch, seq=self.seq.next(), mn_id=msg.mn_id,
+                                 hnps=msg.hnps, new_coa=msg.new_coa, timestamp=msg.timestamp)  # fmt: skip
+                    self._send_pbci(relay, now, fx)
+
     def _as_correspondent(self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects) -> None:
         """A correspondent's DRF: re-point, relay for local MNs that moved on, acknowledge."""
         repointed = 0
         for hnp in hnps:
             repointed += self.drf.learn(hnp, loc, fx)
-            for dep in self.departed.values():
-                if hnp in dep.correspondents:
-                    dep.correspondents[hnp] = loc
-                    if dep.new_switch is not None and dep.new_switch != loc.switch:
-                        self.stats.count("dmf_pbci_relayed")
-                        relay = PBCI(src=self.name, dst=dep.new_switch, seq=self.seq.next(), mn_id=msg.mn_id,
-                                     hnps=msg.hnps, new_coa=msg.new_coa, timestamp=msg.timestamp)  # fmt: skip
-                        self._send_pbci(relay, now, fx)
+        self._relay_to_moved(msg, hnps, loc, now, fx)
         for text in msg.holds:  # the MN's new eMAG holds our endpoint's location from now on
             try:
                 prefix = ipaddress.IPv6Network(text)
@@ -380,6 +391,14 @@ class Dmf:
             return fx
         if msg.src in self.told.get(msg.mn_id, set()):
             self.told[msg.mn_id].discard(msg.src)  # a holder we told ourselves (no p-eMAG) acknowledged
+            return fx
+        dep = self.departed.get(msg.mn_id)
+        if dep is not None and dep.previous == msg.src and dep.new_switch is None:
+            # the PBCA to our PBCI came after the MN left here again: the DRFs it names hold the
+            # location we gave them (through p-eMAG), so they must be told it is gone too
+            dep.holders |= self._names(msg.holders)
+            if dep.withdrawn and not dep.holders <= dep.withdrawn_from:
+                dep.withdrawn = False  # told at the next tick
             return fx
         ep = self.endpoints.endpoint(msg.mn_id)
         if ep is None or not ep.daf:

@@ -96,6 +96,20 @@ def test_known_gap_is_still_open(name: str | None) -> None:
 # fix stays: (seed, events, the invariant it broke, what the controller got wrong).
 SOAK_FINDINGS = [
     (
+        820365371,
+        "attach mn3 emag1; attach mn2 emag4; send mn2 mn3; detach mn2; attach mn2 emag2 !delay:PBCI#1@0.3; "
+        "move mn2 mag1",
+        "d.cache",
+        "a PBCA that came after the MN had left again named holders that were never withdrawn",
+    ),
+    (
+        820365423,
+        "attach mn1 emag1; attach mn3 emag3; move mn1 emag3 mbb; talk mn3 mn1; move mn3 emag8 mbb; "
+        "simul mn1 emag6 mn3 emag5 !lose:PBCI#1x2",
+        "d.tunnel",
+        "a PBCI handled as p-eMAG (the MN had been here once) was not relayed to a local MN's new eMAG",
+    ),
+    (
         676535680,
         "attach mn4 emag3; attach mn2 emag4; send mn2 mn4; detach mn4; move mn2 emag2",
         "d.tunnel",
