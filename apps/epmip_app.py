@@ -40,6 +40,8 @@ from apps.launcher import register_options  # noqa: E402
 from apps.rest_app import register_rest, resolve_token  # noqa: E402
 from controller.config import ConfigError, load_domain  # noqa: E402
 from controller.core import EpmipController, PortInfo  # noqa: E402
+from controller.messages import pair_keys  # noqa: E402
+from controller.pcap import SignallingCapture, signalling_addresses  # noqa: E402
 from openflow_rules.intents import Intent  # noqa: E402
 
 if TYPE_CHECKING:
@@ -110,7 +112,20 @@ class EpmipApp(app_manager.RyuApp):
         except ValueError as exc:
             raise SystemExit(f"epmip: {exc}") from None
         self.tick_interval = float(getattr(cfg.CONF, "epmip_tick", 0.2) or 0.2)
-        self.core = EpmipController(domain, epoch=time.time() - time.monotonic())
+        epoch = time.time() - time.monotonic()
+        self.core = EpmipController(domain, epoch=epoch)
+        self.capture: SignallingCapture | None = None
+        capture_path = getattr(cfg.CONF, "epmip_signalling_pcap", None)
+        if capture_path:
+            try:
+                stream = open(capture_path, "wb")  # noqa: SIM115 - written to for the process's life
+            except OSError as exc:
+                raise SystemExit(f"epmip: --epmip-signalling-pcap {capture_path}: {exc}") from None
+            self.capture = SignallingCapture(
+                stream, signalling_addresses(domain), pair_keys(domain.signalling_key), epoch
+            )
+            self.core.bus.tap = self.capture.write
+            LOG.info("epmip: writing every signalling message to %s (pcap, IPv6 Mobility Headers)", capture_path)
         self.datapaths: dict[int, Datapath] = {}
         register_rest(kwargs["wsgi"], self, token=token)
         _log_rest_exposure(token is not None, token_source)

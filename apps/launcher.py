@@ -30,6 +30,12 @@ def register_options() -> None:
             [
                 cfg.StrOpt("epmip-config", default=None, help="epmip domain file (YAML)"),
                 cfg.FloatOpt("epmip-tick", default=0.2, help="epmip timer resolution, seconds"),
+                cfg.StrOpt(
+                    "epmip-signalling-pcap",
+                    default=None,
+                    help="write every signalling message into this pcap file, as IPv6 Mobility Headers "
+                    "(docs/signalling-wire.md); Wireshark and tshark read it",
+                ),
             ]
         )
     except DuplicateOptError:  # registered already in this process (ryu.cfg does not re-export it)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from controller import wire
+from controller.config import Domain
 from controller.messages import HBH_PEER, Keys, Message, MessageError
 
 LOG = logging.getLogger("epmip.pcap")
@@ -23,6 +24,8 @@ PCAP_MAGIC = 0xA1B2C3D4  # microsecond timestamps
 LINKTYPE_RAW = 101
 SNAPLEN = 65535
 HOP_LIMIT = 64
+IN_CONTROLLER = "::1"  # the address of a node that is no switch (the policy store)
+Addresses = Callable[[Message], tuple[str, str]]
 _FILE_HEADER = struct.Struct("<IHHiIII")
 _RECORD = struct.Struct("<IIII")
 _IPV6 = struct.Struct("!IHBB16s16s")
@@ -53,14 +56,28 @@ def record(stamp: float, packet: bytes) -> bytes:
     return _RECORD.pack(usec // 1_000_000, usec % 1_000_000, len(packet), len(packet)) + packet
 
 
-class SignallingCapture:
-    """Writes every signalling message given to ``write`` into a pcap stream.  ``address`` maps a
-    node name to its signalling address (a switch's address from the domain file); ``keys`` are
-    the domain's pair keys (None: messages are not authenticated)."""
+def signalling_addresses(domain: Domain, others: dict[str, str] | None = None) -> Addresses:
+    """The IPv6 source and destination of a message: each node's address from the domain file
+    (a switch's Proxy-CoA / LMA address); ``others`` for nodes that are no switch (default: the
+    policy store at ``IN_CONTROLLER``); a Hop-by-Hop query goes toward the address it asks for."""
+    table = {name: str(sw.address) for name, sw in domain.switches.items()}
+    table.update(others or {})
 
-    def __init__(self, stream: BinaryIO, address: Callable[[str], str], keys: Keys | None, epoch: float) -> None:
+    def addresses(msg: Message) -> tuple[str, str]:
+        dst = table.get(msg.dst) or (getattr(msg, "address", "") if msg.dst == "" else "")
+        return table.get(msg.src, IN_CONTROLLER), dst or IN_CONTROLLER
+
+    return addresses
+
+
+class SignallingCapture:
+    """Writes every signalling message given to ``write`` into a pcap stream.  ``addresses`` gives
+    a message's IPv6 source and destination (``signalling_addresses``); ``keys`` are the domain's
+    pair keys (None: messages are not authenticated)."""
+
+    def __init__(self, stream: BinaryIO, addresses: Addresses, keys: Keys | None, epoch: float) -> None:
         self.stream = stream
-        self.address = address
+        self.addresses = addresses
         self.keys = keys
         self.epoch = epoch  # added to the dispatcher's `now` for the record's wall-clock time
         self.written = 0
@@ -69,7 +86,7 @@ class SignallingCapture:
         stream.flush()
 
     def write(self, msg: Message, now: float) -> None:
-        src, dst = self.address(msg.src), self.address(msg.dst)
+        src, dst = self.addresses(msg)
         key = self.keys(msg.src, msg.dst or HBH_PEER) if self.keys is not None else None
         try:
             mh = wire.encode(msg, key, src, dst)

@@ -93,6 +93,7 @@ class Controller:
     of_port: int = field(default_factory=free_port)
     rest_port: int = field(default_factory=free_port)
     extra_apps: tuple[str, ...] = ()
+    extra_args: tuple[str, ...] = ()  # more epmip-manager options, e.g. ("--epmip-signalling-pcap", FILE)
     proc: subprocess.Popen | None = None
     # REST write calls need a bearer token (apps/rest_app.py): a fresh one for every controller,
     # given to its process as EPMIP_REST_TOKEN and sent by post().
@@ -107,7 +108,7 @@ class Controller:
         cmd = [
             launcher, "--epmip-config", self.domain_file,
             "--ofp-listen-host", "127.0.0.1", "--ofp-tcp-listen-port", str(self.of_port),
-            "--wsapi-host", "127.0.0.1", "--wsapi-port", str(self.rest_port),
+            "--wsapi-host", "127.0.0.1", "--wsapi-port", str(self.rest_port), *self.extra_args,
             str(ROOT / "apps" / "epmip_app.py"), *self.extra_apps,
         ]  # fmt: skip
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
