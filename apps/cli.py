@@ -28,6 +28,8 @@ def check_config(path: str) -> int:
         f"({summary}), {len(domain.links)} links, {len(domain.mobile_nodes)} mobile nodes, "
         f"{len(domain.fixed_nodes)} fixed nodes"
     )
+    for inst in domain.controllers:
+        print(f"  controller {inst.name} at [{inst.address}]:{inst.port} serves {', '.join(inst.switches)}")
     return 0
 
 
