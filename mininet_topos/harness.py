@@ -190,6 +190,7 @@ class Network:
             def checkListening(self) -> None:
                 pass
 
+        self.controller_class = ProbelessRemoteController
         self.net.addController("c0", controller=ProbelessRemoteController, ip="127.0.0.1", port=controller.of_port)
         self.controller = controller
 
@@ -210,6 +211,26 @@ class Network:
 
     def host(self, name: str):
         return self.net.get(name)
+
+    def start_split(self, controllers: dict[str, Controller]) -> None:
+        """Start with each switch connected only to the controller instance that serves it
+        (``controllers:`` of the domain file; ``controllers`` maps instance names to running
+        controllers) instead of every switch to ``controller``."""
+        from itertools import groupby
+
+        serving = {sw: c.name for c in self.domain.controllers for sw in c.switches}
+        self.net.controllers = []
+        for name, ctl in controllers.items():
+            self.net.addController(f"c{name}", controller=self.controller_class, ip="127.0.0.1", port=ctl.of_port)
+        by_instance = {c.name[1:]: c for c in self.net.controllers}
+        self.net.build()
+        for c in self.net.controllers:
+            c.start()
+        for switch in self.net.switches:
+            switch.start([by_instance[serving[switch.name]]])
+        for swclass, switches in groupby(sorted(self.net.switches, key=lambda s: str(type(s))), type):
+            if hasattr(swclass, "batchStartup"):
+                swclass.batchStartup(tuple(switches))
 
     def attachment(self, name: str) -> str:
         """The switch a host is attached to now."""
