@@ -56,6 +56,9 @@ class Timers:
     fallback_retry: float = 30.0  # DRF: a "no location" entry is asked again after this long
     buffer_hold: float = 5.0  # handoff buffer: how long to wait for the MN to reappear
     buffer_packets: int = 4096  # handoff buffer: packets kept per MN
+    # RFC 5213 §6.9.4 / RFC 6275: the first wait for a PBA, doubled on each resend up to the maximum
+    initial_bindack_timeout: float = 1.0  # InitialBindackTimeoutFirstReg
+    max_bindack_timeout: float = 32.0  # MaxBindackTimeout (RFC 6275 MAX_BINDACK_TIMEOUT)
 
 
 @dataclass(frozen=True)

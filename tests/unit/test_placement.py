@@ -206,3 +206,21 @@ def test_an_unknown_instance_is_refused(doc, build_domain):
     del doc["controllers"]
     with pytest.raises(PlacementError, match="no controllers: section"):
         Placement(build_domain(doc), "r1")
+
+
+def test_pbu_retransmission_follows_the_rfc_5213_timers(doc, build_domain):
+    """InitialBindackTimeoutFirstReg, doubled per resend, capped by MaxBindackTimeout: a PBU that is
+    never answered is sent again after 0.5 s, then after min(1.0, 0.6) and min(2.0, 0.6), then the
+    registration is given up."""
+    doc["timers"].update(initial_bindack_timeout=0.5, max_bindack_timeout=0.6)
+    ctl = EpmipController(build_domain(doc))
+    h = Harness(ctl)
+    ctl.bus.faults = lambda msg: [] if msg.TYPE == "PBU" else [0.0]  # the LMA never hears it
+    sends: list[float] = []
+    ctl.bus.tap = lambda msg, now: sends.append(now) if msg.TYPE == "PBU" else None
+    h.connect_all()
+    h.attach("mn1", now=0.0)
+    for step in range(1, 400):
+        ctl.tick(step / 100)
+    assert sends == pytest.approx([0.0, 0.5, 1.1, 1.7], abs=0.035)
+    assert ctl.attachment_of("mn1") is None  # given up after the last resend
