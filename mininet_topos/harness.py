@@ -400,3 +400,101 @@ class UdpStream:
         got = sorted(r[2] for r in records)
         gaps = [b - a for a, b in zip(got, got[1:], strict=False)]
         return self.count - len({r[0] for r in records}), 1000 * max(gaps, default=0.0)
+
+
+def split_by_anchor(domain: Domain) -> list[dict]:
+    """A ``controllers:`` placement with one instance per (e)LMA: the anchor and the (e)MAGs whose
+    default LMA it is; every other switch (core, access router) goes with the first.  For the
+    reference domain: eLMA1's region, eLMA3's region and the legacy part.  UDP ports are free ones
+    on ::1 at the time of the call."""
+    lmas = [sw.name for sw in domain.switches.values() if sw.is_lma]
+    groups: dict[str, list[str]] = {lma: [lma] for lma in lmas}
+    for sw in domain.switches.values():
+        if sw.is_lma:
+            continue
+        groups[sw.lma if sw.is_mag and sw.lma in groups else lmas[0]].append(sw.name)
+    out = []
+    for lma, switches in groups.items():
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+            out.append({"name": f"i{lma}"[:10], "address": "::1", "port": s.getsockname()[1], "switches": switches})
+    return out
+
+
+class SplitControllers:
+    """Several controller instances of one domain (``controllers:``) behind the interface of one
+    ``Controller`` (``start``, ``stop``, ``get``, ``post``, ``tail``): a GET for a switch goes to the
+    instance that serves it, one for a binding to whichever instance has it, ``/epmip/v1/stats``
+    adds the instances' figures up; POSTs go to each instance until one accepts."""
+
+    def __init__(self, domain_file: str, log_dir: Path, extra_args: tuple[str, ...] = ()) -> None:
+        domain = load_domain(domain_file)
+        if not domain.controllers:
+            raise HarnessError(f"{domain_file} has no controllers: section")
+        self.serving = {sw: c.name for c in domain.controllers for sw in c.switches}
+        self.instances = {
+            c.name: Controller(domain_file, log_dir / c.name, extra_args=("--epmip-instance", c.name, *extra_args))
+            for c in domain.controllers
+        }
+        self.log_path = next(iter(self.instances.values())).log_dir / "controller.log"
+
+    def start(self, timeout: float = 20.0) -> None:
+        for ctl in self.instances.values():
+            ctl.start(timeout)
+
+    def stop(self) -> None:
+        for ctl in self.instances.values():
+            ctl.stop()
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(f"--- {name} ---\n{ctl.tail(lines)}" for name, ctl in self.instances.items())
+
+    def get(self, path: str) -> tuple[int, dict]:
+        m = re.match(r"/epmip/v1/switches/([a-z0-9]+)", path)
+        if m and m.group(1) in self.serving:
+            return self.instances[self.serving[m.group(1)]].get(path)
+        if path == "/epmip/v1/stats":
+            return 200, merge_stats([ctl.get(path)[1] for ctl in self.instances.values()])
+        answer: tuple[int, dict] = (404, {})
+        for ctl in self.instances.values():
+            answer = ctl.get(path)
+            if answer[0] == 200:
+                return answer
+        return answer
+
+    def post(self, path: str, body: dict) -> tuple[int, dict]:
+        answer: tuple[int, dict] = (404, {})
+        for ctl in self.instances.values():
+            answer = ctl.post(path, body)
+            if answer[0] < 400:
+                return answer
+        return answer
+
+
+def merge_stats(parts: list[dict]) -> dict:
+    """``/epmip/v1/stats`` of several instances as one: counts added up; a latency's count added,
+    its max the largest, its last (and median) those of the only instance that has it, else None."""
+
+    def add(key: str) -> dict:
+        total: dict = {}
+        for p in parts:
+            for k, v in (p.get(key) or {}).items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+    latency: dict = {}
+    for name in sorted({n for p in parts for n in p.get("latency") or {}}):
+        having = [p["latency"][name] for p in parts if name in (p.get("latency") or {})]
+        one = having[0] if len(having) == 1 else None
+        latency[name] = {
+            "count": sum(h["count"] for h in having), "max_ms": max(h["max_ms"] for h in having),
+            "median_ms": one["median_ms"] if one else None, "last_ms": one["last_ms"] if one else None,
+        }  # fmt: skip
+    return {
+        "messages": add("messages"),
+        "messages_total": sum(p.get("messages_total", 0) for p in parts),
+        "signalling_bytes": sum(p.get("signalling_bytes", 0) for p in parts),
+        "signalling_errors": add("signalling_errors"),
+        "events": add("events"),
+        "latency": latency,
+    }
