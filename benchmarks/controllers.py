@@ -122,7 +122,7 @@ def write(result: dict, out: Path) -> list[Path]:
     md = out / "compare_controllers.md"
     js = out / "compare_controllers.json"
     md.write_text(
-        f"# One controller vs {', '.join(result['results'])} instances\n\n"
+        f"# Controller instances: {' vs '.join(result['results'])}\n\n"
         f"{result['moves']} handoffs of {result['mobile_node']} between {' and '.join(result['emags'])} "
         f"(two eLMA regions) under UDP {result['size_bytes']} bytes at {result['rate_pps']:g} packets/s each way "
         f"with {result['correspondent']}, {result['interval_s']:g} s apart (`epmip bench compare --controllers`).\n\n"
