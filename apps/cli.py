@@ -28,6 +28,8 @@ def check_config(path: str) -> int:
         f"({summary}), {len(domain.links)} links, {len(domain.mobile_nodes)} mobile nodes, "
         f"{len(domain.fixed_nodes)} fixed nodes"
     )
+    for inst in domain.controllers:
+        print(f"  controller {inst.name} at [{inst.address}]:{inst.port} serves {', '.join(inst.switches)}")
     return 0
 
 
@@ -56,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=None, help="domain file (default: examples/domain.yaml)")
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
     p = bench_sub.add_parser("compare", help="epmip vs lr vs pmip: routes, handoffs, LMA load; table, Markdown, PNGs")
+    p.add_argument(
+        "--controllers", default=None, metavar="1,3",
+        help="instead: the same handoffs between two eLMA regions with the domain in 1 and in N controller "
+        "instances (one per (e)LMA), side by side",
+    )  # fmt: skip
     p.add_argument("--moves", type=int, default=10, help="handoffs per run (default: 10)")
     p.add_argument("--rate", type=float, default=500.0, help="packets/s each way in the handoff runs (default: 500)")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between moves (default: 2)")
@@ -106,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench" and args.bench == "compare":
         from benchmarks import compare
 
+        if args.controllers:
+            return compare.run_controllers(args.controllers, args.moves, args.rate, args.json, out_dir=args.out,
+                                           config=args.config, interval=args.interval)  # fmt: skip
         return compare.run(args.moves, args.rate, args.json, out_dir=args.out, config=args.config,
                            interval=args.interval)  # fmt: skip
     if args.command == "bench" and args.bench == "soak":

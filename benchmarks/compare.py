@@ -723,3 +723,37 @@ def run(moves: int = 10, rate: float = 500.0, json_out: bool = False, out_dir: s
     else:
         print(text_report(result, files), flush=True)
     return 1 if result["errors"] else 0
+
+
+def run_controllers(counts: str, moves: int = 10, rate: float = 500.0, json_out: bool = False,
+                    out_dir: str | None = None, config: str | None = None, interval: float = 2.0) -> int:  # fmt: skip
+    """``--controllers 1,3``: the handoff comparison of one controller and a split domain
+    (``benchmarks/controllers.py``).  Exit status."""
+    from benchmarks import controllers
+    from mininet_topos.harness import HarnessError
+
+    progress = sys.stderr if json_out else sys.stdout
+
+    def say(text: str, end: str = "\n") -> None:
+        print(text, end=end, file=progress, flush=True)
+
+    try:
+        handoff._check_args(moves, rate, interval, SIZE)
+        with handoff._stdout_to_stderr(json_out), handoff._sigterm_exits():
+            result = controllers.run_counts(controllers.parse_counts(counts), moves, rate, interval,
+                                            str(Path(config or handoff.DEFAULT_DOMAIN).resolve()), say)  # fmt: skip
+            files = controllers.write(result, Path(out_dir) if out_dir else DEFAULT_OUT)
+    except (controllers.ControllersError, handoff.BenchError, HarnessError) as exc:
+        print(f"epmip bench compare: error: {exc}", file=sys.stderr)
+        if json_out:
+            print(json.dumps({"benchmark": "compare-controllers", "error": str(exc)}), flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("epmip bench compare: interrupted (everything it started was stopped)", file=sys.stderr)
+        return 130
+    if json_out:
+        print(json.dumps(analysis.json_ready(result), allow_nan=False), flush=True)
+    else:
+        print(controllers.table(result))
+        say("wrote " + ", ".join(str(f) for f in files))
+    return 0

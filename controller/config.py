@@ -56,6 +56,9 @@ class Timers:
     fallback_retry: float = 30.0  # DRF: a "no location" entry is asked again after this long
     buffer_hold: float = 5.0  # handoff buffer: how long to wait for the MN to reappear
     buffer_packets: int = 4096  # handoff buffer: packets kept per MN
+    # RFC 5213 §6.9.4 / RFC 6275: the first wait for a PBA, doubled on each resend up to the maximum
+    initial_bindack_timeout: float = 1.0  # InitialBindackTimeoutFirstReg
+    max_bindack_timeout: float = 32.0  # MaxBindackTimeout (RFC 6275 MAX_BINDACK_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,18 @@ class Link:
     b_port: int
 
 
+@dataclass(frozen=True)
+class ControllerInstance:
+    """One epmip-manager process of a domain split over several (``controllers:``): its name
+    (``--epmip-instance``), the address and UDP port it sends and receives signalling on, and
+    the switches it serves.  The first instance also serves the policy store."""
+
+    name: str
+    address: ipaddress.IPv6Address
+    port: int
+    switches: tuple[str, ...]
+
+
 @dataclass
 class Domain:
     name: str
@@ -139,6 +154,8 @@ class Domain:
     fixed_networks: list[FixedNetwork]
     source: str = "<memory>"
     rest_token: str | None = field(default=None, repr=False)  # REST write calls (apps/rest_app.py)
+    # placement over several controller instances; empty: one instance serves everything
+    controllers: tuple[ControllerInstance, ...] = ()
     by_dpid: dict[int, Switch] = field(default_factory=dict)
     _by_mac: dict[str, MobileNode] = field(default_factory=dict, repr=False)
     _by_port_mac: dict[str, MobileNode | FixedNode] = field(default_factory=dict, repr=False)
@@ -274,7 +291,7 @@ def parse_domain(text: str, source: str = "<memory>") -> Domain:
 def _build(doc: dict[str, Any], source: str) -> Domain:
     known = {
         "domain", "mode", "lmf_discovery", "handoff_buffer", "security", "rest", "router", "timers", "switches",
-        "links", "mobile_nodes", "fixed_nodes", "fixed_networks",
+        "links", "mobile_nodes", "fixed_nodes", "fixed_networks", "controllers",
     }  # fmt: skip
     for key in doc:
         if key not in known:
@@ -313,12 +330,54 @@ def _build(doc: dict[str, Any], source: str) -> Domain:
     _check_unique_hosts(mns, fns, router_mac)
     _check_prefix_overlap(switches, fixed_networks)
     _check_connected(switches, links)
+    controllers = _controllers(_get(doc, "controllers", "controllers", list, []), switches)
     return Domain(
         name=name, mode=mode, lmf_discovery=discovery, handoff_buffer=handoff_buffer, signalling_key=signalling_key,
         router_link_local=router_ll, router_mac=router_mac,
         timers=timers, switches=switches, links=links, mobile_nodes=mns, fixed_nodes=fns,
-        fixed_networks=fixed_networks, source=source, rest_token=rest_token,
+        fixed_networks=fixed_networks, source=source, rest_token=rest_token, controllers=controllers,
     )  # fmt: skip
+
+
+SIGNALLING_PORT = 5436  # UDP, as RFC 5844 carries PMIPv6 signalling over IPv4
+
+
+def _controllers(items: list[Any], switches: dict[str, Switch]) -> tuple[ControllerInstance, ...]:
+    """``controllers``: every switch served by exactly one instance, names and (address, port)
+    unique."""
+    out: list[ControllerInstance] = []
+    served: dict[str, str] = {}
+    endpoints: dict[tuple[ipaddress.IPv6Address, int], str] = {}
+    for i, item in enumerate(items):
+        path = f"controllers[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(path, item, "a mapping with name, address, port and switches")
+        for key in item:
+            if key not in ("name", "address", "port", "switches"):
+                raise ConfigError(f"{path}.{key}", item[key], "one of name, address, port, switches")
+        name = _name(_get(item, "name", path, str), f"{path}.name")
+        if any(c.name == name for c in out):
+            raise ConfigError(f"{path}.name", name, "a name no other controller instance has")
+        address = _address(_get(item, "address", path, str), f"{path}.address")
+        port = _get(item, "port", path, int, SIGNALLING_PORT)
+        if not 1 <= port <= 0xFFFF:
+            raise ConfigError(f"{path}.port", port, "a UDP port 1-65535")
+        if (address, port) in endpoints:
+            other = endpoints[(address, port)]
+            raise ConfigError(f"{path}.address", f"[{address}]:{port}", f"an address and port {other} does not use")
+        endpoints[(address, port)] = name
+        names = _get(item, "switches", path, list)
+        for j, sw in enumerate(names):
+            if sw not in switches:
+                raise ConfigError(f"{path}.switches[{j}]", sw, f"a switch of this domain ({', '.join(switches)})")
+            if sw in served:
+                raise ConfigError(f"{path}.switches[{j}]", sw, f"a switch no other instance serves ({served[sw]} does)")
+            served[sw] = name
+        out.append(ControllerInstance(name, address, port, tuple(names)))
+    missing = [sw for sw in switches if sw not in served]
+    if out and missing:
+        raise ConfigError("controllers", ", ".join(missing), "every switch served by one instance")
+    return tuple(out)
 
 
 def _rest_token(rest: dict[str, Any]) -> str | None:

@@ -39,8 +39,8 @@ ANCHORING = "anchoring"  # asking the policy store which LMA anchors the MN
 REGISTERING = "registering"
 BOUND = "bound"
 REJECTED = "rejected"
-PBA_TIMEOUT = 1.0  # RFC 5213 InitialBindackTimeoutFirstReg
-PBU_RETRIES = 3
+PBA_TIMEOUT = 1.0  # the default of timers.initial_bindack_timeout (RFC 5213 InitialBindackTimeoutFirstReg)
+PBU_RETRIES = 3  # resends of a PBU (waits: timers.initial_bindack_timeout, doubled, at most max_bindack_timeout)
 
 
 @dataclass
@@ -172,7 +172,7 @@ class Mag:
             self._send_ppq(att, now, fx)
         else:
             self._register(att, lma, now, fx)
-        self._schedule(now + PBA_TIMEOUT, mn.id)
+        self._schedule(now + self._backoff(0), mn.id)
         return fx
 
     def _send_ppq(self, att: Attachment, now: float, fx: Effects) -> None:
@@ -201,8 +201,14 @@ class Mag:
         att.seq = self.seq.next()
         att.retries = 0
         self._register(att, msg.lma, now, fx)
-        self._schedule(now + PBA_TIMEOUT, msg.mn_id)
+        self._schedule(now + self._backoff(0), msg.mn_id)
         return fx
+
+    def _backoff(self, resends: int) -> float:
+        """How long to wait for a PBA after a PBU that was sent ``resends`` times before (RFC 5213
+        §6.9.4: InitialBindackTimeoutFirstReg, doubled each time, never above MaxBindackTimeout)."""
+        timers = self.view.timers
+        return float(min(timers.initial_bindack_timeout * 2.0**resends, timers.max_bindack_timeout))
 
     def _schedule(self, when: float, mn_id: str) -> None:
         """Look at ``mn_id``'s attachment again at ``when`` (PBA timeout or refresh); a heap, so the
@@ -248,7 +254,7 @@ class Mag:
         att.retries = 1
         self._deregs[att.mn.id] = att
         self._send_pbu(att, now, 0.0, HandoffIndicator.UNKNOWN, fx)
-        self._schedule(now + PBA_TIMEOUT, att.mn.id)
+        self._schedule(now + self._backoff(0), att.mn.id)
 
     def link_going_down(self, mn_id: str, now: float) -> Effects:
         """Predictive handoff hint: buffer the MN's downlink now (it must be bound here)."""
@@ -408,7 +414,7 @@ class Mag:
             if (
                 dereg is not None
                 and mn_id not in self.attachments
-                and _due(dereg.sent_at, PBA_TIMEOUT * (2 ** (dereg.retries - 1)), now)
+                and _due(dereg.sent_at, self._backoff(dereg.retries - 1), now)
             ):
                 if dereg.retries >= PBU_RETRIES:
                     del self._deregs[mn_id]  # the LMA's lifetime will end the binding
@@ -417,11 +423,11 @@ class Mag:
                     dereg.retries += 1
                     dereg.seq = self.seq.next()
                     self._send_pbu(dereg, now, 0.0, HandoffIndicator.UNKNOWN, fx)
-                    self._schedule(now + PBA_TIMEOUT * (2 ** (dereg.retries - 1)), mn_id)
+                    self._schedule(now + self._backoff(dereg.retries - 1), mn_id)
             att = self.attachments.get(mn_id)
             if att is None:
                 continue
-            if att.state == BOUND and att.refreshing and _due(att.sent_at, PBA_TIMEOUT * (2 ** (att.retries - 1)), now):
+            if att.state == BOUND and att.refreshing and _due(att.sent_at, self._backoff(att.retries - 1), now):
                 if att.retries >= PBU_RETRIES:  # the LMA does not answer: the binding is lost here
                     LOG.error("%s: no PBA for the refresh of %s from %s: binding lost", self.name, mn_id, att.lma)
                     self.stats.count("binding_lost")
@@ -433,17 +439,17 @@ class Mag:
                 att.seq = self.seq.next()
                 self.stats.count("binding_refresh_resent")
                 self._send_pbu(att, now, timers.binding_lifetime, HandoffIndicator.NOT_CHANGED, fx)
-                self._schedule(now + PBA_TIMEOUT * (2 ** (att.retries - 1)), mn_id)
+                self._schedule(now + self._backoff(att.retries - 1), mn_id)
             elif att.state == BOUND and not att.refreshing and att.refresh_at <= now:
                 att.seq = self.seq.next()
                 att.refreshing = True
                 att.retries = 1
                 att.refresh_at = now + att.lifetime * timers.refresh_fraction
                 self._schedule(att.refresh_at, mn_id)
-                self._schedule(now + PBA_TIMEOUT, mn_id)
+                self._schedule(now + self._backoff(0), mn_id)
                 self.stats.count("binding_refresh")
                 self._send_pbu(att, now, timers.binding_lifetime, HandoffIndicator.NOT_CHANGED, fx)
-            elif att.state in (ANCHORING, REGISTERING) and _due(att.sent_at, PBA_TIMEOUT * (2**att.retries), now):
+            elif att.state in (ANCHORING, REGISTERING) and _due(att.sent_at, self._backoff(att.retries), now):
                 if att.retries >= PBU_RETRIES:
                     att.state = REJECTED
                     LOG.error("%s: no answer for %s from %s", self.name, att.mn.id, att.lma or POLICY)
@@ -453,7 +459,7 @@ class Mag:
                     self._send_ppq(att, now, fx)
                 else:
                     self._send_pbu(att, now, timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE, fx)
-                self._schedule(att.sent_at + PBA_TIMEOUT * (2**att.retries), mn_id)
+                self._schedule(att.sent_at + self._backoff(att.retries), mn_id)
         for buf in self.buffer.expired(now):
             att = self.bound(buf.mn_id)
             if att is not None:  # a hint without a move: deliver here again, nothing lost

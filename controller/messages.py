@@ -383,3 +383,15 @@ def _is_prefix(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def validate(msg: Message) -> None:
+    """Check a message record built by another codec (``controller/wire.py``) against the same
+    rules as ``decode``: field kinds, ranges, names, addresses, prefixes and list sizes.  Raises
+    MessageError naming the first field that is wrong."""
+    mtype = msg.TYPE
+    if MESSAGE_TYPES.get(mtype) is not type(msg):
+        raise MessageError(f"{type(msg).__name__} is not a signalling message type")
+    body: dict[Any, Any] = {"type": mtype, "v": WIRE_VERSION}
+    body.update({f.name: getattr(msg, f.name) for f in fields(msg)})
+    _fields(type(msg), mtype, body)

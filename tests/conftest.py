@@ -98,6 +98,13 @@ class Harness:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--wire-fuzz",
+        type=int,
+        default=0,
+        metavar="N",
+        help="tests/unit/test_wire.py: N hypothesis examples per fuzz/property test instead of the CI budget",
+    )
     group = parser.getgroup("model", "randomized model test (tests/unit/test_model.py, tests/model/)")
     group.addoption(
         "--soak",
