@@ -24,7 +24,8 @@ def check_config(path: str) -> int:
         roles[sw.role] = roles.get(sw.role, 0) + 1
     summary = ", ".join(f"{n} {r}" for r, n in sorted(roles.items()))
     print(
-        f"{path}: ok: domain {domain.name!r}, mode {domain.mode}, {len(domain.switches)} switches "
+        f"{path}: ok: domain {domain.name!r}, mode {domain.mode}, "
+        f"{'deployment lma_daf (§7), ' if domain.deployment == 'lma_daf' else ''}{len(domain.switches)} switches "
         f"({summary}), {len(domain.links)} links, {len(domain.mobile_nodes)} mobile nodes, "
         f"{len(domain.fixed_nodes)} fixed nodes"
     )
@@ -37,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check-config", help="validate a domain file")
     p.add_argument("file")
     p = sub.add_parser("demo", help="run the reference demo (root; starts OVS, controller, Mininet)")
-    p.add_argument("--config", default=None, help="domain file (default: examples/domain.yaml)")
+    p.add_argument(
+        "--config", "--domain", dest="config", default=None,
+        help="domain file (default: examples/domain.yaml; examples/domain-alt.yaml is the §7 deployment)",
+    )  # fmt: skip
     p.add_argument("--keep-logs", default=None, help="directory for controller logs")
     bench = sub.add_parser("bench", help="benchmarks (control-plane is in-process; the others need root, OVS, Mininet)")
     bench_sub = bench.add_subparsers(dest="bench", required=True)

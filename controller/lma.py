@@ -70,7 +70,7 @@ class Lma:
             return list(mn.static_hnps)
         hnps = self._allocated.get(mn.id)
         if hnps is None:
-            pool = self.view.own_prefixes()[0]
+            pool = self.view.hnp_pool(mn)
             index = self.view.mn_index[mn.id] + 1
             stride = len(self.view.mn_index)
             hnps = [
@@ -113,7 +113,7 @@ class Lma:
         mag = view.peer_at(coa)
         if mag is None or not mag.is_mag or mag.name != pbu.src:
             return self._reply(pbu, Status.MAG_NOT_AUTHORIZED_FOR_PROXY_REG)
-        bound = view.profile_lma(mn)
+        bound = view.anchor_of(mn)
         if bound is not None and bound != self.name:
             return self._reply(pbu, Status.NOT_LMA_FOR_THIS_MOBILE_NODE)
         hnps = self.hnps_for(mn)
