@@ -19,6 +19,7 @@ from typing import Any
 from controller.binding_cache import ACTIVE, DELETING, BindingCache, BindingCacheEntry
 from controller.config import MobileNode
 from controller.effects import Effects, Stats
+from controller.interfaces import BindingHooks
 from controller.lr import LrLma
 from controller.messages import PBA, PBU, Status
 from controller.view import View
@@ -47,6 +48,7 @@ class Lma:
         self._allocated: dict[str, list[ipaddress.IPv6Network]] = {}
         self._timers: list[tuple[float, str]] = []  # (when, mn_id): lifetime ends, delayed deletes
         self.lr: LrLma | None = LrLma(view, self.cache, stats) if view.mode == "lr" else None
+        self.hooks: BindingHooks | None = None  # an eLMA(DRF)'s DAF (§7.2), set when the node is composed
 
     @property
     def name(self) -> str:
@@ -163,6 +165,9 @@ class Lma:
         fx = Effects()
         if changed:
             self._program(bce, fx)
+        if self.hooks is not None:
+            fresh = bce.updates == 0 or previous is not None or changed
+            fx.merge(self.hooks.on_registered(mn.id, list(bce.hnps), pbu.lifetime, pbu.timestamp, fresh, now))
         fx.merge(
             self._reply(
                 pbu, Status.ACCEPTED, now, hnps=[str(h) for h in hnps], lifetime=pbu.lifetime,
@@ -195,6 +200,8 @@ class Lma:
             self._program(bce, fx)  # the HNP's traffic is dropped from now on
             if self.lr is not None:
                 fx.merge(self.lr.departing(bce))
+            if self.hooks is not None:
+                fx.merge(self.hooks.on_deregistered(bce.mn_id, now))
         # A de-registration from a MAG that no longer holds the binding changes nothing.
         return fx.merge(self._reply(pbu, Status.ACCEPTED, now, hnps=[str(p) for p in bce.hnps] if bce else []))
 
@@ -253,5 +260,7 @@ class Lma:
                     fx.flow(flows.delete_binding(self.dpid, obj, hnp))
                 if self.lr is not None:
                     fx.merge(self.lr.forget(mn_id))
+                if self.hooks is not None:
+                    fx.merge(self.hooks.on_deleted(mn_id, list(bce.hnps), bce.timestamp, now))
                 self.stats.count("bce_deleted")
         return fx
