@@ -605,6 +605,11 @@ def _deployment(
                 f"{path}.lma", None, "the elma_drf whose pool gives the MN its HNP, or a static hnp (lma_daf: any "
                 "eLMA(DRF) may serve the MN, the HNP stays the MN's)",
             )  # fmt: skip
+        if len(mn.static_hnps) > 1 or mn.hnp_count > 1:
+            raise ConfigError(
+                f"{path}.hnps", [str(h) for h in mn.static_hnps] or mn.hnp_count,
+                "one HNP per MN in lma_daf (the LMF responsible for an MN is chosen by hashing its HNP)",
+            )  # fmt: skip
         if mn.lma is not None and switches[mn.lma].role != "elma_drf":
             raise ConfigError(f"{path}.lma", mn.lma, "the name of a switch with role elma_drf")
     return area, selection

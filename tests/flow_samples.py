@@ -21,8 +21,14 @@ INSTALLS = sorted(flows.INSTALL_DELETE_PAIRS)
 
 # one flow (set) per switch whatever the arguments: a second object would be the same flow
 SINGLETONS = frozenset(
-    {"install_punts", "install_from_controller", "install_mh_punt", "install_mpls_classify", "install_access_miss",
-     "install_uplink_miss"}
+    {
+        "install_punts",
+        "install_from_controller",
+        "install_mh_punt",
+        "install_mpls_classify",
+        "install_access_miss",
+        "install_uplink_miss",
+    }
 )
 
 # builders with options that change the flow (the default arguments are a case too)

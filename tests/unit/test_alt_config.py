@@ -98,6 +98,10 @@ def _fixed_network_in_area(doc):
     doc["fixed_nodes"][1]["address"] = "2001:db8:a9::10"
 
 
+def _two_hnps(doc):
+    doc["mobile_nodes"][0]["hnp_count"] = 2
+
+
 def _mode_pmip(doc):
     doc["mode"] = "pmip"
 
@@ -126,6 +130,7 @@ CASES = [
     (_lmf_on_a_mag, "switches (mag1).lmf", "only an elma_drf"),
     (_mn_without_home, "mobile_nodes (mn1).lma", "static hnp"),
     (_fixed_network_in_area, "fixed_networks", "outside the epmip_area"),
+    (_two_hnps, "mobile_nodes (mn1).hnps", "one HNP per MN"),
     (_mode_pmip, "mode", "epmip"),
     (_bad_selection, "elma_selection", "nearest"),
     (_area_in_main_deployment, "epmip_area", "only deployment lma_daf"),
