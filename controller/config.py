@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -28,10 +29,12 @@ LMA_ROLES = ("elma", "lma", "elma_drf")
 #            anycast routers with DRF announcing the ePMIP area's prefix set (§7)
 DEPLOYMENTS = ("mag_daf", "lma_daf")
 # roles each deployment allows (check-config names the deployment that would allow a role)
-DEPLOYMENT_ROLES = {
-    "mag_daf": ("emag", "mag", "elma", "lma", "ar_drf", "core"),
-    "lma_daf": ("mag", "elma_drf", "lmf", "bg_drf", "router_drf", "core"),
-}
+DEPLOYMENT_ROLES = MappingProxyType(
+    {
+        "mag_daf": ("emag", "mag", "elma", "lma", "ar_drf", "core"),
+        "lma_daf": ("mag", "elma_drf", "lmf", "bg_drf", "router_drf", "core"),
+    }
+)
 ELMA_SELECTION = ("nearest", "configured")  # §7.2: how a legacy MAG picks the eLMA(DRF) (RFC 6097)
 MODES = ("epmip", "pmip", "lr")  # the draft; RFC 5213 centralized; RFC 6705 localized routing
 LMF_DISCOVERY = ("config", "hbh", "relay")  # draft §4.4.1, §4.4.2, §4.4.3

@@ -470,13 +470,14 @@ class AreaRouterNode(Node):
         if table != Table.UPLINK or punt.src is None or punt.dst is None:
             self.stats.count("uplink_punt_ignored")
             return Effects()
-        host = self.hosts.on_port(port)
-        if host is not None and not any(punt.src in h for h in host.hnps):
-            host = None
+        key = self.hosts.key_for_prefix(ipaddress.IPv6Network(f"{punt.src}/128"))
+        host = self.hosts.endpoint(key) if key is not None else None
         if not self.view.in_area(punt.dst):  # a fixed host's packet leaving the area: headers only
             return self.drf.uplink_miss(host, punt.dst, now) if host is not None else Effects()
         ep = host if host is not None else self.endpoints.transit
-        self.held.hold(ep.key, punt.dst, port, punt.data, now)
+        # sent on later from where it entered: the host's port, or any trunk (the trunk flow cleared
+        # in_port, so the packet-in cannot say which; every trunk leads to UPLINK the same way)
+        self.held.hold(ep.key, punt.dst, host.port if host is not None else self.view.trunk_port, punt.data, now)
         fx = self.drf.uplink_miss(ep, punt.dst, now)
         self.held.release(self.drf.sessions, fx)
         return fx

@@ -97,6 +97,7 @@ class View:
         self.lmfs: tuple[str, ...] = tuple(sorted(p.name for p in self.peers.values() if p.role == "lmf"))
         nearest_lmf = min(self.lmfs, key=lambda n: (hops[n], n)) if self.lmfs else None
         self.my_lmf: str | None = self.me.lmf or nearest_lmf
+        self.trunk_port = min((p.port for p in self.peers.values() if p.port is not None), default=0)
         borders = sorted((hops[p.name], p.name) for p in self.peers.values() if p.role == "bg_drf")
         self.border: str | None = borders[0][1] if borders else None
 
