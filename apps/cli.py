@@ -59,11 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     p = bench_sub.add_parser("discovery", help="the three LMF discovery methods (§4.4) side by side")
     p.add_argument("--config", default=None, help="domain file (default: examples/domain.yaml)")
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
-    p = bench_sub.add_parser("compare", help="epmip vs lr vs pmip: routes, handoffs, LMA load; table, Markdown, PNGs")
+    p = bench_sub.add_parser(
+        "compare", help="epmip vs lr vs pmip vs the §7 deployment: routes, handoffs, LMA load; table, Markdown, PNGs"
+    )
     p.add_argument("--moves", type=int, default=10, help="handoffs per run (default: 10)")
     p.add_argument("--rate", type=float, default=500.0, help="packets/s each way in the handoff runs (default: 500)")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between moves (default: 2)")
     p.add_argument("--out", default=None, help="directory for compare.md, compare.json, PNGs (default: docs/results)")
+    p.add_argument(
+        "--only", default="", help="only these columns' modes, comma-separated (e.g. lma_daf: the §7 deployment)"
+    )
     p.add_argument("--config", default=None, help="domain file (default: examples/domain.yaml)")
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
     p = bench_sub.add_parser(
@@ -110,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench" and args.bench == "compare":
         from benchmarks import compare
 
+        only = [m for m in args.only.split(",") if m]
+        if only:
+            return compare.run(args.moves, args.rate, args.json, out_dir=args.out, config=args.config,
+                               interval=args.interval, only=only)  # fmt: skip
         return compare.run(args.moves, args.rate, args.json, out_dir=args.out, config=args.config,
                            interval=args.interval)  # fmt: skip
     if args.command == "bench" and args.bench == "soak":

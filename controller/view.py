@@ -91,7 +91,7 @@ class View:
         self.elma_selection = domain.elma_selection
         alt = domain.deployment == "lma_daf"
         hops = {name: len(topo.path(me, name)) - 1 for name in domain.switches} if alt else {}
-        self.hops: Mapping[str, int] = MappingProxyType(hops)
+        self.hops: dict[str, int] = hops  # configuration: read, never written
         announcers = sorted((hops[p.name], p.name) for p in self.peers.values() if p.role in ANNOUNCER_ROLES)
         self.area_router: str | None = announcers[0][1] if announcers else None
         self.lmfs: tuple[str, ...] = tuple(sorted(p.name for p in self.peers.values() if p.role == "lmf"))
