@@ -151,3 +151,22 @@ def test_check_config_rejects_alt_mistakes(mutate, path, expected, tmp_path, cap
     assert cli.main(["check-config", str(f)]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"{f}: error: {path}: got ")
+
+
+def test_demo_takes_the_domain_file(monkeypatch):
+    from mininet_topos import demo
+
+    seen = {}
+    monkeypatch.setattr(demo, "run_demo", lambda config, log_dir: seen.update(config=config) or 0)
+    assert cli.main(["demo", "--domain", str(ALT)]) == 0
+    assert seen["config"] == str(ALT)
+
+
+def test_the_mininet_topology_builds_from_the_alt_domain():
+    pytest.importorskip("mininet")
+    from mininet_topos.epmip_topo import EpmipTopo
+
+    topo = EpmipTopo(load_domain(str(ALT)))
+    assert {"elma1", "lmf2", "bg", "r1"} <= set(topo.switches())
+    assert {"mn1", "cno", "cna", "cnb"} <= set(topo.hosts())
+    assert len(topo.links()) == 15 + 6  # trunks + one access link per host
