@@ -71,6 +71,9 @@ class Departed:
     holders: set[str] = field(default_factory=set)  # DRFs (names) holding its location
     new_switch: str | None = None
     withdrawn: bool = False
+    withdrawn_from: set[str] = field(default_factory=set)  # DRFs (names) already told it is gone
+    withdrawn_stamp: float = 0.0  # the withdrawals' timestamp: the departure (timestamp clock)
+    previous: str | None = None  # the p-eMAG our PBCI went to when it arrived here (its PBCA may be late)
 
 
 class NoDepartures:
@@ -135,6 +138,10 @@ class Dmf:
         dep = self.departed.get(key)
         if dep is not None:
             dep.holders |= self._names(holders)
+            if dep.withdrawn and dep.new_switch is None and not dep.holders <= dep.withdrawn_from:
+                # the PBA came after the withdrawal went out (its first copy was lost): the holders
+                # it names are told at the next tick
+                dep.withdrawn = False
 
     def on_bound(self, ep: Endpoint, previous_coa: str, holders: list[str], attached_at: float, now: float) -> Effects:
         """An MN registered here (PBA accepted).  If it came from another eMAG, tell that one."""
@@ -190,13 +197,13 @@ class Dmf:
                 self.drf.forget(hnp)
         self.handoff_started.pop(ep.key, None)
         self.arrived_at.pop(ep.key, None)
-        self.previous.pop(ep.key, None)
+        previous = self.previous.pop(ep.key, None)
         self.told.pop(ep.key, None)
         holders = self.holders.pop(ep.key, set())
         for key in [k for k in self.outstanding.pending if isinstance(k, tuple) and k[0] == ep.key]:
             self.outstanding.answered(key)  # its PBCI to p-eMAG no longer matters
         if ep.daf:
-            self.departed[ep.key] = Departed(ep.key, list(ep.hnps), correspondents, now, holders)
+            self.departed[ep.key] = Departed(ep.key, list(ep.hnps), correspondents, now, holders, previous=previous)
         else:
             # no DAF: no PBCI will follow it (§4.1); local MNs' entries delivering its HNP here go,
             # and their next packet asks again
@@ -222,7 +229,7 @@ class Dmf:
             return fx
         self.pbci_stamps[msg.mn_id] = msg.timestamp
         if msg.new_coa == "":
-            return self._withdrawn(msg, fx)
+            return self._withdrawn(msg, now, fx)
         loc = self.drf.location_from(msg.new_coa, "pbci", now)
         try:
             hnps = [ipaddress.IPv6Network(h) for h in msg.hnps]
@@ -270,13 +277,19 @@ class Dmf:
         notify = (correspondents | dep.holders | self._names(msg.holders)) - {self.name, loc.switch}
         redirect.told = notify | (correspondents & {loc.switch})
         fx.send(self._pbca_to_new(msg, dep, redirect))
+        # After our withdrawal (its PBCI came late; with make-before-break the attach there can
+        # precede the departure here) the news must not look older than the withdrawal it undoes.
+        stamp = max(msg.timestamp, dep.withdrawn_stamp) if dep.withdrawn else msg.timestamp
         for switch in sorted(notify):
             redirect.awaiting.add(switch)
             holds = [str(p) for p, c in dep.correspondents.items() if c.switch == switch]
             pbci = PBCI(src=self.name, dst=switch, seq=self.seq.next(), mn_id=msg.mn_id, hnps=msg.hnps,
-                        new_coa=msg.new_coa, timestamp=msg.timestamp, holds=holds)  # fmt: skip
+                        new_coa=msg.new_coa, timestamp=stamp, holds=holds)  # fmt: skip
             self._send_pbci(pbci, now, fx)
         redirect.remove_at = now + (PBCA_WAIT if redirect.awaiting else REDIRECT_HOLD)
+        # this node may also hold the location for other local MNs that left meanwhile (the MN
+        # was their correspondent here): their new eMAGs must hear of the move as well
+        self._relay_to_moved(msg, hnps, loc, now, fx)
 
     def _pbca_to_new(self, msg: PBCI, dep: Departed, redirect: Redirect) -> PBCA:
         """The MN's correspondents where they are *now* (this DRF's location cache, which PBCIs and
@@ -294,33 +307,49 @@ class Dmf:
             holders=self._addresses(redirect.told),
         )  # fmt: skip
 
+    def _relay_to_moved(self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects) -> None:
+        """Local MNs that moved on took the MN's location with them (our PBCA): their new eMAGs
+        get the news too."""
+        for hnp in hnps:
+            for dep in self.departed.values():
+                if dep.mn_id == msg.mn_id or hnp not in dep.correspondents:
+                    continue
+                dep.correspondents[hnp] = loc
+                if dep.new_switch is not None and dep.new_switch not in (loc.switch, msg.src):
+                    self.stats.count("dmf_pbci_relayed")
+                    relay = PBCI(src=self.name, dst=dep.new_switch, seq=self.seq.next(), mn_id=msg.mn_id,
+                                 hnps=msg.hnps, new_coa=msg.new_coa, timestamp=msg.timestamp)  # fmt: skip
+                    self._send_pbci(relay, now, fx)
+
     def _as_correspondent(self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects) -> None:
         """A correspondent's DRF: re-point, relay for local MNs that moved on, acknowledge."""
         repointed = 0
         for hnp in hnps:
             repointed += self.drf.learn(hnp, loc, fx)
-            for dep in self.departed.values():
-                if hnp in dep.correspondents:
-                    dep.correspondents[hnp] = loc
-                    if dep.new_switch is not None and dep.new_switch != loc.switch:
-                        self.stats.count("dmf_pbci_relayed")
-                        relay = PBCI(src=self.name, dst=dep.new_switch, seq=self.seq.next(), mn_id=msg.mn_id,
-                                     hnps=msg.hnps, new_coa=msg.new_coa, timestamp=msg.timestamp)  # fmt: skip
-                        self._send_pbci(relay, now, fx)
+        self._relay_to_moved(msg, hnps, loc, now, fx)
         for text in msg.holds:  # the MN's new eMAG holds our endpoint's location from now on
             try:
-                key = self.endpoints.key_for_prefix(ipaddress.IPv6Network(text))
+                prefix = ipaddress.IPv6Network(text)
             except ValueError:
-                key = None
-            if key is not None and loc.switch != self.name:
+                continue
+            if loc.switch == self.name:
+                continue
+            key = self.endpoints.key_for_prefix(prefix)
+            if key is not None:
                 self.holders.setdefault(key, set()).add(loc.switch)
+                continue
+            for dep in self.departed.values():  # our endpoint has left: its withdrawal must reach it too
+                if prefix in dep.hnps and dep.new_switch is None:
+                    dep.holders.add(loc.switch)
+                    if dep.withdrawn and loc.switch not in dep.withdrawn_from:
+                        dep.withdrawn = False  # told at the next tick
         if repointed and msg.timestamp > 0:
             # the PBCI's timestamp is the MN's attach time at n-eMAG: attach -> correspondent updated
             self.stats.latency("handoff_reroute", max(self.view.now_stamp(now) - msg.timestamp, 0.0))
         self.stats.count("dmf_correspondent_updated")
         self._ack(msg, Status.ACCEPTED, fx)
 
-    def _withdrawn(self, msg: PBCI, fx: Effects) -> Effects:
+    def _withdrawn(self, msg: PBCI, now: float, fx: Effects) -> Effects:
         """The MN's p-eMAG lost it and heard of no new eMAG (it moved to a legacy MAG, §6, or
         left): forget its location, so local MNs fall back to PMIP routing and ask again."""
         try:
@@ -330,12 +359,23 @@ class Dmf:
         if not hnps:
             self._reject(msg, "PBCI withdrawal without an HNP", fx)
             return fx
+        relay_to: set[str] = set()
         for hnp in hnps:
             loc = self.drf.location.get(hnp)
             if loc is not None and loc.switch == self.name:
                 continue  # the MN is attached here by now: the withdrawal is stale
             self.drf.forget(hnp)
             self.drf.drop_direct(hnp, fx)
+            for dep in self.departed.values():
+                # a local MN that moved on took this location with it (our PBCA handed it over):
+                # its new eMAG must lose it too
+                if hnp in dep.correspondents and dep.new_switch not in (None, self.name, msg.src):
+                    relay_to.add(str(dep.new_switch))
+        for switch in sorted(relay_to):
+            self.stats.count("dmf_withdrawal_relayed")
+            relay = PBCI(src=self.name, dst=switch, seq=self.seq.next(), mn_id=msg.mn_id, hnps=msg.hnps,
+                         new_coa="", timestamp=msg.timestamp)  # fmt: skip
+            self._send_pbci(relay, now, fx)
         self.stats.count("dmf_location_withdrawn")
         self._ack(msg, Status.ACCEPTED, fx)
         return fx
@@ -351,6 +391,14 @@ class Dmf:
             return fx
         if msg.src in self.told.get(msg.mn_id, set()):
             self.told[msg.mn_id].discard(msg.src)  # a holder we told ourselves (no p-eMAG) acknowledged
+            return fx
+        dep = self.departed.get(msg.mn_id)
+        if dep is not None and dep.previous == msg.src and dep.new_switch is None:
+            # the PBCA to our PBCI came after the MN left here again: the DRFs it names hold the
+            # location we gave them (through p-eMAG), so they must be told it is gone too
+            dep.holders |= self._names(msg.holders)
+            if dep.withdrawn and not dep.holders <= dep.withdrawn_from:
+                dep.withdrawn = False  # told at the next tick
             return fx
         ep = self.endpoints.endpoint(msg.mn_id)
         if ep is None or not ep.daf:
@@ -398,10 +446,15 @@ class Dmf:
             elif dep.new_switch is None and not dep.withdrawn and now - dep.departed_at >= PBCI_WAIT:
                 dep.withdrawn = True
                 told = ({c.switch for c in dep.correspondents.values()} | dep.holders) - {self.name}
+                told -= dep.withdrawn_from
+                dep.withdrawn_from |= told
+                # stamped with the departure, not now: a PBCI for the MN's next attachment (stamped
+                # with its attach time) that comes late must still win over this withdrawal
+                dep.withdrawn_stamp = self.view.now_stamp(dep.departed_at)
                 for switch in sorted(told):
                     pbci = PBCI(
                         src=self.name, dst=switch, seq=self.seq.next(), mn_id=mn_id,
-                        hnps=[str(h) for h in dep.hnps], new_coa="", timestamp=self.view.now_stamp(now),
+                        hnps=[str(h) for h in dep.hnps], new_coa="", timestamp=dep.withdrawn_stamp,
                     )  # fmt: skip
                     self._send_pbci(pbci, now, fx)
                 for hnp in dep.hnps:
