@@ -246,3 +246,40 @@ def test_every_lmf_relays_to_the_same_responsible_one():
     for lmf in ("lmf1", "lmf2"):
         ring = net.ctl.nodes[lmf].lmf.ring
         assert ring.owner_of_prefix(net.hnp("mn1")) == responsible(net, "mn1")
+
+
+def test_a_router_holds_a_bounded_number_of_packets_for_a_bounded_time():
+    from controller.border import HOLD_PACKETS, HOLD_TIME, TRANSIT_KEY
+
+    net, _ = make()
+    held = net.ctl.nodes["r1"].held
+    dst = net.hnp("mn2").network_address + 7  # any address in an MN's HNP
+    for i in range(HOLD_PACKETS + 3):
+        held.hold(TRANSIT_KEY, dst, 1, bytes([i]) * 60, now=1.0)
+    assert len(held.held[net.hnp("mn2")]) == HOLD_PACKETS
+    assert net.ctl.counters["area_held_dropped_overflow"] == 3
+    held.expire(1.0 + HOLD_TIME - 0.01)
+    assert len(held.held[net.hnp("mn2")]) == HOLD_PACKETS  # not yet
+    held.expire(1.0 + HOLD_TIME)
+    assert net.hnp("mn2") not in held.held
+    assert net.ctl.counters["area_held_dropped_timeout"] == HOLD_PACKETS
+
+
+def test_an_lmf_passes_back_only_the_answer_to_what_it_relayed():
+    net, _ = make()
+    owner = responsible(net, "mn2")
+    other = ({"lmf1", "lmf2"} - {owner}).pop()
+    lmf = net.ctl.nodes[other].lmf
+    from controller.messages import PBQA, PBQR
+
+    fx = lmf.on_pbqr(
+        PBQR(src="elma2", dst=other, seq=40, address=net.address("mn2"), requester="2001:db8:ffff::12"), 1.0
+    )
+    (relayed,) = fx.messages
+    assert (relayed.TYPE, relayed.dst) == ("PBQR", owner)
+    wrong = PBQA(src=owner, dst=other, seq=relayed.seq, address="2001:db8:a1:1::1", coa="2001:db8:ffff::11")
+    assert lmf.handle(wrong, 1.0).messages == []  # an answer about another address
+    assert net.ctl.counters["rejected_unmatched_relay_answer"] == 1
+    right = PBQA(src=owner, dst=other, seq=relayed.seq, address=net.address("mn2"), coa="2001:db8:ffff::13")
+    (back,) = lmf.handle(right, 1.0).messages
+    assert (back.dst, back.seq, back.coa) == ("elma2", 40, "2001:db8:ffff::13")
