@@ -39,6 +39,7 @@ from typing import Any
 from benchmarks import analysis
 from benchmarks.udpstream import RECORD, load_records
 from controller.config import Domain, load_domain
+from controller.topology import Topology
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DOMAIN = ROOT / "examples" / "domain.yaml"
@@ -120,6 +121,12 @@ def pick_emags(domain: Domain, mobile: str) -> tuple[str, str]:
     if mn is None:
         raise BenchError(f"{mobile!r} is not a mobile node of domain {domain.name!r}")
     home = domain.switches[mn.attach]
+    if domain.deployment == "lma_daf":  # §7: legacy MAGs with no LMA of their own; the nearest other MAG
+        topo = Topology(domain)
+        others = [s.name for s in domain.switches.values() if s.is_mag and s.name != home.name]
+        if not others:
+            raise BenchError(f"no other MAG in domain {domain.name!r}: nowhere to move {mobile}")
+        return home.name, min(others, key=lambda n: (len(topo.path(home.name, n)), n))
     siblings = [
         s.name for s in domain.switches.values()
         if s.is_mag and s.name != home.name and s.lma is not None and s.lma == home.lma

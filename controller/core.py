@@ -271,13 +271,25 @@ class EpmipController:
         if view.me.role in ("elma", "ar_drf"):
             out.append(flows.install_mh_punt(dpid))
         out.append(flows.install_mpls_classify(dpid))
+        # §7: an eLMA(DRF)'s MNs' uplink out of the MAGs' tunnels, and traffic crossing a router with
+        # DRF, meet their DRF entries in UPLINK first; a router holds what it cannot send yet
+        role = view.me.role
+        area_router = role in ("bg_drf", "router_drf")
         for port in d.trunk_ports(view.name):
-            out.append(flows.install_trunk(dpid, port))
-        out.append(flows.install_local_label(dpid, view.me.label))
+            out.append(flows.install_trunk(dpid, port, goto=Table.UPLINK if area_router else Table.ROUTE))
+        out.append(flows.install_local_label(dpid, view.me.label, Table.UPLINK if role == "elma_drf" else Table.ROUTE))
+        if role in ("elma_drf", "bg_drf", "router_drf"):
+            out.append(flows.install_uplink_miss(dpid))
+        if area_router:
+            out += [flows.install_area_punt(dpid, prefix) for prefix in view.area_prefixes]
         for peer in view.peers.values():
             if peer.name != view.name and peer.port is not None:
                 out.append(flows.install_transit(dpid, peer.label, peer.port))
         routes = list(view.lma_prefixes) + [(n.prefix, n.router) for n in view.fixed_networks]
+        if view.deployment == "lma_daf" and view.area_router is not None:
+            # §7.1: the eLMAs announce nothing; the area goes to the nearest announcer (anycast, §7.3)
+            routes = [(p, view.area_router) for p in view.area_prefixes]
+            routes += [(n.prefix, n.router) for n in view.fixed_networks]
         for prefix, owner in routes:
             toward = view.peer(owner).port
             if owner != view.name and toward is not None:
@@ -290,11 +302,11 @@ class EpmipController:
         return [bce.to_json(lma.name) for lma in self.lmas.values() for bce in lma.cache]
 
     def binding(self, mn_id: str) -> dict[str, object] | None:
-        for lma in self.lmas.values():
-            bce = lma.cache.get(mn_id)
-            if bce is not None:
-                return bce.to_json(lma.name)
-        return None
+        """The MN's binding; an active one first (§7: the eLMA it left may still hold a
+        de-registered entry while the one it moved to holds the active one)."""
+        found = [(lma.name, bce) for lma in self.lmas.values() if (bce := lma.cache.get(mn_id)) is not None]
+        found.sort(key=lambda nb: nb[1].state != ACTIVE)
+        return found[0][1].to_json(found[0][0]) if found else None
 
     def locate(self, address: ipaddress.IPv6Address) -> dict[str, object]:
         """The LMF's answer for an address: which (e)LMA manages it and, if bound, the CoA."""

@@ -37,7 +37,7 @@ from controller.drf import Drf, Location
 from controller.effects import Effects, Outstanding, Sequence, Stats
 from controller.interfaces import Departures, Endpoint, Endpoints
 from controller.messages import PBCA, PBCI, Status
-from controller.view import View
+from controller.view import DMF_ROLES, View
 from openflow_rules import flows
 
 LOG = logging.getLogger("epmip.dmf")
@@ -161,7 +161,7 @@ class Dmf:
         if not ep.daf:
             return fx
         prev = self.view.peer_at(previous_coa) if previous_coa else None
-        if prev is None or prev.role != "emag":
+        if prev is None or prev.role not in DMF_ROLES:
             # No p-eMAG will tell the DRFs that hold the MN's location (it came from a legacy MAG,
             # §6, or from nowhere): tell them here, so that a fallback entry they installed while
             # the MN was out of reach becomes a direct one now.

@@ -19,6 +19,7 @@ from typing import Any
 from controller.binding_cache import ACTIVE, DELETING, BindingCache, BindingCacheEntry
 from controller.config import MobileNode
 from controller.effects import Effects, Stats
+from controller.interfaces import BindingHooks
 from controller.lr import LrLma
 from controller.messages import PBA, PBU, Status
 from controller.view import View
@@ -52,6 +53,7 @@ class Lma:
         self._static: set[ipaddress.IPv6Network] | None = None  # every profile's static HNPs (lazily)
         self._timers: list[tuple[float, str]] = []  # (when, mn_id): lifetime ends, delayed deletes
         self.lr: LrLma | None = LrLma(view, self.cache, stats) if view.mode == "lr" else None
+        self.hooks: BindingHooks | None = None  # an eLMA(DRF)'s DAF (§7.2), set when the node is composed
 
     @property
     def name(self) -> str:
@@ -79,7 +81,7 @@ class Lma:
         if hnps is None:
             if self._static is None:
                 self._static = {h for p in self.view.profiles.values() for h in p.static_hnps}
-            pool = self.view.own_prefixes()[0]
+            pool = self.view.hnp_pool(mn)
             index = self.view.mn_index[mn.id] + 1
             stride = len(self.view.mn_index)
             hnps = []
@@ -124,7 +126,7 @@ class Lma:
         mag = view.peer_at(coa)
         if mag is None or not mag.is_mag or mag.name != pbu.src:
             return self._reply(pbu, Status.MAG_NOT_AUTHORIZED_FOR_PROXY_REG)
-        bound = view.profile_lma(mn)
+        bound = view.anchor_of(mn)
         if bound is not None and bound != self.name:
             return self._reply(pbu, Status.NOT_LMA_FOR_THIS_MOBILE_NODE)
         hnps = self.hnps_for(mn)
@@ -178,6 +180,9 @@ class Lma:
         fx = Effects()
         if changed:
             self._program(bce, fx)
+        if self.hooks is not None:
+            fresh = bce.updates == 0 or previous is not None or changed
+            fx.merge(self.hooks.on_registered(mn.id, list(bce.hnps), pbu.lifetime, pbu.timestamp, fresh, now))
         fx.merge(
             self._reply(
                 pbu, Status.ACCEPTED, now, hnps=[str(h) for h in hnps], lifetime=pbu.lifetime,
@@ -210,6 +215,8 @@ class Lma:
             self._program(bce, fx)  # the HNP's traffic is dropped from now on
             if self.lr is not None:
                 fx.merge(self.lr.departing(bce))
+            if self.hooks is not None:
+                fx.merge(self.hooks.on_deregistered(bce.mn_id, now))
         elif bce is None or bce.coa != coa:
             # A de-registration from a MAG that does not hold the binding changes nothing here,
             # but that MAG's own earlier registration, should it arrive late, is now stale.
@@ -271,5 +278,7 @@ class Lma:
                     fx.flow(flows.delete_binding(self.dpid, obj, hnp))
                 if self.lr is not None:
                     fx.merge(self.lr.forget(mn_id))
+                if self.hooks is not None:
+                    fx.merge(self.hooks.on_deleted(mn_id, list(bce.hnps), bce.timestamp, now))
                 self.stats.count("bce_deleted")
         return fx

@@ -166,7 +166,7 @@ class Mag:
         self.attachments[mn.id] = att
         self._by_port[port] = mn.id
         self.stats.count("attach_detected")
-        lma = self.view.profile_lma(mn) or self.anchors.get(mn.id)
+        lma = self.view.registration_lma(mn) or self.anchors.get(mn.id)
         if lma is None:  # the MN's anchor is the policy store's to say (chosen once per MN)
             LOG.info("%s: %s attached on port %d, asking the policy store for its LMA", self.name, mn.id, port)
             self._send_ppq(att, now, fx)

@@ -9,6 +9,11 @@ elma       LMA registration + LMF (+ RFC 6705 in mode lr)         ``LmaNode``
 lma        LMA registration (legacy)                              ``LmaNode`` without LMF
 ar_drf     fixed hosts + DRF + DMF (correspondent) + fixed LMF    ``ArNode``
 core       label switching and routing only                       ``Node``
+§7 (deployment lma_daf):
+elma_drf   LMA registration + DRF + DMF + location updates        ``ElmaDrfNode``
+lmf        independent LMF (hashing, relaying between LMFs)       ``LmfNode``
+bg_drf     border gateway: outside hosts + DRF + DMF (corr.)      ``AreaRouterNode``
+router_drf anycast router with DRF + DMF (correspondent)          ``AreaRouterNode``
 =========  ==========================================================================
 
 A node receives its switch's OpenFlow events (already classified by the composition root in
@@ -24,16 +29,31 @@ import logging
 from controller import hbh, ndp
 from controller.ar import FixedHost, FixedHosts, FixedLmf
 from controller.binding_cache import BindingCache
+from controller.border import TRANSIT_KEY, AreaEndpoints, HeldPackets
 from controller.config import FixedNode, MobileNode
 from controller.dmf import Dmf, NoDepartures
 from controller.drf import Drf
 from controller.effects import Effects, Numbering, Sequence, Stats
+from controller.elma_drf import Anchored, LocationUpdates
 from controller.frames import Punt
 from controller.lma import Lma
 from controller.lmf import Lmf
+from controller.location import IndependentLmf
 from controller.lr import LrLma
 from controller.mag import Attachment, Mag
-from controller.messages import HBH_PEER, LRA, PBCA, PBCI, PBQA, PBQR, PBU, AuthenticationError, Message, pair_key
+from controller.messages import (
+    HBH_PEER,
+    LRA,
+    LUA,
+    PBCA,
+    PBCI,
+    PBQA,
+    PBQR,
+    PBU,
+    AuthenticationError,
+    Message,
+    pair_key,
+)
 from controller.view import View
 from openflow_rules import flows
 from openflow_rules.intents import OFPP_CONTROLLER, OFPP_TABLE, PacketOut
@@ -341,6 +361,140 @@ class ArNode(Node):
         return {**self.drf.to_json(), **self.dmf.to_json()}
 
 
+class ElmaDrfNode(LmaNode):
+    """An eLMA(DRF) (§7.1, §7.2): LMA registration of legacy MAGs, and the DAF - DRF and DMF - for
+    the MNs bound here; no LMF of its own: it reports locations to its preferred LMF (LUR/LUA)."""
+
+    def __init__(self, view: View) -> None:
+        super().__init__(view)
+        self.updates = LocationUpdates(view, self.stats, self.seq)
+        self.anchored = Anchored(view, self.stats, self.updates)
+        self.drf = Drf(view, self.anchored, self.stats, self.seq, self.cids)
+        self.dmf = Dmf(view, self.drf, self.anchored, self.anchored, self.stats, self.seq)
+        self.anchored.hooks = self.dmf
+        self.lma.hooks = self.anchored
+
+    def handle(self, msg: Message, now: float) -> Effects:
+        if isinstance(msg, PBU):
+            return self.lma.on_pbu(msg, now)
+        if isinstance(msg, LUA):
+            update = self.updates.answered(msg)
+            if update is None:
+                return Effects()
+            return self.anchored.located(update, msg.previous_coa, msg.holders, now)
+        daf = daf_handle(self.drf, self.dmf, msg, now)
+        if daf is not None:
+            return daf
+        return self.reject(msg, "an eLMA(DRF) accepts PBU, LUA, PBQA, PBCI and PBCA")
+
+    def answer_hbh(self, msg: PBQR, address: ipaddress.IPv6Address, now: float) -> Effects | None:
+        return None
+
+    def punt(self, punt: Punt, port: int, table: int | None, now: float) -> Effects:
+        """§7.2: an MN's uplink out of the MAG's tunnel, with no DRF entry for its destination."""
+        mn = self.anchored.for_source(punt.src) if table == Table.UPLINK and punt.src is not None else None
+        if mn is None or punt.dst is None:
+            self.stats.count("uplink_punt_ignored")
+            return Effects()
+        return self.drf.uplink_miss(mn, punt.dst, now)
+
+    def resync(self, now: float) -> Effects:
+        fx = super().resync(now).merge(self.anchored.resync())
+        return fx.merge(self.drf.resync(now)).merge(self.dmf.resync())
+
+    def tick(self, now: float) -> Effects:
+        fx = super().tick(now)
+        resend, lost = self.updates.tick(now)
+        fx.merge(resend)
+        for update in lost:  # no answer from the LMF: the DMF is told without a previous location
+            fx.merge(self.anchored.located(update, "", [], now))
+        return fx.merge(self.drf.tick(now)).merge(self.dmf.tick(now))
+
+    def to_json(self) -> dict[str, object]:
+        return {**super().to_json(), **self.anchored.to_json()}
+
+    def drf_json(self) -> dict[str, object] | None:
+        return {**self.drf.to_json(), **self.dmf.to_json()}
+
+
+class LmfNode(Node):
+    """An independent LMF (§7.1, §7.4)."""
+
+    def __init__(self, view: View) -> None:
+        super().__init__(view)
+        self.lmf = IndependentLmf(view, self.stats, self.seq)
+
+    def handle(self, msg: Message, now: float) -> Effects:
+        fx = self.lmf.handle(msg, now)
+        return fx if fx is not None else self.reject(msg, "an LMF accepts LUR, PBQR and relayed LUA, PBQA")
+
+    def tick(self, now: float) -> Effects:
+        return self.lmf.tick(now)
+
+    def to_json(self) -> dict[str, object]:
+        return self.lmf.to_json()
+
+
+class AreaRouterNode(Node):
+    """The border gateway or an anycast router with DRF (§7.1, §7.3): traffic toward the ePMIP area
+    meets its DRF entries; fixed hosts behind it (the border gateway's CNs outside the area) are
+    DRF endpoints as behind a §5.2 access router."""
+
+    def __init__(self, view: View) -> None:
+        super().__init__(view)
+        self.hosts = FixedHosts(view)
+        self.endpoints = AreaEndpoints(self.hosts)
+        self.drf = Drf(view, self.endpoints, self.stats, self.seq, self.cids)
+        self.dmf = Dmf(view, self.drf, self.endpoints, NoDepartures(), self.stats, self.seq)
+        self.held = HeldPackets(view, self.stats)
+
+    def handle(self, msg: Message, now: float) -> Effects:
+        daf = daf_handle(self.drf, self.dmf, msg, now)
+        if daf is None:
+            return self.reject(msg, "a router with DRF accepts PBQA, PBCI and PBCA")
+        self.held.release(self.drf.sessions, daf)
+        return daf
+
+    def fixed_node_up(self, host: FixedNode, port: int, now: float) -> Effects:
+        return self.hosts.up(host, port)
+
+    def port_down(self, port: int, now: float) -> Effects:
+        fx = Effects()
+        fh: FixedHost | None = self.hosts.down(port)
+        if fh is not None:
+            fx.merge(self.hosts.remove_flows(fh))
+            self.drf.forget_endpoint(fh.key, fx)
+        return fx
+
+    def punt(self, punt: Punt, port: int, table: int | None, now: float) -> Effects:
+        if table != Table.UPLINK or punt.src is None or punt.dst is None:
+            self.stats.count("uplink_punt_ignored")
+            return Effects()
+        key = self.hosts.key_for_prefix(ipaddress.IPv6Network(f"{punt.src}/128"))
+        host = self.hosts.endpoint(key) if key is not None else None
+        if not self.view.in_area(punt.dst):  # a fixed host's packet leaving the area: headers only
+            return self.drf.uplink_miss(host, punt.dst, now) if host is not None else Effects()
+        ep = host if host is not None else self.endpoints.transit
+        # sent on later from where it entered: the host's port, or any trunk (the trunk flow cleared
+        # in_port, so the packet-in cannot say which; every trunk leads to UPLINK the same way)
+        self.held.hold(ep.key, punt.dst, host.port if host is not None else self.view.trunk_port, punt.data, now)
+        fx = self.drf.uplink_miss(ep, punt.dst, now)
+        self.held.release(self.drf.sessions, fx)
+        return fx
+
+    def resync(self, now: float) -> Effects:
+        return super().resync(now).merge(self.hosts.resync()).merge(self.drf.resync(now))
+
+    def tick(self, now: float) -> Effects:
+        fx = self.drf.tick(now).merge(self.dmf.tick(now))
+        self.held.release(self.drf.sessions, fx)
+        self.held.expire(now)
+        return fx
+
+    def drf_json(self) -> dict[str, object] | None:
+        return {**self.drf.to_json(), **self.dmf.to_json(), "transit": TRANSIT_KEY}
+
+
 def daf_handle(drf: Drf, dmf: Dmf, msg: Message, now: float) -> Effects | None:
     """The DRF's and DMF's messages (an eMAG's and an access router's alike); None for others."""
     if isinstance(msg, PBQA):
@@ -360,4 +514,10 @@ def make_node(view: View) -> Node:
         return LmaNode(view)
     if role == "ar_drf":
         return ArNode(view)
+    if role == "elma_drf":
+        return ElmaDrfNode(view)
+    if role == "lmf":
+        return LmfNode(view)
+    if role in ("bg_drf", "router_drf"):
+        return AreaRouterNode(view)
     return Node(view)
