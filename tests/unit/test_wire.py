@@ -23,6 +23,8 @@ from controller.messages import (
     HI,
     LRA,
     LRI,
+    LUA,
+    LUR,
     MAX_LIFETIME,
     MESSAGE_TYPES,
     PBA,
@@ -112,6 +114,12 @@ SAMPLES = [
     PPQ(src="emag2", dst="policy", seq=7, mn_id="mn9", lma="elma1"),
     PPA(src="policy", dst="emag2", seq=7, mn_id="mn9", status=Status.ACCEPTED, lma="elma3"),
     PPA(src="policy", dst="emag2", seq=8, mn_id="mn9", status=Status.NOT_LMA_FOR_THIS_MOBILE_NODE),
+    LUR(src="elma2", dst="lmf1", seq=9, mn_id="mn1", hnps=["2001:db8:a:1::/64"], coa="2001:db8:ffff::2",
+        lifetime=60.0, timestamp=1764763200.25),
+    LUR(src="elma2", dst="lmf1", seq=10, mn_id="mn1", hnps=["2001:db8:a:1::/64"]),
+    LUA(src="lmf1", dst="elma2", seq=9, mn_id="mn1", status=Status.ACCEPTED, previous_coa="2001:db8:ffff::1",
+        holders=["2001:db8:ffff::21"]),
+    LUA(src="lmf1", dst="elma2", seq=10, mn_id="mn1", status=Status.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED),
 ]  # fmt: skip
 
 
