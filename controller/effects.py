@@ -70,6 +70,15 @@ class Sequence:
         self._seq = (self._seq + 1) & 0xFFFF
         return self._seq
 
+    @property
+    def last(self) -> int:
+        return self._seq
+
+    def resume(self, last: int) -> None:
+        """Go on after ``last`` (a restart: answers to requests sent before it keep matching, and
+        new requests do not reuse their numbers at once)."""
+        self._seq = last & 0xFFFF
+
 
 class Numbering:
     """Small stable numbers for correspondent prefixes, part of one switch's flow cookies (a DRF
@@ -77,12 +86,28 @@ class Numbering:
 
     def __init__(self) -> None:
         self._ids: dict[ipaddress.IPv6Network, int] = {}
+        self._next = 1
+        self.changed: set[ipaddress.IPv6Network] = set()  # numbers given since the store last saw them
 
     def of(self, prefix: ipaddress.IPv6Network) -> int:
         n = self._ids.get(prefix)
         if n is None:
-            n = self._ids[prefix] = len(self._ids) + 1
+            n = self._ids[prefix] = self._next
+            self._next += 1
+            self.changed.add(prefix)
         return n
+
+    def mark_all(self) -> None:
+        self.changed.update(self._ids)
+
+    def get(self, prefix: ipaddress.IPv6Network) -> int | None:
+        return self._ids.get(prefix)
+
+    def restore(self, prefix: ipaddress.IPv6Network, n: int) -> None:
+        """A number given before a restart: the same cookies again, so the resync replaces the
+        switch's flows in place; ``of`` goes on after the highest."""
+        self._ids[prefix] = n
+        self._next = max(self._next, n + 1)
 
 
 @dataclass

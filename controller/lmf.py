@@ -50,6 +50,7 @@ class Lmf:
         # mn_id -> {DRF address: until when it may use the location we gave it}
         self.holders: dict[str, dict[str, float]] = {}
         self.withdrawals = Outstanding(WITHDRAW_TIMEOUT, WITHDRAW_TRIES)
+        self.changed: set[str] = set()  # MNs whose holders changed: for the store
 
     @property
     def name(self) -> str:
@@ -81,6 +82,7 @@ class Lmf:
         self.stats.count("lmf_query" if bce else "lmf_query_no_location")
         if bce is not None and msg.requester:
             self.holders.setdefault(bce.mn_id, {})[msg.requester] = now + bce.lifetime
+            self.changed.add(bce.mn_id)
         fx.send(
             PBQA(
                 src=self.name, dst=msg.src, seq=msg.seq, address=msg.address,
@@ -130,6 +132,7 @@ class Lmf:
             self.stats.count("lmf_location_withdrawn")
             fx.send(msg)
         self.holders.pop(bce.mn_id, None)
+        self.changed.add(bce.mn_id)
         return fx
 
     def on_pbca(self, msg: PBCA) -> Effects:
@@ -147,3 +150,16 @@ class Lmf:
             fx.send(msg)
         self.stats.count("lmf_withdraw_unanswered", len(gave_up))
         return fx
+
+    # ------------------------------------------------------------ persistence (controller/store.py)
+
+    def mark_all(self) -> None:
+        self.changed.update(self.holders)
+
+    def dump(self, mn_id: str, epoch: float) -> dict[str, float] | None:
+        """Whom the LMF gave ``mn_id``'s location to, and until when (wall clock)."""
+        known = self.holders.get(mn_id)
+        return {address: until + epoch for address, until in known.items()} if known else None
+
+    def load(self, mn_id: str, rec: dict[str, float], epoch: float) -> None:
+        self.holders[mn_id] = {address: float(until) - epoch for address, until in rec.items()}
