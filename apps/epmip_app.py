@@ -40,6 +40,7 @@ from apps.launcher import register_options  # noqa: E402
 from apps.rest_app import register_rest, resolve_token  # noqa: E402
 from controller.config import ConfigError, load_domain  # noqa: E402
 from controller.core import EpmipController, PortInfo  # noqa: E402
+from controller.store import StoreError, open_store  # noqa: E402
 from openflow_rules.intents import Intent  # noqa: E402
 
 if TYPE_CHECKING:
@@ -84,6 +85,11 @@ def _log_rest_exposure(writable: bool, token_source: str) -> None:
         )
 
 
+def _store_name(domain) -> str:
+    st = domain.store
+    return {"sqlite": f"sqlite:{st.path}", "redis": f"redis:{st.url}"}.get(st.kind, "none")
+
+
 def _port_info(port) -> PortInfo:
     name = port.name.decode(errors="replace") if isinstance(port.name, bytes) else str(port.name)
     return PortInfo(port.port_no, port.hw_addr.lower(), name)
@@ -110,7 +116,21 @@ class EpmipApp(app_manager.RyuApp):
         except ValueError as exc:
             raise SystemExit(f"epmip: {exc}") from None
         self.tick_interval = float(getattr(cfg.CONF, "epmip_tick", 0.2) or 0.2)
-        self.core = EpmipController(domain, epoch=time.time() - time.monotonic())
+        try:
+            store = open_store(domain.store)
+            if getattr(cfg.CONF, "epmip_reset_state", False):
+                store.clear()
+                LOG.info("epmip: state store %s cleared (--epmip-reset-state)", _store_name(domain))
+        except StoreError as exc:
+            raise SystemExit(f"epmip: {exc}") from None
+        # The core's clock is time.monotonic(); epoch maps it to the wall clock, in which the store
+        # keeps every time, so that a restarted controller (another monotonic origin) honours them.
+        self.core = EpmipController(domain, epoch=time.time() - time.monotonic(), store=store)
+        try:
+            restored = self.core.restore(time.monotonic())
+        except StoreError as exc:
+            raise SystemExit(f"epmip: {exc}") from None
+        LOG.info("epmip: state store %s: %d records restored", _store_name(domain), sum(restored.values()))
         self.datapaths: dict[int, Datapath] = {}
         register_rest(kwargs["wsgi"], self, token=token)
         _log_rest_exposure(token is not None, token_source)

@@ -30,6 +30,11 @@ def register_options() -> None:
             [
                 cfg.StrOpt("epmip-config", default=None, help="epmip domain file (YAML)"),
                 cfg.FloatOpt("epmip-tick", default=0.2, help="epmip timer resolution, seconds"),
+                cfg.BoolOpt(
+                    "epmip-reset-state",
+                    default=False,
+                    help="forget the state kept in the domain file's store (bindings, ...) instead of restoring it",
+                ),  # fmt: skip
             ]
         )
     except DuplicateOptError:  # registered already in this process (ryu.cfg does not re-export it)
