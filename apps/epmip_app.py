@@ -55,7 +55,7 @@ def guarded(handler):
         try:
             handler(self, ev)
         except Exception:
-            self.core.counters["handler_errors"] += 1
+            self.core.count("handler_errors")
             LOG.exception("epmip handler %s failed on %s", handler.__name__, type(ev).__name__)
 
     return wrapper
@@ -159,7 +159,7 @@ class EpmipApp(app_manager.RyuApp):
             try:
                 self.send(self.core.tick(time.monotonic()))
             except Exception:
-                self.core.counters["handler_errors"] += 1
+                self.core.count("handler_errors")
                 LOG.exception("epmip timer tick failed")
 
     # ------------------------------------------------------------ OpenFlow events
@@ -202,7 +202,7 @@ class EpmipApp(app_manager.RyuApp):
         msg = ev.msg
         in_port = msg.match.get("in_port")
         if in_port is None:
-            self.core.counters["packet_in_without_port"] += 1
+            self.core.count("packet_in_without_port")
             return
         self.send(self.core.packet_in(msg.datapath.id, in_port, bytes(msg.data), time.monotonic(), table=msg.table_id))
 
@@ -210,7 +210,7 @@ class EpmipApp(app_manager.RyuApp):
     @guarded
     def _error(self, ev) -> None:
         msg = ev.msg
-        self.core.counters["openflow_errors"] += 1
+        self.core.count("openflow_errors")
         LOG.error(
             "OpenFlow error from %#x: type=%d code=%d data=%s",
             msg.datapath.id or 0,
