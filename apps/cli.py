@@ -26,9 +26,18 @@ def check_config(path: str) -> int:
     print(
         f"{path}: ok: domain {domain.name!r}, mode {domain.mode}, {len(domain.switches)} switches "
         f"({summary}), {len(domain.links)} links, {len(domain.mobile_nodes)} mobile nodes, "
-        f"{len(domain.fixed_nodes)} fixed nodes"
+        f"{len(domain.fixed_nodes)} fixed nodes, store {_store_text(domain)}"
     )
     return 0
+
+
+def _store_text(domain) -> str:
+    st = domain.store
+    if st.kind == "sqlite":
+        return f"sqlite {st.path} (synchronous={st.synchronous})"
+    if st.kind == "redis":
+        return f"redis {st.url} (prefix {st.prefix})"
+    return "none (state is lost on restart)"
 
 
 def main(argv: list[str] | None = None) -> int:
