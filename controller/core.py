@@ -132,6 +132,10 @@ class EpmipController:
         policy store's new anchors and the root's own (run-time prefixes).  A failed write is
         logged and counted, and its changes are written with the next event's."""
         if self.store is None:
+            self._root_changes.clear()
+            self.policy.changed.clear()
+            for node in self.nodes.values():
+                node.discard_changes()
             return
         changes = list(self._root_changes)
         self._root_changes.clear()

@@ -169,6 +169,18 @@ class Node:
     def _part_changes(self, epoch: float) -> list[Change]:
         return []
 
+    def discard_changes(self) -> None:
+        """Forget what was marked changed (no store attached): the marks must not pile up."""
+        self.cids.changed.clear()
+        for part in self._tracked():
+            for attr in ("changed", "changed_locations", "changed_endpoints"):
+                marks = getattr(part, attr, None)
+                if marks is not None:
+                    marks.clear()
+
+    def _tracked(self) -> list[object]:
+        return []
+
     def snapshot(self, epoch: float) -> list[Change]:
         """Every record this node holds (O(its state): for a store attached to a running
         controller and for tests; events use ``changes``)."""
@@ -273,6 +285,9 @@ class EmagNode(Node):
             return None
         return {**self.drf.to_json(), **self.dmf.to_json()}
 
+    def _tracked(self) -> list[object]:
+        return [self.mag, self.drf, self.dmf]
+
     def _mark_all(self) -> None:
         self.mag.mark_all()
         if self.drf is not None and self.dmf is not None:
@@ -351,6 +366,9 @@ class LmaNode(Node):
     def to_json(self) -> dict[str, object]:
         return {"bindings": len(self.cache)}
 
+    def _tracked(self) -> list[object]:
+        return [self.lma, self.lmf]
+
     def _mark_all(self) -> None:
         self.lma.mark_all()
         if self.lmf is not None:
@@ -424,6 +442,9 @@ class ArNode(Node):
 
     def drf_json(self) -> dict[str, object] | None:
         return {**self.drf.to_json(), **self.dmf.to_json()}
+
+    def _tracked(self) -> list[object]:
+        return [self.drf, self.dmf]
 
     def _mark_all(self) -> None:
         self.drf.mark_all()

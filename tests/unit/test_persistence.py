@@ -412,3 +412,13 @@ def test_an_mn_that_left_while_its_switch_was_away_is_detached(domain_path, tmp_
     fake.connect("emag4")
     assert fake.ctl.attachment_of("mn2") is None and fake.ctl.counters["detached_while_away"] == 1
     assert not [f for f in fake.switch("emag4").flows() if (f.cookie >> 48) & 0xFF == Fn.ACCESS]
+
+
+def test_without_a_store_nothing_piles_up(domain):
+    fake = FakeNet(domain)
+    for host in ("mn1", "mn2", "mn3"):
+        fake.attach(host)
+    fake.send("mn1", fake.address("mn2"))
+    fake.advance(0.2)
+    for node in fake.ctl.nodes.values():
+        assert not node.changes(0.0), node.name  # every mark was dropped after its event
