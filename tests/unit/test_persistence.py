@@ -10,6 +10,7 @@ in place (no flow lost, counters kept) and that lifetimes are honoured from the 
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import signal
@@ -422,3 +423,17 @@ def test_without_a_store_nothing_piles_up(domain):
     fake.advance(0.2)
     for node in fake.ctl.nodes.values():
         assert not node.changes(0.0), node.name  # every mark was dropped after its event
+
+
+def test_a_run_time_prefix_comes_back_and_its_removal_is_kept(domain_path, tmp_path):
+    st = SqliteStore(str(tmp_path / "s.db"))
+    fake = build_world(domain_path, st)
+    ctl = restart(fake, domain_path, SqliteStore(str(tmp_path / "s.db")))
+    assert "2001:db8:e::/48" in [str(p) for p in ctl.domain.switches["elma1"].prefixes]
+    assert ctl.find_lmf(ipaddress.IPv6Address("2001:db8:e::1")) == "elma1"
+    _, intents = ctl.remove_prefix("elma1", "2001:db8:e::/48", fake.now)
+    fake.apply(intents)
+    assert ("prefix", "elma1 2001:db8:e::/48") not in stored(st)
+    again = EpmipController(fresh_domain(domain_path), epoch=EPOCH2, store=st)
+    again.restore(fake.now)
+    assert [str(p) for p in again.domain.switches["elma1"].prefixes] == ["2001:db8:a::/48"]
