@@ -527,10 +527,14 @@ class Mag:
         fx.flow(flows.delete_drf_of_mn(self.dpid, obj))
 
     def resync(self) -> Effects:
+        """Every bound MN's flows again (the switch (re)connected), and an RA: a refresh whose RA
+        fell while the switch was away (a controller restart, a flap) did not reach the MN, and its
+        address lives only as long as the last RA it got said."""
         fx = Effects()
         for att in self.attachments.values():
             if att.state == BOUND:
                 self._install_flows(att, fx)
+                self._send_ra(att, (att.mn.mac, ndp.ALL_NODES), fx)
         return fx
 
     # ------------------------------------------------------------ persistence (controller/store.py)
