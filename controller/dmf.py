@@ -119,6 +119,7 @@ class Dmf:
 
     def _send_pbci(self, msg: PBCI, now: float, fx: Effects) -> None:
         self.outstanding.add((msg.mn_id, msg.dst), msg, now)
+        self.changed.add(msg.mn_id)
         fx.send(msg)
 
     def _ack(self, msg: PBCI, status: Status, fx: Effects) -> None:
@@ -479,8 +480,10 @@ class Dmf:
         resend, gave_up = self.outstanding.due(now)
         for msg in resend:
             self.stats.count("dmf_pbci_resent")
+            self.changed.add(getattr(msg, "mn_id", ""))
             fx.send(msg)
         for _, msg in gave_up:
+            self.changed.add(getattr(msg, "mn_id", ""))
             self.stats.count("dmf_pbci_unanswered")
             LOG.warning("%s: no PBCA from %s for %s after %d tries", self.name, msg.dst, getattr(msg, "mn_id", ""),
                         PBCI_TRIES)  # fmt: skip
@@ -516,6 +519,7 @@ class Dmf:
         for keys in (self.redirects, self.departed, self.handoff_started, self.holders, self.pbci_stamps,
                      self.arrived_at, self.previous, self.told):  # fmt: skip
             self.changed.update(keys)
+        self.changed.update(k[0] for k in self.outstanding.pending if isinstance(k, tuple))
 
     def dump(self, key: str, epoch: float) -> dict[str, Any] | None:
         """Everything this DMF keeps about one MN (or local endpoint): its redirect, its departure,
@@ -542,6 +546,8 @@ class Dmf:
             "arrived_at": self.arrived_at.get(key),
             "previous": self.previous.get(key),
             "told": sorted(self.told[key]) if key in self.told else None,
+            # PBCIs about the MN awaiting their PBCA: sent again on their back-off after a restart
+            "outstanding": self.outstanding.dump(lambda k: isinstance(k, tuple) and k[0] == key, epoch) or None,
         }  # fmt: skip
         return rec if any(v is not None for v in rec.values()) else None
 
@@ -572,3 +578,5 @@ class Dmf:
             self.previous[key] = str(rec["previous"])
         if rec.get("told") is not None:
             self.told[key] = set(rec["told"])
+        if rec.get("outstanding"):
+            self.outstanding.load(rec["outstanding"], epoch)

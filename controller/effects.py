@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter, defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from controller.messages import Message
+from controller.messages import Message, decode
 from openflow_rules.intents import Intent
 
 LATENCY_SAMPLES = 1000
@@ -136,6 +138,22 @@ class Outstanding:
 
     def __contains__(self, key: object) -> bool:
         return key in self.pending
+
+    def dump(self, match: Callable[[object], bool], epoch: float) -> list[list[Any]]:
+        """The requests whose key ``match``es, as store records: [key, wire bytes (hex), sent at
+        (wall clock), tries].  A key is a tuple of strings (or a string)."""
+        return [
+            [list(k) if isinstance(k, tuple) else k, p.msg.encode().hex(), p.sent_at + epoch, p.tries]
+            for k, p in self.pending.items()
+            if match(k)
+        ]
+
+    def load(self, records: list[list[Any]], epoch: float) -> None:
+        """Take ``dump``'s records back: each is sent again when its back-off says, as before."""
+        for key, wire, sent_at, tries in records:
+            self.pending[tuple(key) if isinstance(key, list) else key] = Pending(
+                decode(bytes.fromhex(wire)), float(sent_at) - epoch, int(tries)
+            )
 
     def due(self, now: float) -> tuple[list[Message], list[tuple[object, Message]]]:
         """(requests to send again now, (key, request) given up)."""

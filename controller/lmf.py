@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from controller.binding_cache import ACTIVE, BindingCache, BindingCacheEntry
 from controller.effects import Effects, Outstanding, Sequence, Stats
@@ -136,7 +137,8 @@ class Lmf:
         return fx
 
     def on_pbca(self, msg: PBCA) -> Effects:
-        self.withdrawals.answered((msg.mn_id, msg.src))
+        if self.withdrawals.answered((msg.mn_id, msg.src)) is not None:
+            self.changed.add(msg.mn_id)
         return Effects()
 
     def tick(self, now: float) -> Effects:
@@ -147,7 +149,10 @@ class Lmf:
         fx = Effects()
         resend, gave_up = self.withdrawals.due(now)
         for msg in resend:
+            self.changed.add(getattr(msg, "mn_id", ""))
             fx.send(msg)
+        for _, msg in gave_up:
+            self.changed.add(getattr(msg, "mn_id", ""))
         self.stats.count("lmf_withdraw_unanswered", len(gave_up))
         return fx
 
@@ -155,11 +160,18 @@ class Lmf:
 
     def mark_all(self) -> None:
         self.changed.update(self.holders)
+        self.changed.update(k[0] for k in self.withdrawals.pending if isinstance(k, tuple))
 
-    def dump(self, mn_id: str, epoch: float) -> dict[str, float] | None:
-        """Whom the LMF gave ``mn_id``'s location to, and until when (wall clock)."""
+    def dump(self, mn_id: str, epoch: float) -> dict[str, Any] | None:
+        """Whom the LMF gave ``mn_id``'s location to, and until when (wall clock); withdrawals of
+        it still awaiting their PBCA (sent again on their back-off after a restart)."""
         known = self.holders.get(mn_id)
-        return {address: until + epoch for address, until in known.items()} if known else None
+        withdrawals = self.withdrawals.dump(lambda k: isinstance(k, tuple) and k[0] == mn_id, epoch)
+        if not known and not withdrawals:
+            return None
+        return {"holders": {a: until + epoch for a, until in (known or {}).items()}, "withdrawals": withdrawals}
 
-    def load(self, mn_id: str, rec: dict[str, float], epoch: float) -> None:
-        self.holders[mn_id] = {address: float(until) - epoch for address, until in rec.items()}
+    def load(self, mn_id: str, rec: dict[str, Any], epoch: float) -> None:
+        if rec.get("holders"):
+            self.holders[mn_id] = {address: float(until) - epoch for address, until in rec["holders"].items()}
+        self.withdrawals.load(rec.get("withdrawals", []), epoch)

@@ -437,3 +437,55 @@ def test_a_run_time_prefix_comes_back_and_its_removal_is_kept(domain_path, tmp_p
     again = EpmipController(fresh_domain(domain_path), epoch=EPOCH2, store=st)
     again.restore(fake.now)
     assert [str(p) for p in again.domain.switches["elma1"].prefixes] == ["2001:db8:a::/48"]
+
+
+def test_requests_awaiting_an_answer_are_sent_again_after_a_restart(domain_path, tmp_path):
+    """Retransmission timers resume: PBCIs whose PBCA was lost before the kill, and an LMF's
+    withdrawal, are sent again on their back-off by the restarted controller."""
+    st = SqliteStore(str(tmp_path / "s.db"))
+    domain = fresh_domain(domain_path)
+    fake = FakeNet(domain, now=10.0, connect=False)
+    fake.ctl = EpmipController(domain, epoch=EPOCH1, store=st)
+    for name in domain.switches:
+        fake.connect(name)
+    for host in ("mn1", "mn2"):
+        fake.attach(host)
+    fake.send("mn1", fake.address("mn2"))
+    fake.send("mn2", fake.address("mn1"))
+    fake.ctl.bus.faults = lambda m: [] if m.TYPE == "PBCA" else [0.0]  # every PBCA lost
+    fake.move("mn1", "emag2")
+    pending = {k for k in fake.ctl.mags["emag1"].dmf.outstanding.pending} | {
+        k for k in fake.ctl.mags["emag2"].dmf.outstanding.pending}  # fmt: skip
+    assert ("mn1", "emag1") in pending and ("mn1", "emag4") in pending
+    ctl = restart(fake, domain_path, SqliteStore(str(tmp_path / "s.db")), gap=0.2)
+    assert ("mn1", "emag1") in ctl.mags["emag2"].dmf.outstanding.pending
+    for _ in range(4):
+        fake.advance(0.2)
+    assert ctl.counters["dmf_pbci_resent"] >= 2  # PBCAs get through now
+    assert not ctl.mags["emag2"].dmf.outstanding.pending and not ctl.mags["emag1"].dmf.outstanding.pending
+    assert ctl.drf("emag4")["tunnels"][0]["to"] == "emag2"
+    assert not stored(st)[("dmf", "emag2 mn1")].get("outstanding")
+
+
+def test_an_lmf_withdrawal_awaiting_its_pbca_survives_a_restart(domain_path, tmp_path):
+    st = SqliteStore(str(tmp_path / "s.db"))
+    domain = fresh_domain(domain_path)
+    fake = FakeNet(domain, now=10.0, connect=False)
+    fake.ctl = EpmipController(domain, epoch=EPOCH1, store=st)
+    for name in domain.switches:
+        fake.connect(name)
+    for host in ("mn1", "mn2"):
+        fake.attach(host)
+    fake.send("mn1", fake.address("mn2"))  # emag1 asks elma3: a holder of mn2's location
+    fake.ctl.bus.faults = lambda m: [] if m.TYPE == "PBCA" else [0.0]
+    fake.detach("mn2")
+    for _ in range(8):  # WITHDRAW_AFTER: elma3's LMF withdraws mn2's location from emag1
+        fake.advance(0.2)
+    assert fake.ctl.lmas["elma3"].lmf.withdrawals.pending
+    assert stored(st)[("lmf", "elma3 mn2")]["withdrawals"]
+    ctl = restart(fake, domain_path, SqliteStore(str(tmp_path / "s.db")), gap=0.2)
+    assert ("mn2", "emag1") in ctl.lmas["elma3"].lmf.withdrawals.pending
+    for _ in range(10):
+        fake.advance(0.2)
+    assert not ctl.lmas["elma3"].lmf.withdrawals.pending  # sent again, answered this time
+    assert ("lmf", "elma3 mn2") not in stored(st)
