@@ -23,12 +23,15 @@ Every error is raised as ``StoreError``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+LOG = logging.getLogger("epmip.store")
 STORE_KINDS = ("sqlite", "redis", "none")
 SYNCHRONOUS = ("normal", "full")
 DEFAULT_SQLITE_PATH = "var/state/epmip.db"
@@ -112,9 +115,15 @@ def _decode(kind: str, key: str, text: str | bytes) -> Any:
 
 
 class SqliteStore:
-    """One table ``state(kind, key, value)``, written in one transaction per batch."""
+    """One table ``state(kind, key, value)``, written in one transaction per batch.
 
-    def __init__(self, path: str, synchronous: str = "normal") -> None:
+    WAL checkpoints (copying the WAL back into the database, with an fsync of each) are what can
+    take tens of milliseconds; SQLite's automatic ones would run inside the commit of whichever
+    event crosses the WAL size limit - on the controller's single event loop.  So they are off for
+    the writing connection and a background OS thread with its own connection checkpoints every
+    ``checkpoint_interval`` seconds (PASSIVE: it never blocks the writer)."""
+
+    def __init__(self, path: str, synchronous: str = "normal", checkpoint_interval: float = 1.0) -> None:
         if synchronous not in SYNCHRONOUS:
             raise StoreError(f"synchronous must be one of {list(SYNCHRONOUS)}, not {synchronous!r}")
         self.path = path
@@ -127,12 +136,45 @@ class SqliteStore:
             if str(mode).lower() != "wal":
                 raise StoreError(f"{path}: SQLite refused WAL mode (got {mode})")
             self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            if checkpoint_interval > 0:
+                self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS state (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
                 "PRIMARY KEY (kind, key)) WITHOUT ROWID"
             )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite store {path}: {exc}") from None
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        if checkpoint_interval > 0:
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, args=(checkpoint_interval,), name="epmip-sqlite-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
+
+    def _checkpoint_loop(self, interval: float) -> None:
+        """Runs in its own OS thread (``apps/launcher.py`` leaves threads unpatched): the C
+        library does the I/O with the GIL released, so the event loop never waits for an fsync."""
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error:
+            LOG.exception("SQLite store %s: checkpoint thread cannot open the database", self.path)
+            return
+        try:
+            while not self._stop.wait(interval):
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error as exc:
+                    LOG.warning("SQLite store %s: checkpoint failed: %s", self.path, exc)
+        finally:
+            db.close()
+
+    def checkpoint(self) -> None:
+        """Copy the WAL back into the database now (tests; the thread does it on its own)."""
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot checkpoint SQLite store {self.path}: {exc}") from None
 
     def load_all(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -180,6 +222,9 @@ class SqliteStore:
             raise StoreError(f"cannot clear SQLite store {self.path}: {exc}") from None
 
     def close(self) -> None:
+        self._stop.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(5)
         self._db.close()
 
 

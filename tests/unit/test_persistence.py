@@ -91,6 +91,22 @@ def test_sqlite_runs_in_wal_mode_with_the_chosen_synchronous_level(tmp_path):
         SqliteStore(str(tmp_path / "x.db"), "off")
 
 
+def test_sqlite_checkpoints_off_the_writing_connection(tmp_path):
+    """The writer never checkpoints by itself (that would be an fsync inside some event's commit);
+    a background thread does, and stops with the store."""
+    import shutil
+
+    s = SqliteStore(str(tmp_path / "c.db"))
+    assert s._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    assert s._checkpointer is not None and s._checkpointer.is_alive()
+    s.write([("k", str(i), {"i": i}) for i in range(50)])
+    s.checkpoint()  # what the thread does every second: the database file alone now has the data
+    shutil.copy(tmp_path / "c.db", tmp_path / "copy.db")
+    assert len(SqliteStore(str(tmp_path / "copy.db"), checkpoint_interval=0).load_all()["k"]) == 50
+    s.close()
+    assert not s._checkpointer.is_alive()
+
+
 def test_sqlite_keeps_every_committed_batch_when_the_writer_is_killed(tmp_path):
     """What a SIGKILL of the controller may lose: nothing it committed (synchronous=NORMAL in WAL
     mode commits to the WAL in the OS page cache; only the machine going down could lose it)."""
