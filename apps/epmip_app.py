@@ -53,7 +53,8 @@ def guarded(handler):
     @functools.wraps(handler)
     def wrapper(self, ev):
         try:
-            handler(self, ev)
+            with self.core_lock:
+                handler(self, ev)
         except Exception:
             self.core.count("handler_errors")
             LOG.exception("epmip handler %s failed on %s", handler.__name__, type(ev).__name__)
@@ -116,6 +117,10 @@ class EpmipApp(app_manager.RyuApp):
         except ValueError as exc:
             raise SystemExit(f"epmip: {exc}") from None
         self.tick_interval = float(getattr(cfg.CONF, "epmip_tick", 0.2) or 0.2)
+        # One change of the core at a time, its intents sent before the next: OpenFlow handlers,
+        # the ticker and REST writes run in different green threads, and a store write (Redis: a
+        # socket) may yield in the middle of an event - after its changes, before its intents go.
+        self.core_lock = hub.BoundedSemaphore(1)
         try:
             store = open_store(domain.store)
             if getattr(cfg.CONF, "epmip_reset_state", False):
@@ -157,7 +162,8 @@ class EpmipApp(app_manager.RyuApp):
         while True:
             hub.sleep(self.tick_interval)
             try:
-                self.send(self.core.tick(time.monotonic()))
+                with self.core_lock:
+                    self.send(self.core.tick(time.monotonic()))
             except Exception:
                 self.core.count("handler_errors")
                 LOG.exception("epmip timer tick failed")
