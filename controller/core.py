@@ -163,8 +163,9 @@ class EpmipController:
         attached to a running controller, tests comparing a restored controller)."""
         out: list[Change] = []
         for sw in self.domain.switches.values():
-            runtime = sw.prefixes[len(self._configured_prefixes.get(sw.name, ())) :]
-            out += [("prefix", f"{sw.name} {p}", {}) for p in runtime]
+            configured = self._configured_prefixes.get(sw.name, ())
+            out += [("prefix", f"{sw.name} {p}", {}) for p in sw.prefixes if p not in configured]
+            out += [("prefix", f"{sw.name} {p}", {"removed": True}) for p in configured if p not in sw.prefixes]
         for node in self.nodes.values():
             out += node.snapshot(self.epoch)
         out += [("policy", mn_id, lma) for mn_id, lma in self.policy.anchors.items()]
@@ -183,14 +184,18 @@ class EpmipController:
             return {}
         records = self.store.load_all()
         taken: Counter[str] = Counter()
-        for key in sorted(records.get("prefix", {})):
+        for key, rec in sorted(records.get("prefix", {}).items()):
             lma, _, text = key.partition(" ")
             try:
                 net = self._check_runtime_prefix(lma, text)
             except (LookupError, ValueError) as exc:
                 LOG.error("stored run-time prefix %r ignored: %s", key, exc)
                 continue
-            if net not in self.domain.switches[lma].prefixes:
+            owned = net in self.domain.switches[lma].prefixes
+            if isinstance(rec, dict) and rec.get("removed"):
+                if owned and self.domain.switches[lma].prefixes[0] != net:
+                    self._unapply_prefix(lma, net)
+            elif not owned:
                 self._apply_prefix(lma, net)
             taken["prefix"] += 1
         for mn_id, lma in records.get("policy", {}).items():
@@ -204,7 +209,7 @@ class EpmipController:
                 node = self.nodes.get(name)
                 try:
                     ok = node is not None and node.restore(kind, ident, rec, self.epoch)
-                except (KeyError, TypeError, ValueError) as exc:
+                except (AttributeError, KeyError, TypeError, ValueError) as exc:  # MessageError too
                     LOG.error("stored %s record %r ignored: %s", kind, key, exc)
                     ok = False
                 if ok:
@@ -482,7 +487,8 @@ class EpmipController:
                 raise ValueError(f"prefix {net} overlaps {other} of {owner}")
         fx = self._prefix_routes(lma, net, flows.install_prefix_route)
         updated = self._apply_prefix(lma, net)
-        self._root_changes.append(("prefix", f"{lma} {net}", {}))
+        configured = net in self._configured_prefixes.get(lma, ())  # back after a removal: nothing to keep
+        self._root_changes.append(("prefix", f"{lma} {net}", None if configured else {}))
         self.count("prefix_added")
         LOG.info("%s now manages %s", lma, net)
         return {"lma": lma, "prefixes": [str(p) for p in updated.prefixes]}, self._run(fx, now)
@@ -495,6 +501,15 @@ class EpmipController:
         self.domain.by_dpid[updated.dpid] = updated
         for node in self.nodes.values():
             node.view.add_prefix(net, lma)
+        return updated
+
+    def _unapply_prefix(self, lma: str, net: ipaddress.IPv6Network) -> Switch:
+        sw = self.domain.switches[lma]
+        updated = dataclasses.replace(sw, prefixes=tuple(p for p in sw.prefixes if p != net))
+        self.domain.switches[lma] = updated
+        self.domain.by_dpid[updated.dpid] = updated
+        for node in self.nodes.values():
+            node.view.remove_prefix(net)
         return updated
 
     def _prefix_routes(
@@ -522,12 +537,10 @@ class EpmipController:
         if in_use:
             raise ValueError(f"{net} holds the HNP of {', '.join(sorted(in_use))}")
         fx = self._prefix_routes(lma, net, flows.delete_prefix_route)
-        updated = dataclasses.replace(sw, prefixes=tuple(p for p in sw.prefixes if p != net))
-        self.domain.switches[lma] = updated
-        self.domain.by_dpid[updated.dpid] = updated
-        for node in self.nodes.values():
-            node.view.remove_prefix(net)
-        self._root_changes.append(("prefix", f"{lma} {net}", None))
+        updated = self._unapply_prefix(lma, net)
+        # a prefix added at run time is forgotten; one from the domain file is remembered as removed
+        configured = net in self._configured_prefixes.get(lma, ())
+        self._root_changes.append(("prefix", f"{lma} {net}", {"removed": True} if configured else None))
         self.count("prefix_removed")
         return {"lma": lma, "prefixes": [str(p) for p in updated.prefixes]}, self._run(fx, now)
 

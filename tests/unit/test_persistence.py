@@ -505,3 +505,16 @@ def test_an_lmf_withdrawal_awaiting_its_pbca_survives_a_restart(domain_path, tmp
         fake.advance(0.2)
     assert not ctl.lmas["elma3"].lmf.withdrawals.pending  # sent again, answered this time
     assert ("lmf", "elma3 mn2") not in stored(st)
+
+
+def test_removing_a_configured_prefix_is_remembered(domain_path, tmp_path):
+    st = SqliteStore(str(tmp_path / "s.db"))
+    ctl = EpmipController(fresh_domain(domain_path), epoch=EPOCH1, store=st)
+    ctl.remove_prefix("elma3", "2001:db8:d::/48", 1.0)
+    assert records(ctl.snapshot()) == stored(st)
+    again = EpmipController(fresh_domain(domain_path), epoch=EPOCH2, store=st)
+    again.restore(1.0)
+    assert [str(p) for p in again.domain.switches["elma3"].prefixes] == ["2001:db8:c::/48"]
+    again.add_prefix("elma3", "2001:db8:d::/48", 2.0)  # back: as the domain file says, nothing to keep
+    assert ("prefix", "elma3 2001:db8:d::/48") not in stored(st)
+    assert records(again.snapshot()) == stored(st)
