@@ -518,3 +518,43 @@ def test_removing_a_configured_prefix_is_remembered(domain_path, tmp_path):
     again.add_prefix("elma3", "2001:db8:d::/48", 2.0)  # back: as the domain file says, nothing to keep
     assert ("prefix", "elma3 2001:db8:d::/48") not in stored(st)
     assert records(again.snapshot()) == stored(st)
+
+
+def test_policy_anchors_and_registrations_in_flight_survive_a_restart(doc, build_domain, tmp_path):
+    """An MN without a profile LMA is anchored by the policy store (kept); a registration whose
+    PBA was lost, and a de-registration whose PBA was lost, are sent again after the restart."""
+    for mn in doc["mobile_nodes"]:
+        if mn["id"] == "mn3":
+            mn.pop("lma")
+    st = SqliteStore(str(tmp_path / "s.db"))
+    d1 = build_domain(doc)
+    fake = FakeNet(d1, now=10.0, connect=False)
+    fake.ctl = EpmipController(d1, epoch=EPOCH1, store=st)
+    for name in d1.switches:
+        fake.connect(name)
+    fake.attach("mn3")  # emag2 asks the policy store: elma1
+    fake.attach("mn2")
+    assert fake.ctl.policy.anchors == {"mn3": "elma1"}
+    fake.ctl.bus.faults = lambda m: [] if m.TYPE == "PBA" else [0.0]
+    fake.attach("mn1")  # its PBA is lost: emag1 is still registering it
+    fake.detach("mn2")  # its de-registration's PBA is lost: emag4 sends it again later
+    assert fake.ctl.mags["emag1"].attachments["mn1"].state == "registering"
+    assert fake.ctl.mags["emag4"].mag.deregs_pending() == ["mn2"]
+
+    d2 = build_domain(doc)
+    ctl = EpmipController(d2, epoch=EPOCH2, store=st)
+    fake.now += EPOCH1 - EPOCH2 + 0.3
+    ctl.restore(fake.now)
+    assert ctl.policy.anchors == {"mn3": "elma1"} and ctl.mags["emag2"].mag.anchors == {"mn3": "elma1"}
+    assert ctl.mags["emag4"].mag.deregs_pending() == ["mn2"]
+    fake.ctl, fake.domain = ctl, d2
+    for name in d2.switches:
+        fake.connect(name)
+    for _ in range(15):
+        fake.advance(0.2)
+    assert ctl.mags["emag1"].mag.bound("mn1") is not None  # the PBU went again and was answered
+    assert ctl.mags["emag4"].mag.deregs_pending() == []
+    assert ctl.binding("mn2")["state"] == "deleting"
+    fake.detach("mn3")
+    fake.attach("mn3", "emag3")  # emag3 asks the store, which still says elma1
+    assert ctl.binding("mn3")["lma"] == "elma1" and ctl.binding("mn3")["proxy_coa"] == "2001:db8:ffff::3"
