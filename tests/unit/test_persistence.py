@@ -558,3 +558,19 @@ def test_policy_anchors_and_registrations_in_flight_survive_a_restart(doc, build
     fake.detach("mn3")
     fake.attach("mn3", "emag3")  # emag3 asks the store, which still says elma1
     assert ctl.binding("mn3")["lma"] == "elma1" and ctl.binding("mn3")["proxy_coa"] == "2001:db8:ffff::3"
+
+
+def test_an_ignored_de_registration_still_makes_older_registrations_stale_after_a_restart(domain_path, tmp_path):
+    from test_trust import pbu
+
+    st = SqliteStore(str(tmp_path / "s.db"))
+    fake = build_world(domain_path, st)  # mn1 is bound at emag2 now
+    stamp = fake.now + EPOCH1
+    dereg = pbu(0, src="emag1", coa="2001:db8:ffff::1", lifetime=0.0, timestamp=stamp, seq=901)
+    fake.apply(fake.ctl.receive_signalling("elma1", dereg.encode(), fake.now))  # changes nothing here
+    assert stored(st)[("lma", "elma1 mn1")]["ignored_dereg"] == ["emag1", round(stamp, 6)]
+    ctl = restart(fake, domain_path, SqliteStore(str(tmp_path / "s.db")))
+    late = pbu(0, src="emag1", coa="2001:db8:ffff::1", timestamp=stamp - 0.1, seq=902)  # emag1's, overtaken
+    assert late.timestamp > ctl.binding("mn1")["timestamp"]  # newer than the binding: only the window stops it
+    fake.apply(ctl.receive_signalling("elma1", late.encode(), fake.now))
+    assert ctl.binding("mn1")["proxy_coa"] == "2001:db8:ffff::2" and ctl.counters["pba_status_157"] == 1
