@@ -60,6 +60,7 @@ def world(request, tmp_path):
         net = Network(domain_file, ctl)
         net.start()
         w = World(ctl, net, domain_file, logs)
+        wait_for(lambda: all_connected(w), 20, "every switch to connect")
         w.addresses = net.wait_addresses(["mn1", "mn2", "mn3"], timeout=30)
         yield w
         _, stats = w.ctl.get("/epmip/v1/stats")
