@@ -27,11 +27,20 @@ def check_config(path: str) -> int:
         f"{path}: ok: domain {domain.name!r}, mode {domain.mode}, "
         f"{'deployment lma_daf (§7), ' if domain.deployment == 'lma_daf' else ''}{len(domain.switches)} switches "
         f"({summary}), {len(domain.links)} links, {len(domain.mobile_nodes)} mobile nodes, "
-        f"{len(domain.fixed_nodes)} fixed nodes"
+        f"{len(domain.fixed_nodes)} fixed nodes, store {_store_text(domain)}"
     )
     for inst in domain.controllers:
         print(f"  controller {inst.name} at [{inst.address}]:{inst.port} serves {', '.join(inst.switches)}")
     return 0
+
+
+def _store_text(domain) -> str:
+    st = domain.store
+    if st.kind == "sqlite":
+        return f"sqlite {st.path} (synchronous={st.synchronous})"
+    if st.kind == "redis":
+        return f"redis {st.url} (prefix {st.prefix})"
+    return "none (state is lost on restart)"
 
 
 def main(argv: list[str] | None = None) -> int:

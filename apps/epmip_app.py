@@ -44,6 +44,7 @@ from controller.messages import pair_keys  # noqa: E402
 from controller.pcap import SignallingCapture, signalling_addresses  # noqa: E402
 from controller.placement import Placement, PlacementError, WireLink, serve_placement  # noqa: E402
 from controller.policy import NAME as POLICY  # noqa: E402
+from controller.store import StoreError, for_instance, open_store  # noqa: E402
 from openflow_rules.intents import Intent  # noqa: E402
 
 if TYPE_CHECKING:
@@ -56,7 +57,8 @@ def guarded(handler):
     @functools.wraps(handler)
     def wrapper(self, ev):
         try:
-            handler(self, ev)
+            with self.core_lock:
+                handler(self, ev)
         except Exception:
             self.core.count("handler_errors")
             LOG.exception("epmip handler %s failed on %s", handler.__name__, type(ev).__name__)
@@ -88,6 +90,11 @@ def _log_rest_exposure(writable: bool, token_source: str) -> None:
         )
 
 
+def _store_name(domain) -> str:
+    st = domain.store
+    return {"sqlite": f"sqlite:{st.path}", "redis": f"redis:{st.url}"}.get(st.kind, "none")
+
+
 def _port_info(port) -> PortInfo:
     name = port.name.decode(errors="replace") if isinstance(port.name, bytes) else str(port.name)
     return PortInfo(port.port_no, port.hw_addr.lower(), name)
@@ -114,8 +121,26 @@ class EpmipApp(app_manager.RyuApp):
         except ValueError as exc:
             raise SystemExit(f"epmip: {exc}") from None
         self.tick_interval = float(getattr(cfg.CONF, "epmip_tick", 0.2) or 0.2)
+        # One change of the core at a time, its intents sent before the next: OpenFlow handlers,
+        # the ticker and REST writes run in different green threads, and a store write (Redis: a
+        # socket) may yield in the middle of an event - after its changes, before its intents go.
+        self.core_lock = hub.BoundedSemaphore(1)
+        try:
+            store = open_store(for_instance(domain.store, getattr(cfg.CONF, "epmip_instance", None)))
+            if getattr(cfg.CONF, "epmip_reset_state", False):
+                store.clear()
+                LOG.info("epmip: state store %s cleared (--epmip-reset-state)", _store_name(domain))
+        except StoreError as exc:
+            raise SystemExit(f"epmip: {exc}") from None
+        # The core's clock is time.monotonic(); epoch maps it to the wall clock, in which the store
+        # keeps every time, so that a restarted controller (another monotonic origin) honours them.
         epoch = time.time() - time.monotonic()
-        self.core = EpmipController(domain, epoch=epoch)
+        self.core = EpmipController(domain, epoch=epoch, store=store)
+        try:
+            restored = self.core.restore(time.monotonic())
+        except StoreError as exc:
+            raise SystemExit(f"epmip: {exc}") from None
+        LOG.info("epmip: state store %s: %d records restored", _store_name(domain), sum(restored.values()))
         self.capture: SignallingCapture | None = None
         self.link: WireLink | None = None
         placement = self._placement(domain, getattr(cfg.CONF, "epmip_instance", None))
@@ -200,7 +225,8 @@ class EpmipApp(app_manager.RyuApp):
         while True:
             hub.sleep(self.tick_interval)
             try:
-                self.send(self.core.tick(time.monotonic()))
+                with self.core_lock:
+                    self.send(self.core.tick(time.monotonic()))
             except Exception:
                 self.core.count("handler_errors")
                 LOG.exception("epmip timer tick failed")

@@ -42,6 +42,11 @@ def register_options() -> None:
                     help="write every signalling message into this pcap file, as IPv6 Mobility Headers "
                     "(docs/signalling-wire.md); Wireshark and tshark read it",
                 ),
+                cfg.BoolOpt(
+                    "epmip-reset-state",
+                    default=False,
+                    help="forget the state kept in the domain file's store (bindings, ...) instead of restoring it",
+                ),  # fmt: skip
             ]
         )
     except DuplicateOptError:  # registered already in this process (ryu.cfg does not re-export it)

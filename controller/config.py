@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from controller.store import STORE_KINDS, SYNCHRONOUS, StoreConfig
+
 ROLES = ("emag", "mag", "elma", "lma", "ar_drf", "core", "elma_drf", "lmf", "bg_drf", "router_drf")
 MAG_ROLES = ("emag", "mag")
 LMA_ROLES = ("elma", "lma", "elma_drf")
@@ -174,6 +176,7 @@ class Domain:
     rest_token: str | None = field(default=None, repr=False)  # REST write calls (apps/rest_app.py)
     # placement over several controller instances; empty: one instance serves everything
     controllers: tuple[ControllerInstance, ...] = ()
+    store: StoreConfig = field(default_factory=StoreConfig)  # where state survives a restart (store.py)
     by_dpid: dict[int, Switch] = field(default_factory=dict)
     _by_mac: dict[str, MobileNode] = field(default_factory=dict, repr=False)
     _by_port_mac: dict[str, MobileNode | FixedNode] = field(default_factory=dict, repr=False)
@@ -310,7 +313,7 @@ def _build(doc: dict[str, Any], source: str) -> Domain:
     known = {
         "domain", "mode", "lmf_discovery", "handoff_buffer", "security", "rest", "router", "timers", "switches",
         "links", "mobile_nodes", "fixed_nodes", "fixed_networks", "controllers", "deployment", "epmip_area",
-        "elma_selection",
+        "elma_selection", "store",
     }  # fmt: skip
     for key in doc:
         if key not in known:
@@ -334,6 +337,10 @@ def _build(doc: dict[str, Any], source: str) -> Domain:
         raise ConfigError("security.key", "(hidden)", "a shared secret of at least 16 characters")
     signalling_key = secret.encode() if secret is not None else None
     rest_token = _rest_token(_get(doc, "rest", "rest", dict, {}))
+    store_doc = doc.get("store", {})
+    if not isinstance(store_doc, dict):
+        raise ConfigError("store", store_doc, "a mapping, e.g. {kind: sqlite, path: var/state/epmip.db}")
+    store = _store(store_doc)
     handoff_buffer = _get(doc, "handoff_buffer", "handoff_buffer", str, "off")
     if handoff_buffer not in HANDOFF_BUFFER:
         raise ConfigError("handoff_buffer", handoff_buffer, f"one of {list(HANDOFF_BUFFER)}")
@@ -359,7 +366,7 @@ def _build(doc: dict[str, Any], source: str) -> Domain:
         router_link_local=router_ll, router_mac=router_mac,
         timers=timers, switches=switches, links=links, mobile_nodes=mns, fixed_nodes=fns,
         fixed_networks=fixed_networks, source=source, rest_token=rest_token, controllers=controllers,
-        deployment=deployment, area_prefixes=area, elma_selection=selection,
+        deployment=deployment, area_prefixes=area, elma_selection=selection, store=store,
     )  # fmt: skip
 
 
@@ -413,6 +420,46 @@ def _rest_token(rest: dict[str, Any]) -> str | None:
     if token is not None and not REST_TOKEN_RE.fullmatch(token):
         raise ConfigError("rest.token", "(hidden)", "a token of 16-512 visible ASCII characters (no spaces)")
     return token
+
+
+STORE_FIELDS = (
+    ("sqlite", ("kind", "path", "synchronous")),
+    ("redis", ("kind", "url", "prefix")),
+    ("none", ("kind",)),
+)
+
+
+def _store(d: dict[str, Any]) -> StoreConfig:
+    """``store``: where bindings, attachments, DRF/DMF state, run-time prefixes and replay windows
+    survive a restart: ``{kind: sqlite, path: ..., synchronous: normal|full}`` (the default, at
+    ``var/state/epmip.db``), ``{kind: redis, url: redis://host:port/db | unix:///socket, prefix: ...}``
+    or ``{kind: none}``."""
+    kind = _get(d, "kind", "store", str, "sqlite")
+    if kind not in STORE_KINDS:
+        raise ConfigError("store.kind", kind, f"one of {list(STORE_KINDS)}")
+    allowed = dict(STORE_FIELDS)[kind]
+    for key in d:
+        if key not in allowed:
+            raise ConfigError(f"store.{key}", d[key], f"for kind {kind}, only the fields {list(allowed)}")
+    if kind == "sqlite":
+        path = _get(d, "path", "store", str, StoreConfig.path)
+        if not path.strip() or "\0" in path or path.endswith("/"):
+            raise ConfigError("store.path", path, "a file path for the SQLite database")
+        sync = _get(d, "synchronous", "store", str, "normal")
+        if sync not in SYNCHRONOUS:
+            raise ConfigError("store.synchronous", sync, f"one of {list(SYNCHRONOUS)}")
+        return StoreConfig(kind=kind, path=path, synchronous=sync)
+    if kind == "redis":
+        url = _get(d, "url", "store", str, None)
+        if url is None:
+            raise ConfigError("store.url", None, "a Redis URL (redis://host:port/db or unix:///path/redis.sock)")
+        if not re.fullmatch(r"(redis|rediss)://[^\s]*|unix:///[^\s]+", url):
+            raise ConfigError("store.url", url, "a Redis URL (redis://host:port/db or unix:///path/redis.sock)")
+        prefix = _get(d, "prefix", "store", str, StoreConfig.prefix)
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", prefix):
+            raise ConfigError("store.prefix", prefix, "1-64 letters, digits or _.:-")
+        return StoreConfig(kind=kind, url=url, prefix=prefix)
+    return StoreConfig(kind="none")
 
 
 def _timers(d: dict[str, Any]) -> Timers:

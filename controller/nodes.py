@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from typing import Any
 
 from controller import hbh, ndp
 from controller.ar import FixedHost, FixedHosts, FixedLmf
@@ -54,6 +55,7 @@ from controller.messages import (
     Message,
     pair_key,
 )
+from controller.store import Change
 from controller.view import View
 from openflow_rules import flows
 from openflow_rules.intents import OFPP_CONTROLLER, OFPP_TABLE, PacketOut
@@ -170,6 +172,58 @@ class Node:
     def drf_json(self) -> dict[str, object] | None:
         return None
 
+    # ------------------------------------------------------------ persistence (controller/store.py)
+
+    def changes(self, epoch: float) -> list[Change]:
+        """The store records that changed since the last call: (kind, key, value or None),
+        key ``"<node> <id>"``, times on the wall clock (``now + epoch``).  Only what was marked
+        changed is dumped: the cost follows the event, not the size of the state."""
+        out = self._part_changes(epoch)
+        for prefix in self.cids.changed:
+            out.append(("cid", f"{self.name} {prefix}", self.cids.get(prefix)))
+        self.cids.changed.clear()
+        if out:  # the sequence number moves with every request, so it goes with any change
+            out.append(("seq", self.name, self.seq.last))
+        return out
+
+    def _part_changes(self, epoch: float) -> list[Change]:
+        return []
+
+    def discard_changes(self) -> None:
+        """Forget what was marked changed (no store attached): the marks must not pile up."""
+        self.cids.changed.clear()
+        for part in self._tracked():
+            for attr in ("changed", "changed_locations", "changed_endpoints"):
+                marks = getattr(part, attr, None)
+                if marks is not None:
+                    marks.clear()
+
+    def _tracked(self) -> list[object]:
+        return []
+
+    def snapshot(self, epoch: float) -> list[Change]:
+        """Every record this node holds (O(its state): for a store attached to a running
+        controller and for tests; events use ``changes``)."""
+        self.cids.mark_all()
+        self._mark_all()
+        return [c for c in self.changes(epoch) if c[2] is not None] or [("seq", self.name, self.seq.last)]
+
+    def _mark_all(self) -> None:
+        pass
+
+    def restore(self, kind: str, ident: str, rec: Any, epoch: float) -> bool:
+        """Take one stored record back after a restart; False if it is not this node's kind."""
+        if kind == "seq":
+            self.seq.resume(int(rec))
+        elif kind == "cid":
+            self.cids.restore(ipaddress.IPv6Network(ident), int(rec))
+        else:
+            return False
+        return True
+
+    def _key(self, ident: str) -> str:
+        return f"{self.name} {ident}"
+
 
 class EmagNode(Node):
     """An (e)MAG: MAG registration, and for an eMAG the DAF (DRF + DMF)."""
@@ -251,6 +305,30 @@ class EmagNode(Node):
             return None
         return {**self.drf.to_json(), **self.dmf.to_json()}
 
+    def _tracked(self) -> list[object]:
+        return [self.mag, self.drf, self.dmf]
+
+    def _mark_all(self) -> None:
+        self.mag.mark_all()
+        if self.drf is not None and self.dmf is not None:
+            self.drf.mark_all()
+            self.dmf.mark_all()
+
+    def _part_changes(self, epoch: float) -> list[Change]:
+        out: list[Change] = [("mag", self._key(k), self.mag.dump(k, epoch)) for k in self.mag.changed]
+        self.mag.changed.clear()
+        if self.drf is not None and self.dmf is not None:
+            out += daf_changes(self, self.drf, self.dmf, epoch)
+        return out
+
+    def restore(self, kind: str, ident: str, rec: Any, epoch: float) -> bool:
+        if kind == "mag":
+            self.mag.load(ident, rec, epoch)
+            return True
+        if self.drf is not None and self.dmf is not None and daf_restore(self.drf, self.dmf, kind, ident, rec, epoch):
+            return True
+        return super().restore(kind, ident, rec, epoch)
+
 
 class LmaNode(Node):
     """An (e)LMA: LMA registration, and for an eLMA the LMF."""
@@ -308,6 +386,31 @@ class LmaNode(Node):
     def to_json(self) -> dict[str, object]:
         return {"bindings": len(self.cache)}
 
+    def _tracked(self) -> list[object]:
+        return [self.lma, self.lmf]
+
+    def _mark_all(self) -> None:
+        self.lma.mark_all()
+        if self.lmf is not None:
+            self.lmf.mark_all()
+
+    def _part_changes(self, epoch: float) -> list[Change]:
+        out: list[Change] = [("lma", self._key(k), self.lma.dump(k, epoch)) for k in self.lma.changed]
+        self.lma.changed.clear()
+        if self.lmf is not None:
+            out += [("lmf", self._key(k), self.lmf.dump(k, epoch)) for k in self.lmf.changed]
+            self.lmf.changed.clear()
+        return out
+
+    def restore(self, kind: str, ident: str, rec: Any, epoch: float) -> bool:
+        if kind == "lma":
+            self.lma.load(ident, rec, epoch)
+        elif kind == "lmf" and self.lmf is not None:
+            self.lmf.load(ident, rec, epoch)
+        else:
+            return super().restore(kind, ident, rec, epoch)
+        return True
+
 
 class ArNode(Node):
     """An access router with DRF and a co-located LMF for its fixed networks (§5.2)."""
@@ -359,6 +462,42 @@ class ArNode(Node):
 
     def drf_json(self) -> dict[str, object] | None:
         return {**self.drf.to_json(), **self.dmf.to_json()}
+
+    def _tracked(self) -> list[object]:
+        return [self.drf, self.dmf]
+
+    def _mark_all(self) -> None:
+        self.drf.mark_all()
+        self.dmf.mark_all()
+
+    def _part_changes(self, epoch: float) -> list[Change]:
+        return daf_changes(self, self.drf, self.dmf, epoch)
+
+    def restore(self, kind: str, ident: str, rec: Any, epoch: float) -> bool:
+        return daf_restore(self.drf, self.dmf, kind, ident, rec, epoch) or super().restore(kind, ident, rec, epoch)
+
+
+def daf_changes(node: Node, drf: Drf, dmf: Dmf, epoch: float) -> list[Change]:
+    """The DRF's and DMF's changed records (an eMAG's and an access router's alike)."""
+    out: list[Change] = [("drf.loc", f"{node.name} {p}", drf.dump_location(p, epoch)) for p in drf.changed_locations]
+    out += [("drf.ep", f"{node.name} {k}", drf.dump_endpoint(k, epoch)) for k in drf.changed_endpoints]
+    out += [("dmf", f"{node.name} {k}", dmf.dump(k, epoch)) for k in dmf.changed]
+    drf.changed_locations.clear()
+    drf.changed_endpoints.clear()
+    dmf.changed.clear()
+    return out
+
+
+def daf_restore(drf: Drf, dmf: Dmf, kind: str, ident: str, rec: Any, epoch: float) -> bool:
+    if kind == "drf.loc":
+        drf.load_location(ipaddress.IPv6Network(ident), rec, epoch)
+    elif kind == "drf.ep":
+        drf.load_endpoint(ident, rec, epoch)
+    elif kind == "dmf":
+        dmf.load(ident, rec, epoch)
+    else:
+        return False
+    return True
 
 
 class ElmaDrfNode(LmaNode):

@@ -122,7 +122,10 @@ class Ex(IntEnum):
 
 # the subtype byte of the experimental messages (MH type 11)
 SUBTYPES = MappingProxyType(
-    {"PBQR": 1, "PBQA": 2, "PBCI": 3, "PBCA": 4, "LRI": 5, "LRA": 6, "HI": 7, "HACK": 8, "PPQ": 9, "PPA": 10, "LUR": 11, "LUA": 12}
+    {
+        "PBQR": 1, "PBQA": 2, "PBCI": 3, "PBCA": 4, "LRI": 5, "LRA": 6, "HI": 7, "HACK": 8, "PPQ": 9, "PPA": 10,
+        "LUR": 11, "LUA": 12,
+    }  # fmt: skip
 )
 BY_SUBTYPE = MappingProxyType({v: k for k, v in SUBTYPES.items()})
 

@@ -98,6 +98,9 @@ class Controller:
     # REST write calls need a bearer token (apps/rest_app.py): a fresh one for every controller,
     # given to its process as EPMIP_REST_TOKEN and sent by post().
     rest_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    # The domain file's state store (default SQLite under var/state/) would give a controller the
+    # bindings of an earlier run: demos, benchmarks and tests start clean unless they restart one.
+    keep_state: bool = False
 
     def start(self, timeout: float = 20.0) -> None:
         if port_open(self.of_port):
@@ -111,6 +114,8 @@ class Controller:
             "--wsapi-host", "127.0.0.1", "--wsapi-port", str(self.rest_port), *self.extra_args,
             str(ROOT / "apps" / "epmip_app.py"), *self.extra_apps,
         ]  # fmt: skip
+        if not self.keep_state:
+            cmd.insert(1, "--epmip-reset-state")
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         env = {**os.environ, "EPMIP_REST_TOKEN": self.rest_token}
         self.proc = subprocess.Popen(
@@ -145,6 +150,14 @@ class Controller:
         if getattr(self, "_log", None):
             self._log.close()
 
+    def kill(self) -> None:
+        """SIGKILL the controller (a crash: no cleanup, no last write)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        if getattr(self, "_log", None):
+            self._log.close()
+
     def post(self, path: str, body: dict) -> tuple[int, dict]:
         req = urllib.request.Request(
             f"http://127.0.0.1:{self.rest_port}{path}", data=json.dumps(body).encode(), method="POST",
@@ -163,6 +176,55 @@ class Controller:
                 return resp.status, json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"{}")
+
+
+class RedisServer:
+    """A private ``redis-server`` on a unix socket in ``directory`` (no TCP port, no snapshots):
+    for tests and demos of the Redis state store.  ``url`` is what the domain file's
+    ``store.url`` takes.  scripts/setup.sh installs redis-server."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise HarnessError("redis-server is not installed; run scripts/setup.sh")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.socket = directory / "redis.sock"
+        self.url = f"unix://{self.socket}"
+        self.log_path = directory / "redis.log"
+        cmd = [
+            binary, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
+            "--dir", str(directory), "--save", "", "--appendonly", "no", "--daemonize", "no",
+            "--logfile", str(self.log_path),
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait_for(lambda: self.proc.poll() is not None or self._answers(), 10, "redis-server to answer")
+        except HarnessError:
+            self.stop()
+            raise
+        if self.proc.poll() is not None:
+            raise HarnessError(f"redis-server exited with {self.proc.returncode}; see {self.log_path}")
+
+    def _answers(self) -> bool:
+        if not self.socket.exists():
+            return False
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(0.5)
+            try:
+                s.connect(str(self.socket))
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+            except OSError:
+                return False
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
 
 
 class Network:

@@ -4,8 +4,10 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${EPMIP_VENV:-$ROOT/.venv}"
+# redis-server: the shared state store an operator may choose (store: {kind: redis}); the tests start
+# their own on a unix socket, so the Debian service itself need not run.
 APT_PACKAGES=(openvswitch-switch openvswitch-common mininet iputils-ping net-tools arping ethtool
-              iperf3 tcpdump tshark python3-venv python3-pip)
+              iperf3 tcpdump tshark python3-venv python3-pip redis-server)
 
 step() { printf '\n==> %s\n' "$*"; }
 

@@ -184,3 +184,20 @@ def fake(domain: Domain) -> FakeNet:
     for host in ("mn1", "mn2", "mn3", "cn1", "cn2"):
         net.attach(host)
     return net
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A private redis-server for this test (unix socket in the test's temp dir).  Missing
+    redis-server fails the test: scripts/setup.sh installs it."""
+    import shutil
+
+    from mininet_topos.harness import RedisServer
+
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed; run scripts/setup.sh")
+    server = RedisServer(tmp_path / "redis")
+    try:
+        yield server.url
+    finally:
+        server.stop()

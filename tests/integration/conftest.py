@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mininet_topos.harness import Controller, Network, ensure_ovs
+from mininet_topos.harness import Controller, Network, ensure_ovs, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "domain.yaml"
@@ -80,6 +80,10 @@ def live(request, tmp_path_factory):
     try:
         net = Network(domain_file, ctl)
         net.start()
+        # every switch programmed before the first test: the MNs' addresses only need their eMAGs,
+        # and a core switch that connects a moment later loses a test's first packets
+        wait_for(lambda: all(s["connected"] for s in ctl.get("/epmip/v1/switches")[1]["switches"]), 20,
+                 "every switch to connect")  # fmt: skip
         lv = Live(ctl, net)
         hosts = list(lv.domain.mobile_nodes)
         lv.addresses = net.wait_addresses(hosts, timeout=30)
