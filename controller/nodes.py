@@ -555,6 +555,22 @@ class ElmaDrfNode(LmaNode):
     def drf_json(self) -> dict[str, object] | None:
         return {**self.drf.to_json(), **self.dmf.to_json()}
 
+    # its DRF and DMF are stored like an eMAG's (the location updates and anchors are not: the
+    # next binding refresh sends them again)
+    def _tracked(self) -> list[object]:
+        return [*super()._tracked(), self.drf, self.dmf]
+
+    def _mark_all(self) -> None:
+        super()._mark_all()
+        self.drf.mark_all()
+        self.dmf.mark_all()
+
+    def _part_changes(self, epoch: float) -> list[Change]:
+        return super()._part_changes(epoch) + daf_changes(self, self.drf, self.dmf, epoch)
+
+    def restore(self, kind: str, ident: str, rec: Any, epoch: float) -> bool:
+        return daf_restore(self.drf, self.dmf, kind, ident, rec, epoch) or super().restore(kind, ident, rec, epoch)
+
 
 class LmfNode(Node):
     """An independent LMF (§7.1, §7.4)."""

@@ -283,3 +283,26 @@ def test_an_lmf_passes_back_only_the_answer_to_what_it_relayed():
     right = PBQA(src=owner, dst=other, seq=relayed.seq, address=net.address("mn2"), coa="2001:db8:ffff::13")
     (back,) = lmf.handle(right, 1.0).messages
     assert (back.dst, back.seq, back.coa) == ("elma2", 40, "2001:db8:ffff::13")
+
+
+# ------------------------------------------------------------------ the state store
+
+
+def test_an_elma_drf_keeps_its_drf_and_dmf_state_in_the_store():
+    """An eLMA(DRF)'s direct tunnels are stored like an eMAG's (its snapshot has its DRF records),
+    and a node restored from them has the same tunnels."""
+    net, _ = make()
+    path(net, "mn1", "mn2")
+    path(net, "mn2", "mn1")
+    snap = net.ctl.nodes["elma1"].snapshot(0.0)
+    kinds = {kind for kind, _, value in snap if value is not None}
+    assert {"drf.loc", "drf.ep"} <= kinds, kinds
+    before = tunnels(net, "elma1")
+    assert before
+    doc = yaml.safe_load(ALT.read_text())
+    again = FakeNet(parse_domain(yaml.safe_dump(doc), source="<alt>"), connect=False)
+    node = again.ctl.nodes["elma1"]
+    for kind, ident, value in snap:
+        if value is not None and kind in ("drf.loc", "drf.ep", "dmf"):
+            assert node.restore(kind, ident.split(" ", 1)[1], value, 0.0)
+    assert tunnels(again, "elma1") == before
