@@ -92,6 +92,11 @@ class Dmf:
         self.seq = seq
         self.redirects: dict[str, Redirect] = {}
         self.departed: dict[str, Departed] = {}
+        # correspondent prefix -> departed MNs that had it (O(1) per PBCI instead of a scan of
+        # every departure), and each departed MN's place in ``departed`` (the order they are handled)
+        self._departed_by_prefix: dict[Net, set[str]] = {}
+        self._departed_place: dict[str, int] = {}
+        self._places = 0
         self.handoff_started: dict[str, float] = {}  # MNs that arrived here: attach time
         self.holders: dict[str, set[str]] = {}  # local endpoint -> DRFs (names) holding its location
         self.pbci_stamps: dict[str, float] = {}  # MN -> newest PBCI timestamp accepted for it
@@ -147,7 +152,7 @@ class Dmf:
         redirect = self.redirects.pop(ep.key, None)
         if redirect is not None:  # it came back before our redirect was removed
             self._remove_redirect(redirect, fx)
-        back = self.departed.pop(ep.key, None)
+        back = self._pop_departed(ep.key)
         if back is not None:  # it came back before anyone was told it left: whom to tell stays known
             told = back.holders | {c.switch for c in back.correspondents.values()}
             self.holders.setdefault(ep.key, set()).update(told - {self.name})
@@ -196,7 +201,7 @@ class Dmf:
         for key in [k for k in self.outstanding.pending if isinstance(k, tuple) and k[0] == ep.key]:
             self.outstanding.answered(key)  # its PBCI to p-eMAG no longer matters
         if ep.daf:
-            self.departed[ep.key] = Departed(ep.key, list(ep.hnps), correspondents, now, holders)
+            self._set_departed(Departed(ep.key, list(ep.hnps), correspondents, now, holders))
         else:
             # no DAF: no PBCI will follow it (§4.1); local MNs' entries delivering its HNP here go,
             # and their next packet asks again
@@ -299,7 +304,7 @@ class Dmf:
         repointed = 0
         for hnp in hnps:
             repointed += self.drf.learn(hnp, loc, fx)
-            for dep in self.departed.values():
+            for dep in self._departed_with(hnp):
                 if hnp in dep.correspondents:
                     dep.correspondents[hnp] = loc
                     if dep.new_switch is not None and dep.new_switch != loc.switch:
@@ -380,6 +385,39 @@ class Dmf:
 
     # ------------------------------------------------------------ timers and state
 
+    def _set_departed(self, dep: Departed) -> None:
+        old = self.departed.get(dep.mn_id)
+        if old is None:
+            self._places += 1
+            self._departed_place[dep.mn_id] = self._places
+        else:  # replaced in place: it keeps its place in the dict, and so in the index
+            self._unindex(old)
+        self.departed[dep.mn_id] = dep
+        for prefix in dep.correspondents:
+            self._departed_by_prefix.setdefault(prefix, set()).add(dep.mn_id)
+
+    def _pop_departed(self, mn_id: str) -> Departed | None:
+        dep = self.departed.pop(mn_id, None)
+        if dep is not None:
+            self._unindex(dep)
+            del self._departed_place[mn_id]
+        return dep
+
+    def _unindex(self, dep: Departed) -> None:
+        for prefix in dep.correspondents:
+            ids = self._departed_by_prefix.get(prefix)
+            if ids is not None:
+                ids.discard(dep.mn_id)
+                if not ids:
+                    del self._departed_by_prefix[prefix]
+
+    def _departed_with(self, prefix: Net) -> list[Departed]:
+        """The departed MNs that had ``prefix`` as a correspondent, in ``departed``'s order."""
+        ids = self._departed_by_prefix.get(prefix)
+        if not ids:
+            return []
+        return [self.departed[m] for m in sorted(ids, key=self._departed_place.__getitem__)]
+
     def _remove_redirect(self, redirect: Redirect, fx: Effects) -> None:
         obj = self.endpoints.obj_of(redirect.mn_id)
         for hnp in redirect.hnps:
@@ -394,7 +432,7 @@ class Dmf:
                 self._remove_redirect(redirect, fx)
         for mn_id, dep in list(self.departed.items()):
             if now - dep.departed_at > DEPARTED_KEEP and mn_id not in self.redirects:
-                del self.departed[mn_id]
+                self._pop_departed(mn_id)
             elif dep.new_switch is None and not dep.withdrawn and now - dep.departed_at >= PBCI_WAIT:
                 dep.withdrawn = True
                 told = ({c.switch for c in dep.correspondents.values()} | dep.holders) - {self.name}
