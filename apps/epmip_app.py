@@ -127,11 +127,20 @@ class EpmipApp(app_manager.RyuApp):
     # ------------------------------------------------------------ sending
 
     def send(self, intents: Iterable[Intent]) -> None:
+        """Every message of one event to a switch in one write, in order (one ``Datapath.send``,
+        so one socket write instead of one per message), packed by ``ofp_adapter.to_bytes``."""
+        batches: dict[int, list[bytes]] = {}
         for intent in intents:
             dp = self.datapaths.get(intent.dpid)
             if dp is None:
                 continue
-            dp.send_msg(ofp_adapter.to_ryu(dp, intent))
+            dp.xid = xid = (dp.xid + 1) & 0xFFFFFFFF  # what Datapath.set_xid does
+            batch = batches.get(intent.dpid)
+            if batch is None:
+                batch = batches[intent.dpid] = []
+            batch.append(ofp_adapter.to_bytes(dp, intent, xid))
+        for dpid, batch in batches.items():
+            self.datapaths[dpid].send(b"".join(batch))
 
     def _ticker(self) -> None:
         while True:

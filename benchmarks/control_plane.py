@@ -169,6 +169,17 @@ class FakeDatapath:
         self.sent[type(msg).__name__] += 1
         self.bytes += len(msg.buf)
 
+    _NAMES = {14: "OFPFlowMod", 13: "OFPPacketOut", 20: "OFPBarrierRequest"}
+
+    def send(self, buf: bytes) -> None:
+        """Ryu's ``Datapath.send``: bytes already serialized (the epmip app batches its messages)."""
+        off = 0
+        while off < len(buf):
+            length = int.from_bytes(buf[off + 2 : off + 4], "big")
+            self.sent[self._NAMES.get(buf[off + 1], f"type {buf[off + 1]}")] += 1
+            off += length
+        self.bytes += len(buf)
+
 
 def packet_in_event(dp: FakeDatapath, port: int, frame: bytes, table_id: int = 0):
     """An EventOFPPacketIn as Ryu delivers it: the OFPT_PACKET_IN wire bytes (no buffer, the whole
