@@ -38,7 +38,7 @@ from controller.effects import Effects, Outstanding, Sequence, Stats
 from controller.interfaces import Departures, Endpoint, Endpoints
 from controller.messages import PBCA, PBCI, Status
 from controller.view import View
-from openflow_rules import flows
+from openflow_rules import flows, text
 
 LOG = logging.getLogger("epmip.dmf")
 
@@ -115,7 +115,7 @@ class Dmf:
         return {p.name for p in peers if p is not None and p.has_drf and p.name != self.name}
 
     def _addresses(self, names: set[str]) -> list[str]:
-        return sorted(str(self.view.peer(n).address) for n in names)
+        return sorted(text.address(self.view.peer(n).address) for n in names)
 
     def _send_pbci(self, msg: PBCI, now: float, fx: Effects) -> None:
         self.outstanding.add((msg.mn_id, msg.dst), msg, now)
@@ -167,8 +167,9 @@ class Dmf:
             self.told[ep.key] = set(told)
             for switch in sorted(told):
                 pbci = PBCI(
-                    src=self.name, dst=switch, seq=self.seq.next(), mn_id=ep.key, hnps=[str(h) for h in ep.hnps],
-                    new_coa=str(self.view.address), timestamp=self.view.now_stamp(attached_at),
+                    src=self.name, dst=switch, seq=self.seq.next(), mn_id=ep.key,
+                    hnps=[text.prefix(h) for h in ep.hnps], new_coa=text.address(self.view.address),
+                    timestamp=self.view.now_stamp(attached_at),
                 )  # fmt: skip
                 self._send_pbci(pbci, now, fx)
             return fx
@@ -178,8 +179,8 @@ class Dmf:
         self.previous[ep.key] = prev.name
         self.holders.setdefault(ep.key, set()).add(prev.name)  # our PBCI leaves the location in its cache
         pbci = PBCI(
-            src=self.name, dst=prev.name, seq=self.seq.next(), mn_id=ep.key, hnps=[str(h) for h in ep.hnps],
-            new_coa=str(self.view.address), timestamp=self.view.now_stamp(attached_at),
+            src=self.name, dst=prev.name, seq=self.seq.next(), mn_id=ep.key, hnps=[text.prefix(h) for h in ep.hnps],
+            new_coa=text.address(self.view.address), timestamp=self.view.now_stamp(attached_at),
             holders=self._addresses(self.holders[ep.key]),
         )  # fmt: skip
         self._send_pbci(pbci, now, fx)
@@ -215,7 +216,7 @@ class Dmf:
         fx = Effects()
         last = self.pbci_stamps.get(msg.mn_id, 0.0)
         here = self.endpoints.endpoint(msg.mn_id)
-        moved_away = msg.new_coa not in ("", str(self.view.address))
+        moved_away = msg.new_coa not in ("", text.address(self.view.address))
         arrived = self.arrived_at.get(msg.mn_id)
         if msg.timestamp < last or (
             here is not None and moved_away and arrived is not None and msg.timestamp < arrived
@@ -277,7 +278,7 @@ class Dmf:
         fx.send(self._pbca_to_new(msg, dep, redirect))
         for switch in sorted(notify):
             redirect.awaiting.add(switch)
-            holds = [str(p) for p, c in dep.correspondents.items() if c.switch == switch]
+            holds = [text.prefix(p) for p, c in dep.correspondents.items() if c.switch == switch]
             pbci = PBCI(src=self.name, dst=switch, seq=self.seq.next(), mn_id=msg.mn_id, hnps=msg.hnps,
                         new_coa=msg.new_coa, timestamp=msg.timestamp, holds=holds)  # fmt: skip
             self._send_pbci(pbci, now, fx)
@@ -295,7 +296,9 @@ class Dmf:
                 now_at[p] = None  # a local MN without DAF: no PBCI would follow it, so do not hand it on
         return PBCA(
             src=self.name, dst=msg.src, seq=msg.seq, mn_id=msg.mn_id, status=int(Status.ACCEPTED),
-            correspondents=[{"prefix": str(p), "coa": str(c.coa)} for p, c in now_at.items() if c is not None],
+            correspondents=[
+                {"prefix": text.prefix(p), "coa": text.address(c.coa)} for p, c in now_at.items() if c is not None
+            ],
             holders=self._addresses(redirect.told),
         )  # fmt: skip
 
@@ -312,9 +315,9 @@ class Dmf:
                         relay = PBCI(src=self.name, dst=dep.new_switch, seq=self.seq.next(), mn_id=msg.mn_id,
                                      hnps=msg.hnps, new_coa=msg.new_coa, timestamp=msg.timestamp)  # fmt: skip
                         self._send_pbci(relay, now, fx)
-        for text in msg.holds:  # the MN's new eMAG holds our endpoint's location from now on
+        for held in msg.holds:  # the MN's new eMAG holds our endpoint's location from now on
             try:
-                key = self.endpoints.key_for_prefix(ipaddress.IPv6Network(text))
+                key = self.endpoints.key_for_prefix(ipaddress.IPv6Network(held))
             except ValueError:
                 key = None
             if key is not None and loc.switch != self.name:

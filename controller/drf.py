@@ -25,7 +25,7 @@ from controller.effects import Effects, Numbering, Sequence, Stats
 from controller.interfaces import Endpoint, Endpoints
 from controller.messages import HBH_PEER, PBQA, PBQR, Status, pair_key
 from controller.view import View, prefix_of
-from openflow_rules import flows
+from openflow_rules import flows, text
 from openflow_rules.intents import OFPP_CONTROLLER, OFPP_TABLE, PacketOut
 
 LOG = logging.getLogger("epmip.drf")
@@ -124,8 +124,8 @@ class Drf:
     def _send_query(self, q: Query, now: float, fx: Effects) -> None:
         q.sent_at = now
         msg = PBQR(
-            src=self.name, dst="" if q.lmf == HBH else q.lmf, seq=q.seq, address=str(q.address),
-            requester=str(self.view.address),
+            src=self.name, dst="" if q.lmf == HBH else q.lmf, seq=q.seq, address=text.address(q.address),
+            requester=text.address(self.view.address),
         )  # fmt: skip
         if q.lmf == HBH:
             # §4.4.2: the PBQR leaves this switch as an IPv6 packet to the queried address with a
@@ -143,7 +143,7 @@ class Drf:
         query = next((q for q in self.queries.values() if q.seq == msg.seq), None)
         if query is None:
             return fx  # late answer to a query that timed out
-        if msg.address != str(query.address) or (query.lmf != HBH and msg.src != query.lmf):
+        if msg.address != text.address(query.address) or (query.lmf != HBH and msg.src != query.lmf):
             # an answer must match the question: its sequence number, address and LMF
             self.stats.count("rejected_unmatched_pbqa")
             LOG.warning("%s: PBQA from %s for %s does not answer query %d", self.name, msg.src, msg.address, msg.seq)

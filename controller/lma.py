@@ -22,7 +22,7 @@ from controller.effects import Effects, Stats
 from controller.lr import LrLma
 from controller.messages import PBA, PBU, Status
 from controller.view import View
-from openflow_rules import flows
+from openflow_rules import flows, text
 
 LOG = logging.getLogger("epmip.lma")
 WITHDRAW_AFTER = 1.0  # a de-registered binding not taken over within this long: its MN left
@@ -117,7 +117,7 @@ class Lma:
         if bound is not None and bound != self.name:
             return self._reply(pbu, Status.NOT_LMA_FOR_THIS_MOBILE_NODE)
         hnps = self.hnps_for(mn)
-        if pbu.hnps and sorted(pbu.hnps) != sorted(str(h) for h in hnps):
+        if pbu.hnps and sorted(pbu.hnps) != sorted(text.prefix(h) for h in hnps):
             return self._reply(pbu, Status.NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX)
         bce = self.cache.get(mn.id)
         last = bce.timestamp if bce is not None else self._last_stamp.get(mn.id, -math.inf)
@@ -131,8 +131,8 @@ class Lma:
             self.stats.count("pbu_duplicate")
             previous = bce.previous_coa if bce.previous_coa is not None and pbu.handoff != 5 else None
             return self._reply(
-                pbu, Status.ACCEPTED, now, hnps=[str(h) for h in bce.hnps], lifetime=bce.lifetime,
-                previous_coa=str(previous) if previous is not None and pbu.lifetime else "",
+                pbu, Status.ACCEPTED, now, hnps=[text.prefix(h) for h in bce.hnps], lifetime=bce.lifetime,
+                previous_coa=text.address(previous) if previous is not None and pbu.lifetime else "",
             )  # fmt: skip
         if pbu.lifetime == 0:
             return self._deregister(pbu, bce, coa, now)
@@ -165,8 +165,8 @@ class Lma:
             self._program(bce, fx)
         fx.merge(
             self._reply(
-                pbu, Status.ACCEPTED, now, hnps=[str(h) for h in hnps], lifetime=pbu.lifetime,
-                previous_coa=str(previous) if previous is not None else "",
+                pbu, Status.ACCEPTED, now, hnps=[text.prefix(h) for h in hnps], lifetime=pbu.lifetime,
+                previous_coa=text.address(previous) if previous is not None else "",
             )
         )  # fmt: skip
         if self.lr is not None and previous is not None:
@@ -196,7 +196,7 @@ class Lma:
             if self.lr is not None:
                 fx.merge(self.lr.departing(bce))
         # A de-registration from a MAG that no longer holds the binding changes nothing.
-        return fx.merge(self._reply(pbu, Status.ACCEPTED, now, hnps=[str(p) for p in bce.hnps] if bce else []))
+        return fx.merge(self._reply(pbu, Status.ACCEPTED, now, hnps=[text.prefix(p) for p in bce.hnps] if bce else []))
 
     # ------------------------------------------------------------ data plane
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from openflow_rules import text
 from openflow_rules.intents import (
     ETH_TYPE_IPV6,
     ETH_TYPE_MPLS,
@@ -57,7 +58,7 @@ Match = dict[str, Any]
 
 
 def _p(prefix: Prefix) -> str:
-    return str(prefix)
+    return text.prefix(prefix)
 
 
 def _tunnel(label: int, port: int) -> tuple[Action, ...]:
