@@ -214,7 +214,8 @@ class Dmf:
 
     def on_pbci(self, msg: PBCI, now: float) -> Effects:
         fx = Effects()
-        last = self.pbci_stamps.get(msg.mn_id, 0.0)
+        seen = self.pbci_stamps.get(msg.mn_id)
+        last = 0.0 if seen is None else seen
         here = self.endpoints.endpoint(msg.mn_id)
         moved_away = msg.new_coa not in ("", text.address(self.view.address))
         arrived = self.arrived_at.get(msg.mn_id)
@@ -245,7 +246,10 @@ class Dmf:
         if msg.mn_id in self.departed:
             self._as_previous(msg, hnps, loc, now, fx)
         else:
-            self._as_correspondent(msg, hnps, loc, now, fx)
+            # a PBCI of a move we have handled already (the same attach time): re-pointing again is
+            # harmless, relaying again is not - two eMAGs that each hold a departed MN talking to
+            # this MN would pass it back and forth forever (found by `epmip bench load`)
+            self._as_correspondent(msg, hnps, loc, now, fx, may_relay=seen is None or msg.timestamp > seen)
         return fx
 
     def _as_previous(self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects) -> None:
@@ -302,7 +306,9 @@ class Dmf:
             holders=self._addresses(redirect.told),
         )  # fmt: skip
 
-    def _as_correspondent(self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects) -> None:
+    def _as_correspondent(
+        self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects, may_relay: bool = True
+    ) -> None:
         """A correspondent's DRF: re-point, relay for local MNs that moved on, acknowledge."""
         repointed = 0
         for hnp in hnps:
@@ -310,7 +316,7 @@ class Dmf:
             for dep in self._departed_with(hnp):
                 if hnp in dep.correspondents:
                     dep.correspondents[hnp] = loc
-                    if dep.new_switch is not None and dep.new_switch != loc.switch:
+                    if may_relay and dep.new_switch is not None and dep.new_switch != loc.switch:
                         self.stats.count("dmf_pbci_relayed")
                         relay = PBCI(src=self.name, dst=dep.new_switch, seq=self.seq.next(), mn_id=msg.mn_id,
                                      hnps=msg.hnps, new_coa=msg.new_coa, timestamp=msg.timestamp)  # fmt: skip
