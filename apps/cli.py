@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=int, default=64, help="events in flight at most when saturating (default: 64)")
     p.add_argument("--latency-seconds", type=float, default=3.0, help="length of the half-rate phase (default: 3)")
     p.add_argument("--no-profile", action="store_true", help="skip the profiled pass")
+    p.add_argument("--logs", default=None, help="keep the domain file, controller logs and profile in this directory")
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
     args = parser.parse_args(argv)
     if args.command == "check-config":
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_load(
             args.mns, args.routes, args.handoffs, args.rate, args.window, args.latency_seconds,
-            profile=not args.no_profile, as_json=args.json,
+            profile=not args.no_profile, as_json=args.json, logs=args.logs,
         )  # fmt: skip
     parser.error(f"unknown command {args.command}")
     return 2

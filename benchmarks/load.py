@@ -665,6 +665,7 @@ def report(result: dict) -> str:
 def run(
     mns: int = DEFAULT_MNS, routes: int = 20_000, handoffs: int = 3_000, rate: float = 0.0,
     window: int = DEFAULT_WINDOW, latency_seconds: float = 3.0, profile: bool = True, as_json: bool = False,
+    logs: str | None = None,
 ) -> int:  # fmt: skip
     class Args:
         pass
@@ -675,7 +676,8 @@ def run(
     env = environment()
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="epmip-load-") as tmp:
-        work = Path(tmp)
+        work = Path(logs) if logs else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         try:
             result = Load(mns, work).run(args)
         except LoadError as exc:
