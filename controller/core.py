@@ -50,6 +50,7 @@ class PortInfo:
 class EpmipController:
     def __init__(self, domain: Domain, epoch: float = 0.0) -> None:
         self.domain = domain
+        domain.index_hosts()  # not inside the first port event
         self.topo = Topology(domain)
         self.bus = Dispatcher(key=domain.signalling_key)
         self.stats_ = Stats()  # the root's own events (switches, punts it could not classify)

@@ -133,7 +133,8 @@ class Dmf:
 
     def on_holders(self, ep: Endpoint, holders: list[str]) -> None:
         """A PBA (registration or refresh) listed the DRFs the LMF gave the MN's location to."""
-        self.holders.setdefault(ep.key, set()).update(self._names(holders))
+        if holders:  # no empty set per MN: most have no holder (memory per MN, issue 13)
+            self.holders.setdefault(ep.key, set()).update(self._names(holders))
 
     def on_departed_holders(self, key: str, holders: list[str]) -> None:
         """The PBA to a departed MN's de-registration listed the LMF's holders of its location."""
@@ -164,7 +165,8 @@ class Dmf:
             # §6, or from nowhere): tell them here, so that a fallback entry they installed while
             # the MN was out of reach becomes a direct one now.
             told = self.holders.get(ep.key, set()) - {self.name}
-            self.told[ep.key] = set(told)
+            if told:
+                self.told[ep.key] = set(told)
             for switch in sorted(told):
                 pbci = PBCI(
                     src=self.name, dst=switch, seq=self.seq.next(), mn_id=ep.key,

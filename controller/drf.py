@@ -38,7 +38,7 @@ FALLBACK = "fallback"
 REFRESH_AT = 0.8  # a location in use is asked for again at this fraction of its lifetime
 
 
-@dataclass
+@dataclass(slots=True)  # one per MN: no __dict__ (memory per MN, issue 13)
 class Location:
     coa: Addr
     switch: str

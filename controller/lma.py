@@ -77,8 +77,10 @@ class Lma:
                 ipaddress.IPv6Network((int(pool.network_address) + ((index + j * stride) << 64), 64))
                 for j in range(mn.hnp_count)
             ]
+            shift = 128 - pool.prefixlen  # hnp.subnet_of(pool) in integers: subnet_of caches two
+            base = int(pool.network_address) >> shift  # more address objects on every HNP (~470 B)
             for hnp in hnps:
-                if not hnp.subnet_of(pool):
+                if pool.prefixlen > 64 or int(hnp.network_address) >> shift != base:
                     raise ValueError(f"{self.name}: prefix {pool} has no /64 left for {mn.id}")
             self._allocated[mn.id] = hnps
         return hnps

@@ -43,7 +43,7 @@ PBA_TIMEOUT = 1.0  # RFC 5213 InitialBindackTimeoutFirstReg
 PBU_RETRIES = 3
 
 
-@dataclass
+@dataclass(slots=True)  # one per MN: no __dict__ (memory per MN, issue 13)
 class Attachment:
     mn: MobileNode
     port: int
