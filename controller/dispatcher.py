@@ -78,8 +78,10 @@ class Dispatcher:
         self.sent[msg.TYPE] += 1
         self.bytes_sent += size
         self.log.append(LoggedMessage(now, msg.TYPE, msg.src, msg.dst, msg.seq, size))
-        if LOG.isEnabledFor(logging.INFO):
-            LOG.info("%s %s -> %s seq=%d %s", msg.TYPE, msg.src, msg.dst, msg.seq, _brief(msg))
+        if LOG.isEnabledFor(logging.DEBUG):
+            # DEBUG, not INFO: two log records per route set-up were a tenth of the controller's
+            # time under load; the recent messages are in ``log`` (GET /epmip/v1/messages)
+            LOG.debug("%s %s -> %s seq=%d %s", msg.TYPE, msg.src, msg.dst, msg.seq, _brief(msg))
         if self.faults is None:
             self._queue.append((msg.dst, msg, now))
             return
