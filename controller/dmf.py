@@ -29,6 +29,7 @@ learns about other nodes comes in PBCI/PBCA messages.
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 import logging
 from dataclasses import dataclass, field
@@ -97,6 +98,9 @@ class Dmf:
         self._departed_by_prefix: dict[Net, set[str]] = {}
         self._departed_place: dict[str, int] = {}
         self._places = 0
+        # (when, place, mn_id, departed_at, wait): when a departure may be due for withdrawal
+        # (PBCI_WAIT) or forgetting (DEPARTED_KEEP) - the tick looks at those, not at every departure
+        self._departed_due: list[tuple[float, int, str, float, float]] = []
         self.handoff_started: dict[str, float] = {}  # MNs that arrived here: attach time
         self.holders: dict[str, set[str]] = {}  # local endpoint -> DRFs (names) holding its location
         self.pbci_stamps: dict[str, float] = {}  # MN -> newest PBCI timestamp accepted for it
@@ -404,6 +408,9 @@ class Dmf:
         else:  # replaced in place: it keeps its place in the dict, and so in the index
             self._unindex(old)
         self.departed[dep.mn_id] = dep
+        place = self._departed_place[dep.mn_id]
+        for wait in (PBCI_WAIT, DEPARTED_KEEP):
+            heapq.heappush(self._departed_due, (dep.departed_at + wait, place, dep.mn_id, dep.departed_at, wait))
         for prefix in dep.correspondents:
             self._departed_by_prefix.setdefault(prefix, set()).add(dep.mn_id)
 
@@ -421,6 +428,29 @@ class Dmf:
                 ids.discard(dep.mn_id)
                 if not ids:
                     del self._departed_by_prefix[prefix]
+
+    def _due_departures(self, now: float) -> list[tuple[str, Departed]]:
+        """The departures whose withdrawal or forgetting may be due, in ``departed``'s order (the
+        conditions are checked by the caller, exactly as when every departure was looked at)."""
+        due: dict[str, Departed] = {}
+        later = []
+        heap = self._departed_due
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            _, place, mn_id, departed_at, wait = entry
+            dep = self.departed.get(mn_id)
+            if dep is None or dep.departed_at != departed_at or self._departed_place[mn_id] != place:
+                continue  # gone, or replaced (the new record has its own entries)
+            due[mn_id] = dep
+            if wait == PBCI_WAIT:
+                done = now - departed_at >= PBCI_WAIT  # (withdrawn now, or never: a PBCI came)
+            else:
+                done = now - departed_at > DEPARTED_KEEP and mn_id not in self.redirects
+            if not done:
+                later.append(entry)  # look again at the next tick
+        for entry in later:
+            heapq.heappush(heap, entry)
+        return sorted(due.items(), key=lambda kv: self._departed_place[kv[0]])
 
     def _departed_with(self, prefix: Net) -> list[Departed]:
         """The departed MNs that had ``prefix`` as a correspondent, in ``departed``'s order."""
@@ -441,7 +471,7 @@ class Dmf:
             if redirect.remove_at <= now:
                 del self.redirects[mn_id]
                 self._remove_redirect(redirect, fx)
-        for mn_id, dep in list(self.departed.items()):
+        for mn_id, dep in self._due_departures(now):
             if now - dep.departed_at > DEPARTED_KEEP and mn_id not in self.redirects:
                 self._pop_departed(mn_id)
             elif dep.new_switch is None and not dep.withdrawn and now - dep.departed_at >= PBCI_WAIT:
