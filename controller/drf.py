@@ -74,6 +74,7 @@ class Drf:
         self.location: dict[Net, Location] = {}
         self.sessions: dict[str, dict[Net, str]] = {}  # endpoint -> prefix -> direct | fallback
         self.queries: dict[Net, Query] = {}
+        self._query_by_seq: dict[int, Query] = {}  # the same queries by sequence number (PBQA lookup)
         self.fallback_since: dict[tuple[str, Net], float] = {}
         self._direct_to: dict[Net, set[str]] = {}  # correspondent prefix -> endpoints with a direct entry
         self._fallback_to: dict[Net, set[str]] = {}  # correspondent prefix -> endpoints with a fallback entry
@@ -110,6 +111,7 @@ class Drf:
             return fx
         query = Query(prefix, dst, lmf, self.seq.next(), now, now, waiting={ep.key})
         self.queries[prefix] = query
+        self._query_by_seq[query.seq] = query
         self._send_query(query, now, fx)
         return fx
 
@@ -140,8 +142,8 @@ class Drf:
 
     def on_pbqa(self, msg: PBQA, now: float) -> Effects:
         fx = Effects()
-        query = next((q for q in self.queries.values() if q.seq == msg.seq), None)
-        if query is None:
+        query = self._query_by_seq.get(msg.seq)
+        if query is None or self.queries.get(query.prefix) is not query:
             return fx  # late answer to a query that timed out
         if msg.address != text.address(query.address) or (query.lmf != HBH and msg.src != query.lmf):
             # an answer must match the question: its sequence number, address and LMF
@@ -149,6 +151,7 @@ class Drf:
             LOG.warning("%s: PBQA from %s for %s does not answer query %d", self.name, msg.src, msg.address, msg.seq)
             return fx
         del self.queries[query.prefix]
+        del self._query_by_seq[query.seq]
         self.stats.latency("location_query", now - query.started_at)
         lifetime = msg.lifetime if msg.lifetime > 0 else None
         loc = self.location_from(msg.coa, "pbqa", now, lifetime) if msg.status == Status.ACCEPTED else None
@@ -294,6 +297,7 @@ class Drf:
             if self._direct_to.get(prefix) and prefix not in self.queries and lmf is not None:
                 q = Query(prefix, address, lmf, self.seq.next(), now, now, refresh=True)
                 self.queries[prefix] = q
+                self._query_by_seq[q.seq] = q
                 self.stats.count("drf_refresh_query")
                 self._send_query(q, now, fx)
 
@@ -310,6 +314,8 @@ class Drf:
                 self._send_query(q, now, fx)
                 continue
             del self.queries[prefix]
+            if self._query_by_seq.get(q.seq) is q:
+                del self._query_by_seq[q.seq]
             self.stats.count("drf_query_timeout")
             for key in q.waiting:
                 ep = self.endpoints.endpoint(key)

@@ -17,6 +17,7 @@ from types import MappingProxyType
 
 from controller.config import Domain, FixedNetwork, MobileNode, Switch, Timers
 from controller.topology import Topology
+from openflow_rules import text
 
 Addr = ipaddress.IPv6Address
 Net = ipaddress.IPv6Network
@@ -76,6 +77,8 @@ class View:
             for sw in domain.switches.values()
         }
         self._by_address: dict[Addr, str] = {p.address: p.name for p in self.peers.values()}
+        # and by the text messages carry (RFC 5952, as text.address writes it): no parse per message
+        self._by_address_text: dict[str, str] = {text.address(p.address): p.name for p in self.peers.values()}
         self.default_lma: str | None = self.me.lma
         # §4.4.1 prefix configuration: (prefix, owning (e)LMA); fixed networks and their routers
         self.lma_prefixes: list[tuple[Net, str]] = [
@@ -90,6 +93,10 @@ class View:
 
     def peer_at(self, address: Addr | str) -> Peer | None:
         """The node whose configured address is ``address`` (None: not a node of this domain)."""
+        if isinstance(address, str):
+            name = self._by_address_text.get(address)
+            if name is not None:
+                return self.peers[name]
         try:
             addr = address if isinstance(address, Addr) else Addr(address)
         except ValueError:
