@@ -11,7 +11,7 @@ Measured per N (rates are operations per second of wall time on one core; nothin
 time):
 
 1. registrations/s: ``port_added`` for an MN's access port (MAC ``access_port_mac(mn.mac)``) ->
-   MAG PBU -> msgpack dispatcher -> LMA BCE + binding flow -> PBA -> MAG flows + RA; timed on a
+   MAG PBU -> dispatcher -> LMA BCE + binding flow -> PBA -> MAG flows + RA; timed on a
    random sample of MNs after the others are registered (so at ~N bindings).  The others are
    registered without the core's port-MAC lookup (``Mag.host_seen`` + the bus: the same
    PBU/PBA/flows/RA path); that fill is timed too and reported as its own figure, which separates
@@ -20,8 +20,9 @@ time):
 2. route set-ups/s: ``packet_in(table=UPLINK)`` with a 54-byte Ethernet+IPv6 header from an MN
    to the HNP of an MN on another eMAG that this eMAG has not located yet: DRF miss -> PBQR ->
    LMF lookup -> PBQA -> DRF flow intent.  Also: the same through the Ryu app's own packet-in
-   handler (``EpmipApp._packet_in``, OFPPacketIn event in, OFPFlowMod built by
-   ``apps/ofp_adapter.to_ryu`` and serialized), and DRF misses answered from the location cache.
+   handler (``EpmipApp._packet_in``, OFPPacketIn event in, the flow-mod packed by
+   ``apps/ofp_adapter.to_bytes`` and handed to ``Datapath.send``), and DRF misses answered from the
+   location cache.  Through real sockets: ``epmip bench load`` (benchmarks/load.py).
 3. handoffs/s: ``port_removed`` on the old eMAG then ``port_added`` on the other eMAG of the same
    eLMA, for MNs that have DRF sessions (de-registration PBU/PBA, PBU/PBA with previous CoA,
    PBCI/PBCA with the correspondents, redirect, re-pointed DRF entries); also without the
@@ -813,12 +814,13 @@ EXPLAIN = (
     "per s: operations per second of wall time on one thread; us each: the inverse.  exponent: "
     "d log(figure)/d log(N) from the smallest to the largest N (0: flat, -1: each operation costs O(N)).",
     "registrations, full path: EpmipController.port_added (access-port MAC -> MN profile, PBU/PBA through the "
-    "msgpack dispatcher, BCE, LMA binding flow, MAG flows, RA) on a random sample, timed after the other MNs "
+    "dispatcher (in-process: records, counted at their wire size), BCE, LMA binding flow, MAG flows, RA) "
+    "on a random sample, timed after the other MNs "
     "were registered; without the port-MAC lookup: Mag.host_seen + the bus (the same signalling, flows, RA).",
     "route set-ups: packet_in(table=UPLINK) of a 54-byte header to an MN on another eMAG not yet located: "
     "DRF miss, PBQR, LMF binding-cache lookup, PBQA, DRF flow intent (no Ryu objects).  Ryu app handler: the "
-    "same set-up through EpmipApp._packet_in with a prebuilt EventOFPPacketIn, the intents turned into "
-    "OFPFlowMod by apps/ofp_adapter.to_ryu and serialized by a fake datapath (xid + msg.serialize()).",
+    "same set-up through EpmipApp._packet_in with a prebuilt EventOFPPacketIn, the intents packed by "
+    "apps/ofp_adapter.to_bytes (one buffer per switch) and handed to a fake datapath's send().",
     "simple_switch_13: its own packet-in handler with a prebuilt EventOFPPacketIn for a learned destination: "
     "Ethernet parse, MAC learning, OFPFlowMod and OFPPacketOut built and serialized on the same fake datapath.  "
     "Neither figure includes socket I/O, Ryu's OpenFlow parsing of the packet-in or its event queue.",
