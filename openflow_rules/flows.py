@@ -108,7 +108,8 @@ def in_generation(fm: FlowMod, gen: int) -> FlowMod:
     unchanged (the delete builders ignore G)."""
     if fm.command != "add":
         return fm
-    return dataclasses.replace(fm, cookie=with_generation(fm.cookie, gen))
+    cookie = with_generation(fm.cookie, gen)
+    return fm if cookie == fm.cookie else dataclasses.replace(fm, cookie=cookie)  # frozen: no copy needed
 
 
 # ------------------------------------------------------------------ base (per switch)

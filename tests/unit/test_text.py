@@ -36,3 +36,14 @@ def test_prefix_text_is_str():
     for n in nets:
         assert text.prefix(n) == str(n), n
     assert text.prefix("2001:db8::/64") == "2001:db8::/64"
+
+
+def test_a_prefix_with_its_hash_kept_is_equal_to_and_hashed_like_the_network():
+    from controller.view import Prefix, prefix_of
+
+    addr = ipaddress.IPv6Address("2001:db8:a:1::99")
+    p = prefix_of(addr)
+    plain = ipaddress.IPv6Network("2001:db8:a:1::/64")
+    assert isinstance(p, Prefix) and p == plain and hash(p) == hash(plain) and str(p) == str(plain)
+    assert {plain: 1}[p] == 1 and {p: 2}[plain] == 2
+    assert prefix_of(ipaddress.IPv6Address("2001:db8:a:2::1")) != plain
