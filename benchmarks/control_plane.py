@@ -108,6 +108,9 @@ def mn_mac(i: int) -> str:
 def _layout() -> dict:
     doc = yaml.safe_load(LAYOUT.read_text())
     doc.update(mode="epmip", lmf_discovery="config", mobile_nodes=[])
+    # the fake clock moves STEP per event: a full fill of 1M MNs passes 100 s, so refreshes of a 60 s
+    # binding would fall due (and the timer-tick figure expects nothing due)
+    doc.setdefault("timers", {})["binding_lifetime"] = 3600
     for sw in doc["switches"]:
         if sw["name"] in POOLS:
             sw["prefixes"] = POOLS[sw["name"]]
