@@ -72,6 +72,9 @@ class Departed:
     holders: set[str] = field(default_factory=set)  # DRFs (names) holding its location
     new_switch: str | None = None
     withdrawn: bool = False
+    withdrawn_from: set[str] = field(default_factory=set)  # DRFs (names) already told it is gone
+    withdrawn_stamp: float = 0.0  # the withdrawals' timestamp: the departure (timestamp clock)
+    previous: str | None = None  # the p-eMAG our PBCI went to when it arrived here (its PBCA may be late)
 
 
 class NoDepartures:
@@ -145,6 +148,11 @@ class Dmf:
         dep = self.departed.get(key)
         if dep is not None:
             dep.holders |= self._names(holders)
+            if dep.withdrawn and dep.new_switch is None and not dep.holders <= dep.withdrawn_from:
+                # the PBA came after the withdrawal went out (its first copy was lost): the holders
+                # it names are told at the next tick
+                dep.withdrawn = False
+                self._recheck(dep)
 
     def on_bound(self, ep: Endpoint, previous_coa: str, holders: list[str], attached_at: float, now: float) -> Effects:
         """An MN registered here (PBA accepted).  If it came from another eMAG, tell that one."""
@@ -202,13 +210,13 @@ class Dmf:
                 self.drf.forget(hnp)
         self.handoff_started.pop(ep.key, None)
         self.arrived_at.pop(ep.key, None)
-        self.previous.pop(ep.key, None)
+        previous = self.previous.pop(ep.key, None)
         self.told.pop(ep.key, None)
         holders = self.holders.pop(ep.key, set())
         for key in [k for k in self.outstanding.pending if isinstance(k, tuple) and k[0] == ep.key]:
             self.outstanding.answered(key)  # its PBCI to p-eMAG no longer matters
         if ep.daf:
-            self._set_departed(Departed(ep.key, list(ep.hnps), correspondents, now, holders))
+            self._set_departed(Departed(ep.key, list(ep.hnps), correspondents, now, holders, previous=previous))
         else:
             # no DAF: no PBCI will follow it (§4.1); local MNs' entries delivering its HNP here go,
             # and their next packet asks again
@@ -235,7 +243,7 @@ class Dmf:
             return fx
         self.pbci_stamps[msg.mn_id] = msg.timestamp
         if msg.new_coa == "":
-            return self._withdrawn(msg, fx)
+            return self._withdrawn(msg, now, fx)
         loc = self.drf.location_from(msg.new_coa, "pbci", now)
         try:
             hnps = [ipaddress.IPv6Network(h) for h in msg.hnps]
@@ -249,16 +257,22 @@ class Dmf:
         if here is not None and loc.switch != self.name:
             # The MN is still attached here as far as we know (its port event is late): it left.
             fx.merge(self.departures.leave(msg.mn_id, now))
+        # a PBCI of a move handled already (the same attach time) is not relayed again: eMAGs that
+        # each hold a departed MN that talked to this one would pass it around forever (found by
+        # `epmip bench load`)
+        may_relay = seen is None or msg.timestamp > seen
         if msg.mn_id in self.departed:
-            self._as_previous(msg, hnps, loc, now, fx)
+            self._as_previous(msg, hnps, loc, now, fx, may_relay)
         else:
             # a PBCI of a move we have handled already (the same attach time): re-pointing again is
             # harmless, relaying again is not - two eMAGs that each hold a departed MN talking to
             # this MN would pass it back and forth forever (found by `epmip bench load`)
-            self._as_correspondent(msg, hnps, loc, now, fx, may_relay=seen is None or msg.timestamp > seen)
+            self._as_correspondent(msg, hnps, loc, now, fx, may_relay)
         return fx
 
-    def _as_previous(self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects) -> None:
+    def _as_previous(
+        self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects, may_relay: bool = True
+    ) -> None:
         """p-eMAG: redirect, tell n-eMAG the correspondents, tell every holder of the location."""
         dep = self.departed[msg.mn_id]
         redirect = self.redirects.get(msg.mn_id)
@@ -286,13 +300,19 @@ class Dmf:
         notify = (correspondents | dep.holders | self._names(msg.holders)) - {self.name, loc.switch}
         redirect.told = notify | (correspondents & {loc.switch})
         fx.send(self._pbca_to_new(msg, dep, redirect))
+        # After our withdrawal (its PBCI came late; with make-before-break the attach there can
+        # precede the departure here) the news must not look older than the withdrawal it undoes.
+        stamp = max(msg.timestamp, dep.withdrawn_stamp) if dep.withdrawn else msg.timestamp
         for switch in sorted(notify):
             redirect.awaiting.add(switch)
             holds = [text.prefix(p) for p, c in dep.correspondents.items() if c.switch == switch]
             pbci = PBCI(src=self.name, dst=switch, seq=self.seq.next(), mn_id=msg.mn_id, hnps=msg.hnps,
-                        new_coa=msg.new_coa, timestamp=msg.timestamp, holds=holds)  # fmt: skip
+                        new_coa=msg.new_coa, timestamp=stamp, holds=holds)  # fmt: skip
             self._send_pbci(pbci, now, fx)
         redirect.remove_at = now + (PBCA_WAIT if redirect.awaiting else REDIRECT_HOLD)
+        # this node may also hold the location for other local MNs that left meanwhile (the MN
+        # was their correspondent here): their new eMAGs must hear of the move as well
+        self._relay_to_moved(msg, hnps, loc, now, fx, may_relay)
 
     def _pbca_to_new(self, msg: PBCI, dep: Departed, redirect: Redirect) -> PBCA:
         """The MN's correspondents where they are *now* (this DRF's location cache, which PBCIs and
@@ -312,6 +332,23 @@ class Dmf:
             holders=self._addresses(redirect.told),
         )  # fmt: skip
 
+    def _relay_to_moved(
+        self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects, may_relay: bool = True
+    ) -> None:
+        """Local MNs that moved on took the MN's location with them (our PBCA): their new eMAGs
+        get the news too - once per move (``may_relay``: a PBCI of a move handled already is not
+        relayed again, or eMAGs holding such MNs would pass it around forever)."""
+        for hnp in hnps:
+            for dep in self._departed_with(hnp):
+                if dep.mn_id == msg.mn_id or hnp not in dep.correspondents:
+                    continue
+                dep.correspondents[hnp] = loc
+                if may_relay and dep.new_switch is not None and dep.new_switch not in (loc.switch, msg.src):
+                    self.stats.count("dmf_pbci_relayed")
+                    relay = PBCI(src=self.name, dst=dep.new_switch, seq=self.seq.next(), mn_id=msg.mn_id,
+                                 hnps=msg.hnps, new_coa=msg.new_coa, timestamp=msg.timestamp)  # fmt: skip
+                    self._send_pbci(relay, now, fx)
+
     def _as_correspondent(
         self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects, may_relay: bool = True
     ) -> None:
@@ -319,28 +356,31 @@ class Dmf:
         repointed = 0
         for hnp in hnps:
             repointed += self.drf.learn(hnp, loc, fx)
-            for dep in self._departed_with(hnp):
-                if hnp in dep.correspondents:
-                    dep.correspondents[hnp] = loc
-                    if may_relay and dep.new_switch is not None and dep.new_switch != loc.switch:
-                        self.stats.count("dmf_pbci_relayed")
-                        relay = PBCI(src=self.name, dst=dep.new_switch, seq=self.seq.next(), mn_id=msg.mn_id,
-                                     hnps=msg.hnps, new_coa=msg.new_coa, timestamp=msg.timestamp)  # fmt: skip
-                        self._send_pbci(relay, now, fx)
+        self._relay_to_moved(msg, hnps, loc, now, fx, may_relay)
         for held in msg.holds:  # the MN's new eMAG holds our endpoint's location from now on
             try:
-                key = self.endpoints.key_for_prefix(ipaddress.IPv6Network(held))
+                prefix = ipaddress.IPv6Network(held)
             except ValueError:
-                key = None
-            if key is not None and loc.switch != self.name:
+                continue
+            if loc.switch == self.name:
+                continue
+            key = self.endpoints.key_for_prefix(prefix)
+            if key is not None:
                 self.holders.setdefault(key, set()).add(loc.switch)
+                continue
+            for dep in self.departed.values():  # our endpoint has left: its withdrawal must reach it too
+                if prefix in dep.hnps and dep.new_switch is None:
+                    dep.holders.add(loc.switch)
+                    if dep.withdrawn and loc.switch not in dep.withdrawn_from:
+                        dep.withdrawn = False  # told at the next tick
+                        self._recheck(dep)
         if repointed and msg.timestamp > 0:
             # the PBCI's timestamp is the MN's attach time at n-eMAG: attach -> correspondent updated
             self.stats.latency("handoff_reroute", max(self.view.now_stamp(now) - msg.timestamp, 0.0))
         self.stats.count("dmf_correspondent_updated")
         self._ack(msg, Status.ACCEPTED, fx)
 
-    def _withdrawn(self, msg: PBCI, fx: Effects) -> Effects:
+    def _withdrawn(self, msg: PBCI, now: float, fx: Effects) -> Effects:
         """The MN's p-eMAG lost it and heard of no new eMAG (it moved to a legacy MAG, §6, or
         left): forget its location, so local MNs fall back to PMIP routing and ask again."""
         try:
@@ -350,12 +390,23 @@ class Dmf:
         if not hnps:
             self._reject(msg, "PBCI withdrawal without an HNP", fx)
             return fx
+        relay_to: set[str] = set()
         for hnp in hnps:
             loc = self.drf.location.get(hnp)
             if loc is not None and loc.switch == self.name:
                 continue  # the MN is attached here by now: the withdrawal is stale
             self.drf.forget(hnp)
             self.drf.drop_direct(hnp, fx)
+            for dep in self._departed_with(hnp):
+                # a local MN that moved on took this location with it (our PBCA handed it over):
+                # its new eMAG must lose it too
+                if hnp in dep.correspondents and dep.new_switch not in (None, self.name, msg.src):
+                    relay_to.add(str(dep.new_switch))
+        for switch in sorted(relay_to):
+            self.stats.count("dmf_withdrawal_relayed")
+            relay = PBCI(src=self.name, dst=switch, seq=self.seq.next(), mn_id=msg.mn_id, hnps=msg.hnps,
+                         new_coa="", timestamp=msg.timestamp)  # fmt: skip
+            self._send_pbci(relay, now, fx)
         self.stats.count("dmf_location_withdrawn")
         self._ack(msg, Status.ACCEPTED, fx)
         return fx
@@ -371,6 +422,15 @@ class Dmf:
             return fx
         if msg.src in self.told.get(msg.mn_id, set()):
             self.told[msg.mn_id].discard(msg.src)  # a holder we told ourselves (no p-eMAG) acknowledged
+            return fx
+        dep = self.departed.get(msg.mn_id)
+        if dep is not None and dep.previous == msg.src and dep.new_switch is None:
+            # the PBCA to our PBCI came after the MN left here again: the DRFs it names hold the
+            # location we gave them (through p-eMAG), so they must be told it is gone too
+            dep.holders |= self._names(msg.holders)
+            if dep.withdrawn and not dep.holders <= dep.withdrawn_from:
+                dep.withdrawn = False  # told at the next tick
+                self._recheck(dep)
             return fx
         ep = self.endpoints.endpoint(msg.mn_id)
         if ep is None or not ep.daf:
@@ -429,6 +489,11 @@ class Dmf:
                 if not ids:
                     del self._departed_by_prefix[prefix]
 
+    def _recheck(self, dep: Departed) -> None:
+        """Have the next tick look at ``dep`` again (its withdrawal was undone: more to tell)."""
+        place = self._departed_place[dep.mn_id]
+        heapq.heappush(self._departed_due, (dep.departed_at + PBCI_WAIT, place, dep.mn_id, dep.departed_at, PBCI_WAIT))
+
     def _due_departures(self, now: float) -> list[tuple[str, Departed]]:
         """The departures whose withdrawal or forgetting may be due, in ``departed``'s order (the
         conditions are checked by the caller, exactly as when every departure was looked at)."""
@@ -477,10 +542,15 @@ class Dmf:
             elif dep.new_switch is None and not dep.withdrawn and now - dep.departed_at >= PBCI_WAIT:
                 dep.withdrawn = True
                 told = ({c.switch for c in dep.correspondents.values()} | dep.holders) - {self.name}
+                told -= dep.withdrawn_from
+                dep.withdrawn_from |= told
+                # stamped with the departure, not now: a PBCI for the MN's next attachment (stamped
+                # with its attach time) that comes late must still win over this withdrawal
+                dep.withdrawn_stamp = self.view.now_stamp(dep.departed_at)
                 for switch in sorted(told):
                     pbci = PBCI(
                         src=self.name, dst=switch, seq=self.seq.next(), mn_id=mn_id,
-                        hnps=[str(h) for h in dep.hnps], new_coa="", timestamp=self.view.now_stamp(now),
+                        hnps=[str(h) for h in dep.hnps], new_coa="", timestamp=dep.withdrawn_stamp,
                     )  # fmt: skip
                     self._send_pbci(pbci, now, fx)
                 for hnp in dep.hnps:

@@ -201,7 +201,12 @@ class Drf:
         for hnp in ep.hnps:
             fx.flow(flows.install_drf(self.view.dpid, obj, cn_id, hnp, prefix, label, port))
         self.sessions.setdefault(ep.key, {})[prefix] = DIRECT
-        self._direct_to.setdefault(prefix, set()).add(ep.key)
+        users = self._direct_to.setdefault(prefix, set())
+        if not users and loc.expires_at != math.inf:
+            # in use from now on: if its refresh point passed while nobody used it, the next tick
+            # asks again (the timer heap popped it then and, unused, only waited for its expiry)
+            heapq.heappush(self._expiry, (loc.refresh_at, prefix))
+        users.add(ep.key)
         self._fallback_to.get(prefix, set()).discard(ep.key)
         self.stats.count("drf_direct_installed")
 

@@ -44,7 +44,12 @@ class Lma:
         self.gone: list[BindingCacheEntry] = []  # bindings whose MN left (tick): their holders must be told
         self._gone_told: set[str] = set()
         self._last_stamp: dict[str, float] = {}  # MN -> timestamp of its last PBU, once its binding is gone
+        # MN -> (MAG, timestamp) of the last de-registration that changed nothing (the binding was
+        # elsewhere): a registration from that MAG stamped no later is older than its own
+        # de-registration (the network reordered them) and must not bind the MN there
+        self._ignored_dereg: dict[str, tuple[str, float]] = {}
         self._allocated: dict[str, list[ipaddress.IPv6Network]] = {}
+        self._static: set[ipaddress.IPv6Network] | None = None  # every profile's static HNPs (lazily)
         self._timers: list[tuple[float, str]] = []  # (when, mn_id): lifetime ends, delayed deletes
         self.lr: LrLma | None = LrLma(view, self.cache, stats) if view.mode == "lr" else None
 
@@ -65,23 +70,29 @@ class Lma:
     def hnps_for(self, mn: MobileNode) -> list[ipaddress.IPv6Network]:
         """The MN's HNPs: from its profile, else ``hnp_count`` /64s of this LMA's first prefix chosen
         by the MN's position *i* in the domain file (number i+1, then i+1+M, i+1+2M ... with M the
-        number of MNs), so that they are stable across re-registrations and restarts."""
+        number of MNs), so that they are stable across re-registrations and restarts.  A /64 that
+        is some MN's static HNP (its profile names it) is skipped: the MNs' sequences never meet,
+        so skipping within one's own keeps every MN's prefixes its own."""
         if mn.static_hnps:
             return list(mn.static_hnps)
         hnps = self._allocated.get(mn.id)
         if hnps is None:
+            if self._static is None:
+                self._static = {h for p in self.view.profiles.values() for h in p.static_hnps}
             pool = self.view.own_prefixes()[0]
             index = self.view.mn_index[mn.id] + 1
             stride = len(self.view.mn_index)
-            hnps = [
-                ipaddress.IPv6Network((int(pool.network_address) + ((index + j * stride) << 64), 64))
-                for j in range(mn.hnp_count)
-            ]
+            hnps = []
+            number = index
             shift = 128 - pool.prefixlen  # hnp.subnet_of(pool) in integers: subnet_of caches two
             base = int(pool.network_address) >> shift  # more address objects on every HNP (~470 B)
-            for hnp in hnps:
+            while len(hnps) < mn.hnp_count:
+                hnp = ipaddress.IPv6Network((int(pool.network_address) + (number << 64), 64))
                 if pool.prefixlen > 64 or int(hnp.network_address) >> shift != base:
                     raise ValueError(f"{self.name}: prefix {pool} has no /64 left for {mn.id}")
+                if hnp not in self._static:
+                    hnps.append(hnp)
+                number += stride
             self._allocated[mn.id] = hnps
         return hnps
 
@@ -125,6 +136,9 @@ class Lma:
         last = bce.timestamp if bce is not None else self._last_stamp.get(mn.id, -math.inf)
         if pbu.timestamp < last:  # also after the binding is gone: an old PBU cannot bring it back
             return self._reply(pbu, Status.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED)
+        ignored = self._ignored_dereg.get(mn.id)
+        if ignored is not None and ignored[0] == pbu.src and pbu.lifetime and pbu.timestamp <= ignored[1]:
+            return self._reply(pbu, Status.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED)
         if abs(pbu.timestamp - view.now_stamp(now)) > TIMESTAMP_VALIDITY:
             # RFC 5213 §5.5: outside the validity window (a replay of an old PBU, or a skewed clock)
             return self._reply(pbu, Status.TIMESTAMP_MISMATCH)
@@ -158,6 +172,7 @@ class Lma:
         bce.state = ACTIVE
         bce.delete_at = None
         self._gone_told.discard(mn.id)
+        self._ignored_dereg.pop(mn.id, None)
         if previous is not None:
             bce.previous_coa = previous
         self.cache.put(bce)
@@ -197,7 +212,10 @@ class Lma:
             self._program(bce, fx)  # the HNP's traffic is dropped from now on
             if self.lr is not None:
                 fx.merge(self.lr.departing(bce))
-        # A de-registration from a MAG that no longer holds the binding changes nothing.
+        elif bce is None or bce.coa != coa:
+            # A de-registration from a MAG that does not hold the binding changes nothing here,
+            # but that MAG's own earlier registration, should it arrive late, is now stale.
+            self._ignored_dereg[pbu.mn_id] = (pbu.src, pbu.timestamp)
         return fx.merge(self._reply(pbu, Status.ACCEPTED, now, hnps=[text.prefix(p) for p in bce.hnps] if bce else []))
 
     # ------------------------------------------------------------ data plane

@@ -117,14 +117,16 @@ class Lmf:
 
     def binding_gone(self, bce: BindingCacheEntry, now: float) -> Effects:
         """The MN's binding was deleted (expired, or de-registered and not taken over): whoever
-        still holds its location is told that it has none (a PBCI withdrawal), and falls back."""
+        still holds its location is told that it has none (a PBCI withdrawal), and falls back.  The
+        withdrawal is stamped with the binding's last PBU: it says where the MN was not as of then,
+        so a PBCI for a later attachment (stamped with its attach time) still wins over it."""
         fx = Effects()
         for address in self.holders_of(bce.mn_id, now):
             peer = self.view.peer_at(address)
             if peer is None or not peer.has_drf:
                 continue
             msg = PBCI(src=self.name, dst=peer.name, seq=self.seq.next(), mn_id=bce.mn_id,
-                       hnps=[str(h) for h in bce.hnps], new_coa="", timestamp=self.view.now_stamp(now))  # fmt: skip
+                       hnps=[str(h) for h in bce.hnps], new_coa="", timestamp=bce.timestamp)  # fmt: skip
             self.withdrawals.add((bce.mn_id, peer.name), msg, now)
             self.stats.count("lmf_location_withdrawn")
             fx.send(msg)

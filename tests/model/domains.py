@@ -89,10 +89,10 @@ class ModelDomain:
         pool = self.domain.switches[lma].prefixes[0]
         index = list(self.domain.mobile_nodes).index(mn) + 1
         stride = len(self.domain.mobile_nodes)
-        return [
-            ipaddress.IPv6Network((int(pool.network_address) + ((index + j * stride) << 64), 64))
-            for j in range(node.hnp_count)
-        ]
+        static = {h for other in self.domain.mobile_nodes.values() for h in other.static_hnps}
+        numbers = (index + j * stride for j in range(node.hnp_count + len(static)))
+        candidates = (ipaddress.IPv6Network((int(pool.network_address) + (n << 64), 64)) for n in numbers)
+        return [h for h in candidates if h not in static][: node.hnp_count]  # static HNPs are skipped
 
     def candidate_hnps(self, mn: str) -> dict[ipaddress.IPv6Network, str]:
         """Every HNP the MN could hold (whichever LMA it is anchored at) -> that LMA."""

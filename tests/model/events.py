@@ -20,6 +20,7 @@ does nothing, so any sub-list of a sequence is a sequence (the shrinker relies o
 ``gaps.KNOWN_GAPS``:
 
     attach reattach move detach expire talk send simul wait
+    talk:legacy     two-way traffic with an MN on the legacy MAG (only the other end has a DRF)
     reattach:soon   attached again while its binding still waits for MinDelayBeforeBCEDelete
     return:silent   back at the eMAG it last left, from being detached or from the legacy MAG
                     (no PBCI tells that eMAG where the MN was meanwhile)
@@ -31,8 +32,8 @@ does nothing, so any sub-list of a sequence is a sequence (the shrinker relies o
     move:chain      the MN arrives somewhere else than where it went when it last left some MAG
                     P (A -> B -> C: P = A heard "B" in the PBCI and is never told again)
     leave:daf_off   an MN without DAF (registered with the legacy LMA) leaves an eMAG
-    other_lma       a profile-less MN arrives at a MAG whose default LMA is not the one it was
-                    first registered with (draft §4.1: a new LMA, so a new HNP)
+    other_lma       a profile-less MN arrives at a MAG whose default LMA is not the one its first
+                    MAG chose (its anchor must stay: same LMA, HNPs, HoA)
     lose:T dup:T delay:T   a fault on messages of type T
 """
 
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 
 from model.world import Fault, World
 
-EPSILON = 0.001
+EPSILON = 0.001  # seconds between the end of one event and the start of the next
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,10 @@ class Talk(Event):
 
     def args(self) -> list[str]:
         return [self.a, self.b]
+
+    def own_tags(self, world: World) -> set[str]:
+        legacy = world.md.legacy_mag in (world.where(self.a), world.where(self.b))
+        return {"talk", "talk:legacy"} if legacy else {"talk"}
 
     def act(self, world: World) -> None:
         if world.where(self.a) and world.where(self.b):

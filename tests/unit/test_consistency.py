@@ -144,3 +144,21 @@ def test_a_location_in_use_is_asked_again_before_it_expires(net):
     assert ("PBQR", "emag4", "elma1") in sig.take()
     (again,) = [e for e in net.ctl.drf("emag4")["location_cache"] if e["prefix"] == MN1_HNP]
     assert again["expires_at"] > loc["expires_at"] and drf_entries_toward(net, "emag4", MN1_HNP)
+
+
+def test_a_cached_location_first_used_after_its_refresh_point_is_asked_again(net):
+    """emag4 caches mn1's location for mn2, mn2 leaves (the location stays cached, unused), and
+    comes back after the refresh point: using the entry again asks the LMF, before it expires."""
+    net.send("mn2", net.address("mn1"))
+    (loc,) = [e for e in net.ctl.drf("emag4")["location_cache"] if e["prefix"] == MN1_HNP]
+    net.detach("mn2")
+    net.advance((loc["expires_at"] - net.now) * 0.8)
+    net.attach("mn2", "emag4")
+    net.advance(1.0)
+    sig = Signals(net)
+    assert net.send("mn2", net.address("mn1")).delivered  # straight from the cache: no query
+    assert ("PBQR", "emag4", "elma1") not in sig.take()
+    net.advance(0.2)
+    assert ("PBQR", "emag4", "elma1") in sig.take()
+    (again,) = [e for e in net.ctl.drf("emag4")["location_cache"] if e["prefix"] == MN1_HNP]
+    assert again["expires_at"] > loc["expires_at"]

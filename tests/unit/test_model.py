@@ -90,6 +90,65 @@ def test_known_gap_is_still_open(name: str | None) -> None:
     )
 
 
+# ------------------------------------------------------------------ what soaks found, fixed since
+
+# Minimal sequences that fresh-seed soaks found breaking an invariant, each replayed here so the
+# fix stays: (seed, events, the invariant it broke, what the controller got wrong).
+SOAK_FINDINGS = [
+    (
+        820365371,
+        "attach mn3 emag1; attach mn2 emag4; send mn2 mn3; detach mn2; attach mn2 emag2 !delay:PBCI#1@0.3; "
+        "move mn2 mag1",
+        "d.cache",
+        "a PBCA that came after the MN had left again named holders that were never withdrawn",
+    ),
+    (
+        820365423,
+        "attach mn1 emag1; attach mn3 emag3; move mn1 emag3 mbb; talk mn3 mn1; move mn3 emag8 mbb; "
+        "simul mn1 emag6 mn3 emag5 !lose:PBCI#1x2",
+        "d.tunnel",
+        "a PBCI handled as p-eMAG (the MN had been here once) was not relayed to a local MN's new eMAG",
+    ),
+    (
+        676535680,
+        "attach mn4 emag3; attach mn2 emag4; send mn2 mn4; detach mn4; move mn2 emag2",
+        "d.tunnel",
+        "a withdrawal reached mn2's previous eMAG after its PBCA had handed the location on; not relayed",
+    ),
+    (
+        676535554,
+        "attach mn1 emag4 +2.252; send cn1 mn1; move mn1 mag1 !lose:PBA#1",
+        "d.tunnel",
+        "holders named by a late de-registration PBA were never told the MN left (withdrawal already sent)",
+    ),
+    (
+        676535952,
+        "attach mn3 emag2; move mn3 emag3 !delay:PBU#2@0.8; detach mn3",
+        "d.tunnel",
+        "a registration overtaken by its MAG's own de-registration re-created the binding",
+    ),
+    (
+        676535561,
+        "attach mn5 emag2; attach mn2 emag1; talk mn2 mn5; move mn5 emag4 +12 !delay:PBA#2@0.8; "
+        "move mn5 emag2 mbb; move mn2 emag3",
+        "d.cache",
+        "a withdrawal stamped when sent looked newer than the move it pre-empted, whose PBCI was then dropped",
+    ),
+    (
+        676535860,
+        "attach mn5 emag1; attach mn4 emag5; talk mn4 mn5; move mn5 mag1 mbb; move mn4 emag4; move mn4 emag8 mbb",
+        "d.cache",
+        "a PBCI's 'holds' for an MN that had already left was ignored, so the holder was never withdrawn",
+    ),
+]
+
+
+@pytest.mark.parametrize(("seed", "events", "broke", "what"), SOAK_FINDINGS, ids=[str(f[0]) for f in SOAK_FINDINGS])
+def test_soak_finding_stays_fixed(seed: int, events: str, broke: str, what: str) -> None:
+    result = run(seed, [parse_event(e) for e in events.split(";") if e.strip()])
+    assert not result.failed, f"{what} ({broke}) is back:\n{describe(result, 'replay')}"
+
+
 # ------------------------------------------------------------------ the harness itself
 
 

@@ -507,3 +507,19 @@ def test_events_before_switch_up_are_ignored(controller):
     assert controller.packet_in(1, 2, rs, 1.0) == []
     assert controller.port_added(1, PortInfo(2, "06:00:00:00:01:01"), 1.0) == []
     assert not controller.bus.log
+
+
+def test_a_profile_hnp_inside_the_pool_is_never_given_to_another_mn(doc, build_domain, make_net):
+    # without its profile HNP, cn2 gets /64 number i+1 of the legacy LMA's pool (i: its position);
+    # mn3's profile names that /64, so cn2 must take the next number of its own sequence, i+1+M
+    next(m for m in doc["mobile_nodes"] if m["id"] == "cn2").pop("hnp")
+    number = [m["id"] for m in doc["mobile_nodes"]].index("cn2") + 1
+    mn3 = next(m for m in doc["mobile_nodes"] if m["id"] == "mn3")
+    mn3["hnp"] = f"2001:db8:1:{number:x}::/64"
+    mn3.pop("lma", None)
+    domain = build_domain(doc)
+    net = make_net(domain)
+    net.attach("cn2", now=1.0)
+    assert net.ctl.binding("cn2")["hnps"] == [f"2001:db8:1:{number + len(domain.mobile_nodes):x}::/64"]
+    net.attach("mn3", now=2.0)
+    assert net.ctl.binding("mn3")["hnps"] == [mn3["hnp"]]
