@@ -45,7 +45,7 @@ class Lma:
         self._gone_told: set[str] = set()
         self._last_stamp: dict[str, float] = {}  # MN -> timestamp of its last PBU, once its binding is gone
         # MN -> (MAG, timestamp) of the last de-registration that changed nothing (the binding was
-        # elsewhere): a registration from that MAG stamped no later is older than its own
+        # elsewhere): a registration from that MAG stamped earlier is older than its own
         # de-registration (the network reordered them) and must not bind the MN there
         self._ignored_dereg: dict[str, tuple[str, float]] = {}
         self._allocated: dict[str, list[ipaddress.IPv6Network]] = {}
@@ -137,7 +137,7 @@ class Lma:
         if pbu.timestamp < last:  # also after the binding is gone: an old PBU cannot bring it back
             return self._reply(pbu, Status.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED)
         ignored = self._ignored_dereg.get(mn.id)
-        if ignored is not None and ignored[0] == pbu.src and pbu.lifetime and pbu.timestamp <= ignored[1]:
+        if ignored is not None and ignored[0] == pbu.src and pbu.lifetime and pbu.timestamp < ignored[1]:
             return self._reply(pbu, Status.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED)
         if abs(pbu.timestamp - view.now_stamp(now)) > TIMESTAMP_VALIDITY:
             # RFC 5213 §5.5: outside the validity window (a replay of an old PBU, or a skewed clock)
