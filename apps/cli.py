@@ -24,11 +24,23 @@ def check_config(path: str) -> int:
         roles[sw.role] = roles.get(sw.role, 0) + 1
     summary = ", ".join(f"{n} {r}" for r, n in sorted(roles.items()))
     print(
-        f"{path}: ok: domain {domain.name!r}, mode {domain.mode}, {len(domain.switches)} switches "
+        f"{path}: ok: domain {domain.name!r}, mode {domain.mode}, "
+        f"{'deployment lma_daf (§7), ' if domain.deployment == 'lma_daf' else ''}{len(domain.switches)} switches "
         f"({summary}), {len(domain.links)} links, {len(domain.mobile_nodes)} mobile nodes, "
-        f"{len(domain.fixed_nodes)} fixed nodes"
+        f"{len(domain.fixed_nodes)} fixed nodes, store {_store_text(domain)}"
     )
+    for inst in domain.controllers:
+        print(f"  controller {inst.name} at [{inst.address}]:{inst.port} serves {', '.join(inst.switches)}")
     return 0
+
+
+def _store_text(domain) -> str:
+    st = domain.store
+    if st.kind == "sqlite":
+        return f"sqlite {st.path} (synchronous={st.synchronous})"
+    if st.kind == "redis":
+        return f"redis {st.url} (prefix {st.prefix})"
+    return "none (state is lost on restart)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check-config", help="validate a domain file")
     p.add_argument("file")
     p = sub.add_parser("demo", help="run the reference demo (root; starts OVS, controller, Mininet)")
-    p.add_argument("--config", default=None, help="domain file (default: examples/domain.yaml)")
+    p.add_argument(
+        "--config", "--domain", dest="config", default=None,
+        help="domain file (default: examples/domain.yaml; examples/domain-alt.yaml is the §7 deployment)",
+    )  # fmt: skip
     p.add_argument("--keep-logs", default=None, help="directory for controller logs")
     bench = sub.add_parser("bench", help="benchmarks (control-plane is in-process; the others need root, OVS, Mininet)")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
@@ -55,11 +70,21 @@ def main(argv: list[str] | None = None) -> int:
     p = bench_sub.add_parser("discovery", help="the three LMF discovery methods (§4.4) side by side")
     p.add_argument("--config", default=None, help="domain file (default: examples/domain.yaml)")
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
-    p = bench_sub.add_parser("compare", help="epmip vs lr vs pmip: routes, handoffs, LMA load; table, Markdown, PNGs")
+    p = bench_sub.add_parser(
+        "compare", help="epmip vs lr vs pmip vs the §7 deployment: routes, handoffs, LMA load; table, Markdown, PNGs"
+    )
+    p.add_argument(
+        "--controllers", default=None, metavar="1,3",
+        help="instead: the same handoffs between two eLMA regions with the domain in 1 and in N controller "
+        "instances (one per (e)LMA), side by side",
+    )  # fmt: skip
     p.add_argument("--moves", type=int, default=10, help="handoffs per run (default: 10)")
     p.add_argument("--rate", type=float, default=500.0, help="packets/s each way in the handoff runs (default: 500)")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between moves (default: 2)")
     p.add_argument("--out", default=None, help="directory for compare.md, compare.json, PNGs (default: docs/results)")
+    p.add_argument(
+        "--only", default="", help="only these columns' modes, comma-separated (e.g. lma_daf: the §7 deployment)"
+    )
     p.add_argument("--config", default=None, help="domain file (default: examples/domain.yaml)")
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
     p = bench_sub.add_parser(
@@ -118,6 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench" and args.bench == "compare":
         from benchmarks import compare
 
+        if args.controllers:
+            return compare.run_controllers(args.controllers, args.moves, args.rate, args.json, out_dir=args.out,
+                                           config=args.config, interval=args.interval)  # fmt: skip
+        only = [m for m in args.only.split(",") if m]
+        if only:
+            return compare.run(args.moves, args.rate, args.json, out_dir=args.out, config=args.config,
+                               interval=args.interval, only=only)  # fmt: skip
         return compare.run(args.moves, args.rate, args.json, out_dir=args.out, config=args.config,
                            interval=args.interval)  # fmt: skip
     if args.command == "bench" and args.bench == "soak":

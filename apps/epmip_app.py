@@ -40,6 +40,11 @@ from apps.launcher import register_options  # noqa: E402
 from apps.rest_app import register_rest, resolve_token  # noqa: E402
 from controller.config import ConfigError, load_domain  # noqa: E402
 from controller.core import EpmipController, PortInfo  # noqa: E402
+from controller.messages import pair_keys  # noqa: E402
+from controller.pcap import SignallingCapture, signalling_addresses  # noqa: E402
+from controller.placement import Placement, PlacementError, WireLink, serve_placement  # noqa: E402
+from controller.policy import NAME as POLICY  # noqa: E402
+from controller.store import StoreError, for_instance, open_store  # noqa: E402
 from openflow_rules.intents import Intent  # noqa: E402
 
 if TYPE_CHECKING:
@@ -52,9 +57,10 @@ def guarded(handler):
     @functools.wraps(handler)
     def wrapper(self, ev):
         try:
-            handler(self, ev)
+            with self.core_lock:
+                handler(self, ev)
         except Exception:
-            self.core.counters["handler_errors"] += 1
+            self.core.count("handler_errors")
             LOG.exception("epmip handler %s failed on %s", handler.__name__, type(ev).__name__)
 
     return wrapper
@@ -84,6 +90,11 @@ def _log_rest_exposure(writable: bool, token_source: str) -> None:
         )
 
 
+def _store_name(domain) -> str:
+    st = domain.store
+    return {"sqlite": f"sqlite:{st.path}", "redis": f"redis:{st.url}"}.get(st.kind, "none")
+
+
 def _port_info(port) -> PortInfo:
     name = port.name.decode(errors="replace") if isinstance(port.name, bytes) else str(port.name)
     return PortInfo(port.port_no, port.hw_addr.lower(), name)
@@ -110,7 +121,41 @@ class EpmipApp(app_manager.RyuApp):
         except ValueError as exc:
             raise SystemExit(f"epmip: {exc}") from None
         self.tick_interval = float(getattr(cfg.CONF, "epmip_tick", 0.2) or 0.2)
-        self.core = EpmipController(domain, epoch=time.time() - time.monotonic())
+        # One change of the core at a time, its intents sent before the next: OpenFlow handlers,
+        # the ticker and REST writes run in different green threads, and a store write (Redis: a
+        # socket) may yield in the middle of an event - after its changes, before its intents go.
+        self.core_lock = hub.BoundedSemaphore(1)
+        try:
+            store = open_store(for_instance(domain.store, getattr(cfg.CONF, "epmip_instance", None)))
+            if getattr(cfg.CONF, "epmip_reset_state", False):
+                store.clear()
+                LOG.info("epmip: state store %s cleared (--epmip-reset-state)", _store_name(domain))
+        except StoreError as exc:
+            raise SystemExit(f"epmip: {exc}") from None
+        # The core's clock is time.monotonic(); epoch maps it to the wall clock, in which the store
+        # keeps every time, so that a restarted controller (another monotonic origin) honours them.
+        epoch = time.time() - time.monotonic()
+        self.core = EpmipController(domain, epoch=epoch, store=store)
+        try:
+            restored = self.core.restore(time.monotonic())
+        except StoreError as exc:
+            raise SystemExit(f"epmip: {exc}") from None
+        LOG.info("epmip: state store %s: %d records restored", _store_name(domain), sum(restored.values()))
+        self.capture: SignallingCapture | None = None
+        self.link: WireLink | None = None
+        placement = self._placement(domain, getattr(cfg.CONF, "epmip_instance", None))
+        capture_path = getattr(cfg.CONF, "epmip_signalling_pcap", None)
+        if capture_path:
+            try:
+                stream = open(capture_path, "wb")  # noqa: SIM115 - written to for the process's life
+            except OSError as exc:
+                raise SystemExit(f"epmip: --epmip-signalling-pcap {capture_path}: {exc}") from None
+            others = {POLICY: placement.address[POLICY]} if placement is not None else None
+            self.capture = SignallingCapture(
+                stream, signalling_addresses(domain, others), pair_keys(domain.signalling_key), epoch
+            )
+            self.core.bus.tap = self.capture.write
+            LOG.info("epmip: writing every signalling message to %s (pcap, IPv6 Mobility Headers)", capture_path)
         self.datapaths: dict[int, Datapath] = {}
         register_rest(kwargs["wsgi"], self, token=token)
         _log_rest_exposure(token is not None, token_source)
@@ -123,6 +168,49 @@ class EpmipApp(app_manager.RyuApp):
             len(domain.switches),
             len(domain.mobile_nodes),
         )
+
+    def _placement(self, domain, instance: str | None) -> Placement | None:
+        """With --epmip-instance: serve that instance's switches, signal with the others on UDP."""
+        if not instance:
+            if domain.controllers:
+                LOG.warning("epmip: the domain places its switches on %d controller instances, but without "
+                            "--epmip-instance this process serves every switch", len(domain.controllers))  # fmt: skip
+            return None
+        try:
+            placement = Placement(domain, instance)
+        except PlacementError as exc:
+            raise SystemExit(f"epmip: --epmip-instance: {exc}") from None
+        from apps.signalling_transport import UdpTransport
+
+        try:
+            self.transport = UdpTransport(placement.me)
+        except OSError as exc:
+            me = placement.me
+            raise SystemExit(f"epmip: instance {instance}: cannot receive on [{me.address}]:{me.port}: {exc}") from None
+        self.link = WireLink(placement, self.transport.send, pair_keys(domain.signalling_key), self.core.bus.errors)
+        serve_placement(self.core.bus, self.link)
+        self.threads.append(hub.spawn(self._signalling_receiver))
+        peers = ", ".join(f"{c.name} [{c.address}]:{c.port}" for c in domain.controllers if c.name != instance)
+        LOG.info("epmip: instance %s serves %s; signalling on UDP [%s]:%d with %s", instance,
+                 ", ".join(placement.me.switches), placement.me.address, placement.me.port, peers)  # fmt: skip
+        return placement
+
+    def _signalling_receiver(self) -> None:
+        """Datagrams from the other instances, into the core."""
+        while True:
+            try:
+                data = self.transport.recv()
+            except OSError:
+                LOG.exception("epmip: receiving signalling failed")
+                hub.sleep(0.1)
+                continue
+            try:
+                got = self.link.receive(data) if self.link is not None else None
+                if got is not None:
+                    self.send(self.core.receive_signalling(got[0], got[1], time.monotonic()))
+            except Exception:
+                self.core.count("handler_errors")
+                LOG.exception("epmip: signalling from another instance failed")
 
     # ------------------------------------------------------------ sending
 
@@ -146,9 +234,10 @@ class EpmipApp(app_manager.RyuApp):
         while True:
             hub.sleep(self.tick_interval)
             try:
-                self.send(self.core.tick(time.monotonic()))
+                with self.core_lock:
+                    self.send(self.core.tick(time.monotonic()))
             except Exception:
-                self.core.counters["handler_errors"] += 1
+                self.core.count("handler_errors")
                 LOG.exception("epmip timer tick failed")
 
     # ------------------------------------------------------------ OpenFlow events
@@ -191,7 +280,7 @@ class EpmipApp(app_manager.RyuApp):
         msg = ev.msg
         in_port = msg.match.get("in_port")
         if in_port is None:
-            self.core.counters["packet_in_without_port"] += 1
+            self.core.count("packet_in_without_port")
             return
         self.send(self.core.packet_in(msg.datapath.id, in_port, bytes(msg.data), time.monotonic(), table=msg.table_id))
 
@@ -199,7 +288,7 @@ class EpmipApp(app_manager.RyuApp):
     @guarded
     def _error(self, ev) -> None:
         msg = ev.msg
-        self.core.counters["openflow_errors"] += 1
+        self.core.count("openflow_errors")
         LOG.error(
             "OpenFlow error from %#x: type=%d code=%d data=%s",
             msg.datapath.id or 0,

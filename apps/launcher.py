@@ -30,6 +30,23 @@ def register_options() -> None:
             [
                 cfg.StrOpt("epmip-config", default=None, help="epmip domain file (YAML)"),
                 cfg.FloatOpt("epmip-tick", default=0.2, help="epmip timer resolution, seconds"),
+                cfg.StrOpt(
+                    "epmip-instance",
+                    default=None,
+                    help="with a controllers: section in the domain file: the instance this process is; it "
+                    "serves that instance's switches and signals with the others over UDP",
+                ),
+                cfg.StrOpt(
+                    "epmip-signalling-pcap",
+                    default=None,
+                    help="write every signalling message into this pcap file, as IPv6 Mobility Headers "
+                    "(docs/signalling-wire.md); Wireshark and tshark read it",
+                ),
+                cfg.BoolOpt(
+                    "epmip-reset-state",
+                    default=False,
+                    help="forget the state kept in the domain file's store (bindings, ...) instead of restoring it",
+                ),  # fmt: skip
             ]
         )
     except DuplicateOptError:  # registered already in this process (ryu.cfg does not re-export it)

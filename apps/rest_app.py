@@ -34,6 +34,7 @@ Safe to expose (docs/rest-security.md has the threat model):
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import io
 import ipaddress
@@ -321,13 +322,14 @@ class EpmipRestController(ControllerBase):
         if lma is None:
             return _error(404, f"{_shown(name)} is not an elma or lma of this domain", name=_clip(name))
         # the core checks everything (LMA, prefix, overlap, use) before it changes anything
-        try:
-            result, intents = change(lma, prefix, time.monotonic())
-        except LookupError as exc:
-            return _error(404, str(exc), name=lma)
-        except ValueError as exc:
-            return _bad_field("prefix", str(exc))
-        self.app.send(intents)
+        with self._exclusive():
+            try:
+                result, intents = change(lma, prefix, time.monotonic())
+            except LookupError as exc:
+                return _error(404, str(exc), name=lma)
+            except ValueError as exc:
+                return _bad_field("prefix", str(exc))
+            self.app.send(intents)
         return _json(result, ok)
 
     @route("epmip", "/epmip/v1/mobility/{mn_id}/link-going-down", methods=["POST"])
@@ -352,14 +354,20 @@ class EpmipRestController(ControllerBase):
         mn = _text(mn_id)
         if mn is None:
             return _error(404, f"mobile node {_shown(mn_id)} is not attached anywhere", mn_id=_clip(mn_id))
-        try:
-            result, intents = change(mn, time.monotonic())
-        except LookupError as exc:
-            return _error(404, str(exc), mn_id=_clip(mn))
-        except ValueError as exc:  # handoff buffering is not 'predictive'
-            return _error(409, str(exc), mn_id=_clip(mn))
-        self.app.send(intents)
+        with self._exclusive():
+            try:
+                result, intents = change(mn, time.monotonic())
+            except LookupError as exc:
+                return _error(404, str(exc), mn_id=_clip(mn))
+            except ValueError as exc:  # handoff buffering is not 'predictive'
+                return _error(409, str(exc), mn_id=_clip(mn))
+            self.app.send(intents)
         return _json(result, ok)
+
+    def _exclusive(self):
+        """The app's lock around every change of the core and the sending of its intents (a store
+        write may yield to another green thread: see ``EpmipApp.core_lock``)."""
+        return getattr(self.app, "core_lock", None) or contextlib.nullcontext()
 
     def _authorize(self, req) -> Response | None:
         if req.environ.get(AUTHORIZED_KEY):  # JsonGuard checked it (a client cannot set environ keys)

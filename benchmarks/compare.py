@@ -43,10 +43,14 @@ from controller.topology import Topology
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "docs" / "results"
+# "lma_daf" is the draft's §7 deployment (mode epmip on examples/domain-alt.yaml: legacy MAGs, DAF in
+# the LMAs, independent LMFs): a column of its own, run on its own reference domain
+ALT = "lma_daf"
+ALT_DOMAIN = ROOT / "examples" / "domain-alt.yaml"
 CONFIGS: tuple[tuple[str, str], ...] = (
-    ("epmip", "off"), ("epmip", "reactive"), ("epmip", "predictive"), ("lr", "off"), ("pmip", "off"),
+    ("epmip", "off"), ("epmip", "reactive"), ("epmip", "predictive"), ("lr", "off"), ("pmip", "off"), (ALT, "off"),
 )  # fmt: skip
-ROUTE_MODES = ("epmip", "lr", "pmip")
+ROUTE_MODES = ("epmip", "lr", "pmip", ALT)
 PAIRS: tuple[tuple[str, str, str], ...] = (("A21", "mn1", "mn3"), ("A22", "mn1", "mn2"))
 HANDOFF_PAIRS = ("A22", "A21")  # the order of the handoff runs and of the table's sections
 PINGS = 50
@@ -57,7 +61,7 @@ MODEL_LINK_MS = 1.0  # the latency model: one-way delay of every link (access li
 SIZE = 64  # UDP payload bytes of the handoff stream
 TIMELINE_BEFORE_S = 0.1
 TIMELINE_AFTER_S = 0.3
-MODE_COLOURS = {"epmip": "tab:blue", "lr": "tab:orange", "pmip": "tab:green"}
+MODE_COLOURS = {"epmip": "tab:blue", "lr": "tab:orange", "pmip": "tab:green", ALT: "tab:purple"}
 
 Say = Callable[..., None]
 
@@ -71,7 +75,15 @@ def config_label(mode: str, buffer: str) -> str:
 
 
 def lma_names(domain: Domain) -> list[str]:
-    return [s.name for s in domain.switches.values() if s.role in ("elma", "lma")]
+    return [s.name for s in domain.switches.values() if s.role in ("elma", "lma", "elma_drf")]
+
+
+def domain_for(base: str, mode: str, buffer: str) -> str:
+    """A temporary domain file for one run: ``base`` in ``mode``, or for the §7 column the §7
+    reference domain (mode epmip)."""
+    if mode == ALT:
+        return handoff._override(str(ALT_DOMAIN), mode="epmip", handoff_buffer=buffer)
+    return handoff._override(base, mode=mode, handoff_buffer=buffer)
 
 
 # --------------------------------------------------------------------------- pure figures
@@ -269,8 +281,8 @@ def table_sections(result: Mapping) -> tuple[list[str], list[tuple[str, list[lis
                 h = runs.get(label)
                 row.append("n/a" if h is None else "error" if "error" in h else cell(h))
             rows.append(row)
-        title = (f"Handoff {pair}: {src} emag1 <-> emag2, {result.get('moves')} moves, UDP {SIZE} B at "
-                 f"{result.get('rate_pps', 0):g} packets/s each way with {dst}")  # fmt: skip
+        title = (f"Handoff {pair}: {src} emag1 <-> emag2 ({ALT}: mag1 <-> mag2), {result.get('moves')} moves, "
+                 f"UDP {SIZE} B at {result.get('rate_pps', 0):g} packets/s each way with {dst}")  # fmt: skip
         sections.append((title, rows))
     return header, sections
 
@@ -329,6 +341,11 @@ def notes(result: Mapping) -> list[str]:
         "LMA load: packets entering each (e)LMA (table-0 counters) from before the stream started until after it "
         "stopped, divided by the stream packets sent both ways (1.000 = every packet crosses that LMA once).",
         "·: routes are measured once per mode; the handoff buffer does not change them.",
+        f"{ALT}: the draft's §7 deployment on examples/domain-alt.yaml (legacy MAGs, DAF in the LMAs, independent "
+        "LMFs, border gateway and anycast routers with DRF; docs/deployments.md).  A22 there is mn1 (eLMA1) -> mn2 "
+        "(eLMA3), A21 mn1 (eLMA1) -> mn3 (eLMA2): no two MNs share an eLMA.  A handoff moves mn1 between mag1 and "
+        "mag2, whose nearest eLMAs differ: every move changes the serving eLMA (elma1 <-> elma2).  Its LMA rows "
+        "name that domain's eLMAs: elma1 is mn1's first anchor in both domains.",
     ]  # fmt: skip
 
 
@@ -579,7 +596,7 @@ def machine_info() -> dict:
 def _route_session(base: str, mode: str, pings: int, logs: Path, say: Say) -> dict:
     from mininet_topos.harness import Controller, Network, settled_table_packets
 
-    domain_file = handoff._override(base, mode=mode, handoff_buffer="off")
+    domain_file = domain_for(base, mode, "off")
     try:
         domain = load_domain(domain_file)
         topo = Topology(domain)
@@ -618,7 +635,7 @@ def _route_session(base: str, mode: str, pings: int, logs: Path, say: Say) -> di
 
 def _handoff_session(base: str, mode: str, buffer: str, peer: str, moves: int, rate: float, interval: float,
                      logs: Path, say: Say) -> dict:  # fmt: skip
-    domain_file = handoff._override(base, mode=mode, handoff_buffer=buffer)
+    domain_file = domain_for(base, mode, buffer)
     try:
         lmas = lma_names(load_domain(domain_file))
         result = handoff._run(domain_file, moves, rate, interval, SIZE, "mn1", peer,
@@ -649,8 +666,9 @@ def _log_failure(logs: Path, what: str, say: Say) -> None:
     say(f"  {what}: error: {exc} (traceback in {logs / 'errors.log'})")
 
 
-def collect(moves: int, rate: float, interval: float, config: str, say: Say) -> dict:
-    """Run every part; the result dict (``errors`` lists the parts that failed)."""
+def collect(moves: int, rate: float, interval: float, config: str, say: Say, only: Sequence[str] = ()) -> dict:
+    """Run every part (``only``: the columns of these modes, e.g. ``lma_daf``); the result dict
+    (``errors`` lists the parts that failed)."""
     from mininet_topos.harness import HarnessError, ensure_ovs
 
     if os.geteuid() != 0:
@@ -663,18 +681,20 @@ def collect(moves: int, rate: float, interval: float, config: str, say: Say) -> 
         "machine": machine_info(), "domain": os.path.relpath(config, ROOT) if config.startswith(str(ROOT)) else config,
         "moves": moves, "rate_pps": rate, "interval_s": interval, "size_bytes": SIZE,
         "pings": PINGS, "ping_interval_s": PING_INTERVAL, "model_link_ms": MODEL_LINK_MS,
-        "lmas": lma_names(domain), "routes": {}, "handoffs": {}, "errors": [], "logs": str(logs),
+        "lmas": list(dict.fromkeys(lma_names(domain) + lma_names(load_domain(str(ALT_DOMAIN))))),
+        "routes": {}, "handoffs": {}, "errors": [], "logs": str(logs),
     }  # fmt: skip
     failures = (CompareError, handoff.BenchError, HarnessError, subprocess.SubprocessError, OSError, ValueError)
-    for i, mode in enumerate(ROUTE_MODES, 1):
-        say(f"[route {i}/{len(ROUTE_MODES)}] mode {mode}: ping A21 and A22, flow counters ...")
+    route_modes = [m for m in ROUTE_MODES if not only or m in only]
+    for i, mode in enumerate(route_modes, 1):
+        say(f"[route {i}/{len(route_modes)}] mode {mode}: ping A21 and A22, flow counters ...")
         try:
             result["routes"][mode] = _route_session(config, mode, PINGS, logs, say)
         except failures as exc:
             _log_failure(logs, f"route {mode}", say)
             result["routes"][mode] = {"error": str(exc)}
             result["errors"].append(f"route {mode}: {exc}")
-    runs = [(pair, mode, buffer) for pair in HANDOFF_PAIRS for mode, buffer in CONFIGS]
+    runs = [(pair, mode, buffer) for pair in HANDOFF_PAIRS for mode, buffer in CONFIGS if not only or mode in only]
     for i, (pair, mode, buffer) in enumerate(runs, 1):
         label = config_label(mode, buffer)
         peer = _pair(pair)[1]
@@ -694,7 +714,7 @@ def collect(moves: int, rate: float, interval: float, config: str, say: Say) -> 
 
 
 def run(moves: int = 10, rate: float = 500.0, json_out: bool = False, out_dir: str | None = None,
-        config: str | None = None, interval: float = 2.0) -> int:  # fmt: skip
+        config: str | None = None, interval: float = 2.0, only: Sequence[str] = ()) -> int:  # fmt: skip
     """Run the comparison, write the outputs, print the table (or one JSON object).  Exit status."""
     from mininet_topos.harness import HarnessError
 
@@ -707,7 +727,10 @@ def run(moves: int = 10, rate: float = 500.0, json_out: bool = False, out_dir: s
     try:
         handoff._check_args(moves, rate, interval, SIZE)
         with handoff._stdout_to_stderr(json_out), handoff._sigterm_exits():
-            result = collect(moves, rate, interval, str(Path(config or handoff.DEFAULT_DOMAIN).resolve()), say)
+            unknown = sorted(set(only) - set(ROUTE_MODES))
+            if unknown:
+                raise CompareError(f"--only {','.join(unknown)}: expected some of {', '.join(ROUTE_MODES)}")
+            result = collect(moves, rate, interval, str(Path(config or handoff.DEFAULT_DOMAIN).resolve()), say, only)
             files = write_outputs(result, Path(out_dir) if out_dir else DEFAULT_OUT)
     except (CompareError, handoff.BenchError, HarnessError) as exc:
         print(f"epmip bench compare: error: {exc}", file=sys.stderr)
@@ -723,3 +746,37 @@ def run(moves: int = 10, rate: float = 500.0, json_out: bool = False, out_dir: s
     else:
         print(text_report(result, files), flush=True)
     return 1 if result["errors"] else 0
+
+
+def run_controllers(counts: str, moves: int = 10, rate: float = 500.0, json_out: bool = False,
+                    out_dir: str | None = None, config: str | None = None, interval: float = 2.0) -> int:  # fmt: skip
+    """``--controllers 1,3``: the handoff comparison of one controller and a split domain
+    (``benchmarks/controllers.py``).  Exit status."""
+    from benchmarks import controllers
+    from mininet_topos.harness import HarnessError
+
+    progress = sys.stderr if json_out else sys.stdout
+
+    def say(text: str, end: str = "\n") -> None:
+        print(text, end=end, file=progress, flush=True)
+
+    try:
+        handoff._check_args(moves, rate, interval, SIZE)
+        with handoff._stdout_to_stderr(json_out), handoff._sigterm_exits():
+            result = controllers.run_counts(controllers.parse_counts(counts), moves, rate, interval,
+                                            str(Path(config or handoff.DEFAULT_DOMAIN).resolve()), say)  # fmt: skip
+            files = controllers.write(result, Path(out_dir) if out_dir else DEFAULT_OUT)
+    except (controllers.ControllersError, handoff.BenchError, HarnessError) as exc:
+        print(f"epmip bench compare: error: {exc}", file=sys.stderr)
+        if json_out:
+            print(json.dumps({"benchmark": "compare-controllers", "error": str(exc)}), flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("epmip bench compare: interrupted (everything it started was stopped)", file=sys.stderr)
+        return 130
+    if json_out:
+        print(json.dumps(analysis.json_ready(result), allow_nan=False), flush=True)
+    else:
+        print(controllers.table(result))
+        say("wrote " + ", ".join(str(f) for f in files))
+    return 0

@@ -378,6 +378,8 @@ class ControlPlane:
         return done, time.perf_counter() - t0, intents
 
     def route_setups(self, sample: int, budget: float) -> dict:
+        from ryu.lib import hub
+
         from apps.epmip_app import EpmipApp
         from openflow_rules.pipeline import Table
 
@@ -404,6 +406,7 @@ class ControlPlane:
         # The app without its __init__, which reads a domain file, starts the REST app and the ticker.
         app = EpmipApp.__new__(EpmipApp)
         app.core, app.datapaths = ctl, dps
+        app.core_lock = hub.BoundedSemaphore(1)  # as __init__ sets it: every handler takes it
         handler = app._packet_in
         events = []
         for a, b in app_pairs:

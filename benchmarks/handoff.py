@@ -34,10 +34,12 @@ import urllib.error
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from benchmarks import analysis
 from benchmarks.udpstream import RECORD, load_records
 from controller.config import Domain, load_domain
+from controller.topology import Topology
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DOMAIN = ROOT / "examples" / "domain.yaml"
@@ -119,6 +121,12 @@ def pick_emags(domain: Domain, mobile: str) -> tuple[str, str]:
     if mn is None:
         raise BenchError(f"{mobile!r} is not a mobile node of domain {domain.name!r}")
     home = domain.switches[mn.attach]
+    if domain.deployment == "lma_daf":  # §7: legacy MAGs with no LMA of their own; the nearest other MAG
+        topo = Topology(domain)
+        others = [s.name for s in domain.switches.values() if s.is_mag and s.name != home.name]
+        if not others:
+            raise BenchError(f"no other MAG in domain {domain.name!r}: nowhere to move {mobile}")
+        return home.name, min(others, key=lambda n: (len(topo.path(home.name, n)), n))
     siblings = [
         s.name for s in domain.switches.values()
         if s.is_mag and s.name != home.name and s.lma is not None and s.lma == home.lma
@@ -131,13 +139,15 @@ def pick_emags(domain: Domain, mobile: str) -> tuple[str, str]:
 
 def _run(
     domain_file, moves, rate, interval, size, mobile, peer, log_dir, say,
-    keep_records: bool = False, count_switches: Sequence[str] = (),
+    keep_records: bool = False, count_switches: Sequence[str] = (), emags: tuple[str, str] | None = None,
 ) -> dict:  # fmt: skip
     """One run; the result dict ``report`` prints.  Optional extras for ``epmip bench compare``:
     ``keep_records`` adds ``records`` (the raw udpstream records: ``received`` and ``sent``, by
     host); ``count_switches`` adds ``switch_packets`` (packets that entered each named switch, its
-    table-0 counters, from before the senders started until after they stopped)."""
-    from mininet_topos.harness import Controller, Network, ensure_ovs, settled_table_packets
+    table-0 counters, from before the senders started until after they stopped); ``emags`` the two
+    (e)MAGs to move between (default: ``pick_emags``).  A domain file with a ``controllers:``
+    section runs one epmip-manager per instance (``SplitControllers``)."""
+    from mininet_topos.harness import Controller, Network, SplitControllers, ensure_ovs, settled_table_packets
 
     if os.geteuid() != 0:
         raise BenchError("needs root (Open vSwitch and Mininet)")
@@ -146,7 +156,7 @@ def _run(
     domain = load_domain(domain_file)
     if peer not in domain.mobile_nodes:
         raise BenchError(f"{peer!r} is not a mobile node of domain {domain.name!r}")
-    home, other = pick_emags(domain, mobile)
+    home, other = emags or pick_emags(domain, mobile)
     logs = Path(log_dir) if log_dir else (
         ROOT / "var" / "logs" / datetime.now().strftime("bench-handoff-%Y%m%d-%H%M%S")
     )  # fmt: skip
@@ -157,14 +167,23 @@ def _run(
         f"{rate:g} packets/s each way {mobile} <-> {peer}, {interval:g} s between moves")  # fmt: skip
     tmp = Path(tempfile.mkdtemp(prefix="epmip-bench-"))
     procs: list[subprocess.Popen] = []
-    ctl = net = None
+    ctl: Any = None  # a Controller or SplitControllers: the same interface
+    net = None
     try:
         say("starting Open vSwitch, the controller and Mininet ...")
         ensure_ovs()
-        ctl = Controller(domain_file, logs)
-        ctl.start()
-        net = Network(domain_file, ctl)
-        net.start()
+        if domain.controllers:
+            split = SplitControllers(domain_file, logs)
+            ctl = split
+            split.start()
+            net = Network(domain_file, next(iter(split.instances.values())))
+            net.start_split(split.instances)
+        else:
+            single = Controller(domain_file, logs)
+            ctl = single
+            single.start()
+            net = Network(domain_file, single)
+            net.start()
         addrs = net.wait_addresses([mobile, peer], timeout=ADDRESS_TIMEOUT)
         say(f"addresses: {mobile} {addrs[mobile]}, {peer} {addrs[peer]}; starting the stream")
 
@@ -272,6 +291,7 @@ def _run(
             # sent while the host's link was being moved: never reached any switch (L2 gap)
             "uplink_l2_gap_lost": sum(1 for t in up_lost_times if e["t_move"] <= t <= e["t_attached"]),
             "signalling": analysis.message_deltas(e["before"], e["after"]),
+            "signalling_bytes": e["after"].get("signalling_bytes", 0) - e["before"].get("signalling_bytes", 0),
             "latency": {n: analysis.latency_delta(e["before"], e["after"], n) for n in sorted(names)},
             "downlink": dw.as_dict(), "uplink": uw.as_dict(),
         })  # fmt: skip
@@ -283,6 +303,7 @@ def _run(
         "config": domain_file,
         "mode": domain.mode, "handoff_buffer": domain.handoff_buffer,
         "mobile_node": mobile, "correspondent": peer, "emags": [home, other],
+        "controllers": max(len(domain.controllers), 1),
         "rate_pps": rate, "size_bytes": size, "interval_s": interval, "moves_requested": moves,
         "clock": "time.time() (CLOCK_REALTIME), shared by all Mininet hosts",
         "moves": rows,

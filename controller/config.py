@@ -15,13 +15,29 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import yaml
 
-ROLES = ("emag", "mag", "elma", "lma", "ar_drf", "core")
+from controller.store import STORE_KINDS, SYNCHRONOUS, StoreConfig
+
+ROLES = ("emag", "mag", "elma", "lma", "ar_drf", "core", "elma_drf", "lmf", "bg_drf", "router_drf")
 MAG_ROLES = ("emag", "mag")
-LMA_ROLES = ("elma", "lma")
+LMA_ROLES = ("elma", "lma", "elma_drf")
+# Deployments (draft §3.1 and §7.1): where the DAF and the LMF live.
+#   mag_daf: DAF in the (e)MAGs, LMF in the (e)LMAs (the draft's main case)
+#   lma_daf: legacy MAGs, DAF in the LMAs ("eLMA(DRF)"), independent LMFs, a border gateway and
+#            anycast routers with DRF announcing the ePMIP area's prefix set (§7)
+DEPLOYMENTS = ("mag_daf", "lma_daf")
+# roles each deployment allows (check-config names the deployment that would allow a role)
+DEPLOYMENT_ROLES = MappingProxyType(
+    {
+        "mag_daf": ("emag", "mag", "elma", "lma", "ar_drf", "core"),
+        "lma_daf": ("mag", "elma_drf", "lmf", "bg_drf", "router_drf", "core"),
+    }
+)
+ELMA_SELECTION = ("nearest", "configured")  # §7.2: how a legacy MAG picks the eLMA(DRF) (RFC 6097)
 MODES = ("epmip", "pmip", "lr")  # the draft; RFC 5213 centralized; RFC 6705 localized routing
 LMF_DISCOVERY = ("config", "hbh", "relay")  # draft §4.4.1, §4.4.2, §4.4.3
 HANDOFF_BUFFER = ("off", "reactive", "predictive")
@@ -56,6 +72,9 @@ class Timers:
     fallback_retry: float = 30.0  # DRF: a "no location" entry is asked again after this long
     buffer_hold: float = 5.0  # handoff buffer: how long to wait for the MN to reappear
     buffer_packets: int = 4096  # handoff buffer: packets kept per MN
+    # RFC 5213 §6.9.4 / RFC 6275: the first wait for a PBA, doubled on each resend up to the maximum
+    initial_bindack_timeout: float = 1.0  # InitialBindackTimeoutFirstReg
+    max_bindack_timeout: float = 32.0  # MaxBindackTimeout (RFC 6275 MAX_BINDACK_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -66,6 +85,7 @@ class Switch:
     address: ipaddress.IPv6Address  # Proxy-CoA / LMA address / tunnel endpoint
     prefixes: tuple[ipaddress.IPv6Network, ...] = ()  # for (e)LMAs: HNP pools they announce
     lma: str | None = None  # for (e)MAGs: default LMA for MNs whose profile names none
+    lmf: str | None = None  # for an eLMA(DRF) (lma_daf): its preferred LMF (§7.4)
 
     @property
     def label(self) -> int:
@@ -122,6 +142,18 @@ class Link:
     b_port: int
 
 
+@dataclass(frozen=True)
+class ControllerInstance:
+    """One epmip-manager process of a domain split over several (``controllers:``): its name
+    (``--epmip-instance``), the address and UDP port it sends and receives signalling on, and
+    the switches it serves.  The first instance also serves the policy store."""
+
+    name: str
+    address: ipaddress.IPv6Address
+    port: int
+    switches: tuple[str, ...]
+
+
 @dataclass
 class Domain:
     name: str
@@ -138,7 +170,13 @@ class Domain:
     fixed_nodes: dict[str, FixedNode]
     fixed_networks: list[FixedNetwork]
     source: str = "<memory>"
+    deployment: str = "mag_daf"
+    area_prefixes: tuple[ipaddress.IPv6Network, ...] = ()  # lma_daf: the ePMIP area's prefix set (§7.1)
+    elma_selection: str = "nearest"  # lma_daf: the rule a MAG picks its eLMA(DRF) by (§7.2)
     rest_token: str | None = field(default=None, repr=False)  # REST write calls (apps/rest_app.py)
+    # placement over several controller instances; empty: one instance serves everything
+    controllers: tuple[ControllerInstance, ...] = ()
+    store: StoreConfig = field(default_factory=StoreConfig)  # where state survives a restart (store.py)
     by_dpid: dict[int, Switch] = field(default_factory=dict)
     _by_mac: dict[str, MobileNode] = field(default_factory=dict, repr=False)
     _by_port_mac: dict[str, MobileNode | FixedNode] = field(default_factory=dict, repr=False)
@@ -278,12 +316,16 @@ def parse_domain(text: str, source: str = "<memory>") -> Domain:
 def _build(doc: dict[str, Any], source: str) -> Domain:
     known = {
         "domain", "mode", "lmf_discovery", "handoff_buffer", "security", "rest", "router", "timers", "switches",
-        "links", "mobile_nodes", "fixed_nodes", "fixed_networks",
+        "links", "mobile_nodes", "fixed_nodes", "fixed_networks", "controllers", "deployment", "epmip_area",
+        "elma_selection", "store",
     }  # fmt: skip
     for key in doc:
         if key not in known:
             raise ConfigError(str(key), doc[key], f"one of the fields {sorted(known)}")
     name = _get(doc, "domain", "domain", str, "epmip")
+    deployment = _get(doc, "deployment", "deployment", str, "mag_daf")
+    if deployment not in DEPLOYMENTS:
+        raise ConfigError("deployment", deployment, f"one of {list(DEPLOYMENTS)}")
     mode = _get(doc, "mode", "mode", str, "epmip")
     if mode not in MODES:
         raise ConfigError("mode", mode, f"one of {list(MODES)}")
@@ -299,6 +341,10 @@ def _build(doc: dict[str, Any], source: str) -> Domain:
         raise ConfigError("security.key", "(hidden)", "a shared secret of at least 16 characters")
     signalling_key = secret.encode() if secret is not None else None
     rest_token = _rest_token(_get(doc, "rest", "rest", dict, {}))
+    store_doc = doc.get("store", {})
+    if not isinstance(store_doc, dict):
+        raise ConfigError("store", store_doc, "a mapping, e.g. {kind: sqlite, path: var/state/epmip.db}")
+    store = _store(store_doc)
     handoff_buffer = _get(doc, "handoff_buffer", "handoff_buffer", str, "off")
     if handoff_buffer not in HANDOFF_BUFFER:
         raise ConfigError("handoff_buffer", handoff_buffer, f"one of {list(HANDOFF_BUFFER)}")
@@ -317,12 +363,56 @@ def _build(doc: dict[str, Any], source: str) -> Domain:
     _check_unique_hosts(mns, fns, router_mac)
     _check_prefix_overlap(switches, fixed_networks)
     _check_connected(switches, links)
+    controllers = _controllers(_get(doc, "controllers", "controllers", list, []), switches)
+    area, selection = _deployment(doc, deployment, mode, switches, fixed_networks, mns)
     return Domain(
         name=name, mode=mode, lmf_discovery=discovery, handoff_buffer=handoff_buffer, signalling_key=signalling_key,
         router_link_local=router_ll, router_mac=router_mac,
         timers=timers, switches=switches, links=links, mobile_nodes=mns, fixed_nodes=fns,
-        fixed_networks=fixed_networks, source=source, rest_token=rest_token,
+        fixed_networks=fixed_networks, source=source, rest_token=rest_token, controllers=controllers,
+        deployment=deployment, area_prefixes=area, elma_selection=selection, store=store,
     )  # fmt: skip
+
+
+SIGNALLING_PORT = 5436  # UDP, as RFC 5844 carries PMIPv6 signalling over IPv4
+
+
+def _controllers(items: list[Any], switches: dict[str, Switch]) -> tuple[ControllerInstance, ...]:
+    """``controllers``: every switch served by exactly one instance, names and (address, port)
+    unique."""
+    out: list[ControllerInstance] = []
+    served: dict[str, str] = {}
+    endpoints: dict[tuple[ipaddress.IPv6Address, int], str] = {}
+    for i, item in enumerate(items):
+        path = f"controllers[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(path, item, "a mapping with name, address, port and switches")
+        for key in item:
+            if key not in ("name", "address", "port", "switches"):
+                raise ConfigError(f"{path}.{key}", item[key], "one of name, address, port, switches")
+        name = _name(_get(item, "name", path, str), f"{path}.name")
+        if any(c.name == name for c in out):
+            raise ConfigError(f"{path}.name", name, "a name no other controller instance has")
+        address = _address(_get(item, "address", path, str), f"{path}.address")
+        port = _get(item, "port", path, int, SIGNALLING_PORT)
+        if not 1 <= port <= 0xFFFF:
+            raise ConfigError(f"{path}.port", port, "a UDP port 1-65535")
+        if (address, port) in endpoints:
+            other = endpoints[(address, port)]
+            raise ConfigError(f"{path}.address", f"[{address}]:{port}", f"an address and port {other} does not use")
+        endpoints[(address, port)] = name
+        names = _get(item, "switches", path, list)
+        for j, sw in enumerate(names):
+            if sw not in switches:
+                raise ConfigError(f"{path}.switches[{j}]", sw, f"a switch of this domain ({', '.join(switches)})")
+            if sw in served:
+                raise ConfigError(f"{path}.switches[{j}]", sw, f"a switch no other instance serves ({served[sw]} does)")
+            served[sw] = name
+        out.append(ControllerInstance(name, address, port, tuple(names)))
+    missing = [sw for sw in switches if sw not in served]
+    if out and missing:
+        raise ConfigError("controllers", ", ".join(missing), "every switch served by one instance")
+    return tuple(out)
 
 
 def _rest_token(rest: dict[str, Any]) -> str | None:
@@ -334,6 +424,46 @@ def _rest_token(rest: dict[str, Any]) -> str | None:
     if token is not None and not REST_TOKEN_RE.fullmatch(token):
         raise ConfigError("rest.token", "(hidden)", "a token of 16-512 visible ASCII characters (no spaces)")
     return token
+
+
+STORE_FIELDS = (
+    ("sqlite", ("kind", "path", "synchronous")),
+    ("redis", ("kind", "url", "prefix")),
+    ("none", ("kind",)),
+)
+
+
+def _store(d: dict[str, Any]) -> StoreConfig:
+    """``store``: where bindings, attachments, DRF/DMF state, run-time prefixes and replay windows
+    survive a restart: ``{kind: sqlite, path: ..., synchronous: normal|full}`` (the default, at
+    ``var/state/epmip.db``), ``{kind: redis, url: redis://host:port/db | unix:///socket, prefix: ...}``
+    or ``{kind: none}``."""
+    kind = _get(d, "kind", "store", str, "sqlite")
+    if kind not in STORE_KINDS:
+        raise ConfigError("store.kind", kind, f"one of {list(STORE_KINDS)}")
+    allowed = dict(STORE_FIELDS)[kind]
+    for key in d:
+        if key not in allowed:
+            raise ConfigError(f"store.{key}", d[key], f"for kind {kind}, only the fields {list(allowed)}")
+    if kind == "sqlite":
+        path = _get(d, "path", "store", str, StoreConfig.path)
+        if not path.strip() or "\0" in path or path.endswith("/"):
+            raise ConfigError("store.path", path, "a file path for the SQLite database")
+        sync = _get(d, "synchronous", "store", str, "normal")
+        if sync not in SYNCHRONOUS:
+            raise ConfigError("store.synchronous", sync, f"one of {list(SYNCHRONOUS)}")
+        return StoreConfig(kind=kind, path=path, synchronous=sync)
+    if kind == "redis":
+        url = _get(d, "url", "store", str, None)
+        if url is None:
+            raise ConfigError("store.url", None, "a Redis URL (redis://host:port/db or unix:///path/redis.sock)")
+        if not re.fullmatch(r"(redis|rediss)://[^\s]*|unix:///[^\s]+", url):
+            raise ConfigError("store.url", url, "a Redis URL (redis://host:port/db or unix:///path/redis.sock)")
+        prefix = _get(d, "prefix", "store", str, StoreConfig.prefix)
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", prefix):
+            raise ConfigError("store.prefix", prefix, "1-64 letters, digits or _.:-")
+        return StoreConfig(kind=kind, url=url, prefix=prefix)
+    return StoreConfig(kind="none")
 
 
 def _timers(d: dict[str, Any]) -> Timers:
@@ -387,19 +517,26 @@ def _switches(items: list[Any]) -> dict[str, Switch]:
         if role not in LMA_ROLES and prefixes:
             raise ConfigError(f"{path}.prefixes", [str(p) for p in prefixes], "no prefixes (only (e)LMAs have them)")
         lma = _get(item, "lma", path, str, None)
+        lmf = _get(item, "lmf", path, str, None)
         for key in item:
-            if key not in ("name", "dpid", "role", "address", "prefixes", "lma"):
-                raise ConfigError(f"{path}.{key}", item[key], "one of name, dpid, role, address, prefixes, lma")
+            if key not in ("name", "dpid", "role", "address", "prefixes", "lma", "lmf"):
+                raise ConfigError(f"{path}.{key}", item[key], "one of name, dpid, role, address, prefixes, lma, lmf")
         dpids[dpid] = name
         addresses[address] = name
-        out[name] = Switch(name, dpid, role, address, prefixes, lma)
+        out[name] = Switch(name, dpid, role, address, prefixes, lma, lmf)
     for sw in out.values():
         if sw.lma is not None:
             path = f"switches ({sw.name}).lma"
             if sw.role not in MAG_ROLES:
                 raise ConfigError(path, sw.lma, "no lma (only (e)MAGs have a default LMA)")
             if sw.lma not in out or not out[sw.lma].is_lma:
-                raise ConfigError(path, sw.lma, "the name of a switch with role elma or lma")
+                raise ConfigError(path, sw.lma, "the name of a switch with role elma, lma or elma_drf")
+        if sw.lmf is not None:
+            path = f"switches ({sw.name}).lmf"
+            if sw.role != "elma_drf":
+                raise ConfigError(path, sw.lmf, "no lmf (only an elma_drf has a preferred LMF)")
+            if sw.lmf not in out or out[sw.lmf].role != "lmf":
+                raise ConfigError(path, sw.lmf, "the name of a switch with role lmf")
     return out
 
 
@@ -432,8 +569,8 @@ def _fixed_networks(items: list[Any], switches: dict[str, Switch]) -> list[Fixed
             raise ConfigError(path, item, "a mapping with prefix and router")
         prefix = _prefix(_get(item, "prefix", path, str), f"{path}.prefix")
         router = _get(item, "router", path, str)
-        if router not in switches or switches[router].role not in ("ar_drf", "core"):
-            raise ConfigError(f"{path}.router", router, "the name of a switch with role ar_drf or core")
+        if router not in switches or switches[router].role not in ("ar_drf", "core", "bg_drf"):
+            raise ConfigError(f"{path}.router", router, "the name of a switch with role ar_drf, core or bg_drf")
         lmf = _get(item, "lmf", path, bool, switches[router].role == "ar_drf")
         for key in item:
             if key not in ("prefix", "router", "lmf"):
@@ -458,7 +595,7 @@ def _mobile_nodes(items: list[Any], switches: dict[str, Switch]) -> dict[str, Mo
             raise ConfigError(f"{path}.attach", attach, "the name of a switch with role emag or mag")
         lma = _get(item, "lma", path, str, None)
         if lma is not None and (lma not in switches or not switches[lma].is_lma):
-            raise ConfigError(f"{path}.lma", lma, "the name of a switch with role elma or lma")
+            raise ConfigError(f"{path}.lma", lma, "the name of a switch with role elma, lma or elma_drf")
         if "hnp" in item and "hnps" in item:
             raise ConfigError(f"{path}.hnps", item["hnps"], "either hnp or hnps, not both")
         raw = [item["hnp"]] if "hnp" in item else item.get("hnps", [])
@@ -472,7 +609,7 @@ def _mobile_nodes(items: list[Any], switches: dict[str, Switch]) -> dict[str, Mo
         for hnp in hnps:
             owners = [s for s in switches.values() if s.is_lma and any(hnp.subnet_of(p) for p in s.prefixes)]
             if not owners:
-                raise ConfigError(f"{path}.{key}", str(hnp), "a /64 inside the prefixes of an elma or lma")
+                raise ConfigError(f"{path}.{key}", str(hnp), "a /64 inside the prefixes of an elma, lma or elma_drf")
             if lma is not None and owners[0].name != lma:
                 raise ConfigError(f"{path}.{key}", str(hnp), f"a /64 inside the prefixes of {lma}")
             if first_owner is not None and owners[0].name != first_owner:
@@ -519,6 +656,77 @@ def _check_unique_hosts(mns: dict[str, MobileNode], fns: dict[str, FixedNode], r
             if node.mac in seen:
                 raise ConfigError(f"{kind} ({key}).mac", node.mac, f"a MAC not used by {seen[node.mac]}")
             seen[node.mac] = key
+
+
+def _deployment(
+    doc: dict[str, Any],
+    deployment: str,
+    mode: str,
+    switches: dict[str, Switch],
+    networks: list[FixedNetwork],
+    mns: dict[str, MobileNode],
+) -> tuple[tuple[ipaddress.IPv6Network, ...], str]:
+    """The rules of the deployment (§3.1 or §7): which roles, the ePMIP area, where things are."""
+    raw_area = _get(doc, "epmip_area", "epmip_area", list, [])
+    selection = _get(doc, "elma_selection", "elma_selection", str, "nearest")
+    if selection not in ELMA_SELECTION:
+        raise ConfigError("elma_selection", selection, f"one of {list(ELMA_SELECTION)}")
+    allowed = DEPLOYMENT_ROLES[deployment]
+    for sw in switches.values():
+        if sw.role not in allowed:
+            other = next(d for d, roles in DEPLOYMENT_ROLES.items() if sw.role in roles)
+            raise ConfigError(
+                f"switches ({sw.name}).role", sw.role, f"a role of deployment {deployment} ({', '.join(allowed)}); "
+                f"{sw.role} belongs to deployment {other}",
+            )  # fmt: skip
+    if deployment == "mag_daf":
+        if raw_area:
+            raise ConfigError("epmip_area", raw_area, "no epmip_area (only deployment lma_daf has one)")
+        if "elma_selection" in doc:
+            raise ConfigError("elma_selection", selection, "no elma_selection (only deployment lma_daf has one)")
+        return (), selection
+    if mode != "epmip":
+        raise ConfigError("mode", mode, "epmip (deployment lma_daf is the draft's §7; pmip and lr have no DAF)")
+    if not raw_area:
+        raise ConfigError("epmip_area", raw_area, "the ePMIP area's prefix set (deployment lma_daf, §7.1)")
+    area = tuple(_prefix(p, f"epmip_area[{i}]") for i, p in enumerate(raw_area))
+    for i, p in enumerate(area):
+        for q in area[:i]:
+            if p.overlaps(q):
+                raise ConfigError(f"epmip_area[{i}]", str(p), f"a prefix not overlapping {q}")
+    counts = {r: sum(1 for s in switches.values() if s.role == r) for r in allowed}
+    for role, what in (("elma_drf", "an LMA with DRF"), ("lmf", "a Location Management Function"),
+                       ("bg_drf", "the border gateway with DRF")):  # fmt: skip
+        if counts[role] == 0:
+            raise ConfigError("switches", f"no {role}", f"at least one switch with role {role} ({what}) in lma_daf")
+    for sw in switches.values():
+        path = f"switches ({sw.name})"
+        for p in sw.prefixes:
+            if not any(p.subnet_of(a) for a in area):
+                raise ConfigError(f"{path}.prefixes", str(p), "a pool inside the epmip_area prefix set (§7.1)")
+        if sw.role == "mag" and sw.lma is not None and switches[sw.lma].role != "elma_drf":
+            raise ConfigError(f"{path}.lma", sw.lma, "the name of a switch with role elma_drf")
+    for net in networks:
+        inside = any(net.prefix.overlaps(a) for a in area)
+        if inside:
+            raise ConfigError("fixed_networks", str(net.prefix), "a fixed network outside the epmip_area prefix set")
+        if net.lmf and switches[net.router].role != "ar_drf":
+            raise ConfigError(f"fixed_networks ({net.prefix}).lmf", True, "false (an LMF at a router is §5.2's)")
+    for mn in mns.values():
+        path = f"mobile_nodes ({mn.id})"
+        if mn.lma is None and not mn.static_hnps:
+            raise ConfigError(
+                f"{path}.lma", None, "the elma_drf whose pool gives the MN its HNP, or a static hnp (lma_daf: any "
+                "eLMA(DRF) may serve the MN, the HNP stays the MN's)",
+            )  # fmt: skip
+        if len(mn.static_hnps) > 1 or mn.hnp_count > 1:
+            raise ConfigError(
+                f"{path}.hnps", [str(h) for h in mn.static_hnps] or mn.hnp_count,
+                "one HNP per MN in lma_daf (the LMF responsible for an MN is chosen by hashing its HNP)",
+            )  # fmt: skip
+        if mn.lma is not None and switches[mn.lma].role != "elma_drf":
+            raise ConfigError(f"{path}.lma", mn.lma, "the name of a switch with role elma_drf")
+    return area, selection
 
 
 def _check_prefix_overlap(switches: dict[str, Switch], networks: list[FixedNetwork]) -> None:

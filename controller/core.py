@@ -23,11 +23,12 @@ from dataclasses import dataclass
 
 from controller import frames, ndp
 from controller.binding_cache import ACTIVE
-from controller.config import Domain, FixedNode
+from controller.config import Domain, FixedNode, Switch
 from controller.dispatcher import Dispatcher
 from controller.effects import LATENCY_SAMPLES, Effects, Stats
 from controller.nodes import ArNode, EmagNode, LmaNode, Node, make_node
 from controller.policy import PolicyStore
+from controller.store import Change, Store, StoreError
 from controller.topology import Topology
 from controller.view import Shared, View, prefix_of
 from openflow_rules import flows
@@ -48,9 +49,13 @@ class PortInfo:
 
 
 class EpmipController:
-    def __init__(self, domain: Domain, epoch: float = 0.0) -> None:
+    def __init__(self, domain: Domain, epoch: float = 0.0, store: Store | None = None) -> None:
         self.domain = domain
         domain.index_hosts()  # not inside the first port event
+        self.store = store  # where state survives a restart (controller/store.py); None: nowhere
+        self._unsaved: dict[tuple[str, str], object] = {}  # changes a failed write still owes the store
+        self._root_changes: list[Change] = []  # the root's own records (run-time prefixes)
+        self._configured_prefixes = {sw.name: sw.prefixes for sw in domain.switches.values()}
         self.topo = Topology(domain)
         self.bus = Dispatcher(key=domain.signalling_key)
         self.stats_ = Stats()  # the root's own events (switches, punts it could not classify)
@@ -117,7 +122,106 @@ class EpmipController:
             if gen is None or intent.dpid not in self.connected:
                 continue
             out.append(flows.in_generation(intent, gen) if isinstance(intent, FlowMod) else intent)
+        self._persist()  # before the intents leave: what the switches get, the store has
         return out
+
+    # ------------------------------------------------------------ persistence
+
+    def _persist(self) -> None:
+        """Write what this event changed, in one transaction: every node's changed records (each
+        part marks the keys it touched, so the cost follows the event, not the state's size), the
+        policy store's new anchors and the root's own (run-time prefixes).  A failed write is
+        logged and counted, and its changes are written with the next event's."""
+        if self.store is None:
+            self._root_changes.clear()
+            self.policy.changed.clear()
+            for node in self.nodes.values():
+                node.discard_changes()
+            return
+        changes = list(self._root_changes)
+        self._root_changes.clear()
+        for node in self.nodes.values():
+            changes += node.changes(self.epoch)
+        policy = self.policy
+        changes += [("policy", mn_id, policy.anchors.get(mn_id)) for mn_id in policy.changed]
+        policy.changed.clear()
+        if not changes and not self._unsaved:
+            return
+        pending = self._unsaved
+        for kind, key, value in changes:
+            pending[(kind, key)] = value
+        try:
+            self.store.write((kind, key, value) for (kind, key), value in pending.items())
+        except StoreError as exc:
+            self.count("store_write_failed")
+            LOG.error("state store write failed (%d records kept for the next write): %s", len(pending), exc)
+            return
+        self._unsaved = {}
+        self.count("store_writes")
+
+    def snapshot(self) -> list[Change]:
+        """Every record of the controller's state, as the store would hold it (O(state): a store
+        attached to a running controller, tests comparing a restored controller)."""
+        out: list[Change] = []
+        for sw in self.domain.switches.values():
+            configured = self._configured_prefixes.get(sw.name, ())
+            out += [("prefix", f"{sw.name} {p}", {}) for p in sw.prefixes if p not in configured]
+            out += [("prefix", f"{sw.name} {p}", {"removed": True}) for p in configured if p not in sw.prefixes]
+        for node in self.nodes.values():
+            out += node.snapshot(self.epoch)
+        out += [("policy", mn_id, lma) for mn_id, lma in self.policy.anchors.items()]
+        self.policy.changed.clear()
+        return out
+
+    def restore(self, now: float) -> dict[str, int]:
+        """Take the stored state back (a restart): run-time prefixes first (views and the domain
+        as ``add_prefix`` leaves them), then every node's records and the policy store's anchors.
+        Times come back from the wall clock through this instance's ``epoch``; timers resume at
+        their stored times, so what fell due while the controller was down happens at the first
+        tick.  No flow is sent: switches get the restored state when they connect (``_resync``).
+        Returns how many records of each kind were taken."""
+        self.now = now
+        if self.store is None:
+            return {}
+        records = self.store.load_all()
+        taken: Counter[str] = Counter()
+        for key, rec in sorted(records.get("prefix", {}).items()):
+            lma, _, text = key.partition(" ")
+            try:
+                net = self._check_runtime_prefix(lma, text)
+            except (LookupError, ValueError) as exc:
+                LOG.error("stored run-time prefix %r ignored: %s", key, exc)
+                continue
+            owned = net in self.domain.switches[lma].prefixes
+            if isinstance(rec, dict) and rec.get("removed"):
+                if owned and self.domain.switches[lma].prefixes[0] != net:
+                    self._unapply_prefix(lma, net)
+            elif not owned:
+                self._apply_prefix(lma, net)
+            taken["prefix"] += 1
+        for mn_id, lma in records.get("policy", {}).items():
+            self.policy.anchors[mn_id] = str(lma)
+            taken["policy"] += 1
+        for kind, recs in sorted(records.items()):
+            if kind in ("prefix", "policy"):
+                continue
+            for key, rec in recs.items():
+                name, _, ident = key.partition(" ")
+                node = self.nodes.get(name)
+                try:
+                    ok = node is not None and node.restore(kind, ident, rec, self.epoch)
+                except (AttributeError, KeyError, TypeError, ValueError) as exc:  # MessageError too
+                    LOG.error("stored %s record %r ignored: %s", kind, key, exc)
+                    ok = False
+                if ok:
+                    taken[kind] += 1
+                else:
+                    self.count("store_record_ignored")
+        for node in self.nodes.values():  # restoring is not a change
+            node.changes(self.epoch)
+        self.count("store_restored", sum(taken.values()))
+        LOG.info("restored from the state store: %s", dict(sorted(taken.items())) or "nothing")
+        return dict(taken)
 
     def _node(self, dpid: int) -> Node | None:
         sw = self.domain.by_dpid.get(dpid)
@@ -137,12 +241,28 @@ class EpmipController:
         self.connected[dpid] = {}
         self.count("switch_up")
         node = self.nodes[sw.name]
+        fx = self._gone_while_away(node, ports, now)
+        for port in ports:  # hosts first: a restored DRF entry of a fixed host needs its host
+            fx.merge(self._port_up(node, port, now))
         desired: list[Intent] = [*self._base_flows(node.view), *node.resync(now).intents]
         out = self._resync(dpid, desired)
-        fx = Effects()
-        for port in ports:
-            fx.merge(self._port_up(node, port, now))
         return out + self._run(fx, now)
+
+    def _gone_while_away(self, node: Node, ports: list[PortInfo], now: float) -> Effects:
+        """MNs a (e)MAG holds (restored, or from before the switch went away) whose access port is
+        not there any more, or now carries another host: they left while we could not see it."""
+        fx = Effects()
+        if not isinstance(node, EmagNode):
+            return fx
+        present = {p.port_no: p for p in ports}
+        for att in list(node.mag.attachments.values()):
+            port = present.get(att.port)
+            owner = self.domain.host_for_port_mac(port.hw_addr) if port is not None else None
+            if port is None or (owner is not None and getattr(owner, "id", None) != att.mn.id):
+                LOG.info("%s: %s left port %d while the switch was away", node.name, att.mn.id, att.port)
+                self.count("detached_while_away")
+                fx.merge(node.port_down(att.port, now))
+        return fx
 
     def _resync(self, dpid: int, desired: list[Intent]) -> list[Intent]:
         """Make before break: every flow the switch should have, in a new cookie generation (an
@@ -272,13 +392,25 @@ class EpmipController:
         if view.me.role in ("elma", "ar_drf"):
             out.append(flows.install_mh_punt(dpid))
         out.append(flows.install_mpls_classify(dpid))
+        # §7: an eLMA(DRF)'s MNs' uplink out of the MAGs' tunnels, and traffic crossing a router with
+        # DRF, meet their DRF entries in UPLINK first; a router holds what it cannot send yet
+        role = view.me.role
+        area_router = role in ("bg_drf", "router_drf")
         for port in d.trunk_ports(view.name):
-            out.append(flows.install_trunk(dpid, port))
-        out.append(flows.install_local_label(dpid, view.me.label))
+            out.append(flows.install_trunk(dpid, port, goto=Table.UPLINK if area_router else Table.ROUTE))
+        out.append(flows.install_local_label(dpid, view.me.label, Table.UPLINK if role == "elma_drf" else Table.ROUTE))
+        if role in ("elma_drf", "bg_drf", "router_drf"):
+            out.append(flows.install_uplink_miss(dpid))
+        if area_router:
+            out += [flows.install_area_punt(dpid, prefix) for prefix in view.area_prefixes]
         for peer in view.peers.values():
             if peer.name != view.name and peer.port is not None:
                 out.append(flows.install_transit(dpid, peer.label, peer.port))
         routes = list(view.lma_prefixes) + [(n.prefix, n.router) for n in view.fixed_networks]
+        if view.deployment == "lma_daf" and view.area_router is not None:
+            # §7.1: the eLMAs announce nothing; the area goes to the nearest announcer (anycast, §7.3)
+            routes = [(p, view.area_router) for p in view.area_prefixes]
+            routes += [(n.prefix, n.router) for n in view.fixed_networks]
         for prefix, owner in routes:
             toward = view.peer(owner).port
             if owner != view.name and toward is not None:
@@ -291,11 +423,11 @@ class EpmipController:
         return [bce.to_json(lma.name) for lma in self.lmas.values() for bce in lma.cache]
 
     def binding(self, mn_id: str) -> dict[str, object] | None:
-        for lma in self.lmas.values():
-            bce = lma.cache.get(mn_id)
-            if bce is not None:
-                return bce.to_json(lma.name)
-        return None
+        """The MN's binding; an active one first (§7: the eLMA it left may still hold a
+        de-registered entry while the one it moved to holds the active one)."""
+        found = [(lma.name, bce) for lma in self.lmas.values() if (bce := lma.cache.get(mn_id)) is not None]
+        found.sort(key=lambda nb: nb[1].state != ACTIVE)
+        return found[0][1].to_json(found[0][0]) if found else None
 
     def locate(self, address: ipaddress.IPv6Address) -> dict[str, object]:
         """The LMF's answer for an address: which (e)LMA manages it and, if bound, the CoA."""
@@ -367,15 +499,31 @@ class EpmipController:
             if net.overlaps(other):
                 raise ValueError(f"prefix {net} overlaps {other} of {owner}")
         fx = self._prefix_routes(lma, net, flows.install_prefix_route)
+        updated = self._apply_prefix(lma, net)
+        configured = net in self._configured_prefixes.get(lma, ())  # back after a removal: nothing to keep
+        self._root_changes.append(("prefix", f"{lma} {net}", None if configured else {}))
+        self.count("prefix_added")
+        LOG.info("%s now manages %s", lma, net)
+        return {"lma": lma, "prefixes": [str(p) for p in updated.prefixes]}, self._run(fx, now)
+
+    def _apply_prefix(self, lma: str, net: ipaddress.IPv6Network) -> Switch:
+        """``lma`` manages ``net`` from now on: in the domain and in every node's view."""
         sw = self.domain.switches[lma]
         updated = dataclasses.replace(sw, prefixes=(*sw.prefixes, net))
         self.domain.switches[lma] = updated
         self.domain.by_dpid[updated.dpid] = updated
         for node in self.nodes.values():
             node.view.add_prefix(net, lma)
-        self.count("prefix_added")
-        LOG.info("%s now manages %s", lma, net)
-        return {"lma": lma, "prefixes": [str(p) for p in updated.prefixes]}, self._run(fx, now)
+        return updated
+
+    def _unapply_prefix(self, lma: str, net: ipaddress.IPv6Network) -> Switch:
+        sw = self.domain.switches[lma]
+        updated = dataclasses.replace(sw, prefixes=tuple(p for p in sw.prefixes if p != net))
+        self.domain.switches[lma] = updated
+        self.domain.by_dpid[updated.dpid] = updated
+        for node in self.nodes.values():
+            node.view.remove_prefix(net)
+        return updated
 
     def _prefix_routes(
         self, lma: str, net: ipaddress.IPv6Network, build: Callable[[int, ipaddress.IPv6Network, int], FlowMod]
@@ -402,11 +550,10 @@ class EpmipController:
         if in_use:
             raise ValueError(f"{net} holds the HNP of {', '.join(sorted(in_use))}")
         fx = self._prefix_routes(lma, net, flows.delete_prefix_route)
-        updated = dataclasses.replace(sw, prefixes=tuple(p for p in sw.prefixes if p != net))
-        self.domain.switches[lma] = updated
-        self.domain.by_dpid[updated.dpid] = updated
-        for node in self.nodes.values():
-            node.view.remove_prefix(net)
+        updated = self._unapply_prefix(lma, net)
+        # a prefix added at run time is forgotten; one from the domain file is remembered as removed
+        configured = net in self._configured_prefixes.get(lma, ())
+        self._root_changes.append(("prefix", f"{lma} {net}", {"removed": True} if configured else None))
         self.count("prefix_removed")
         return {"lma": lma, "prefixes": [str(p) for p in updated.prefixes]}, self._run(fx, now)
 

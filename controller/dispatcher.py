@@ -30,6 +30,9 @@ from openflow_rules.intents import Intent
 LOG = logging.getLogger("epmip.signalling")
 
 Handler = Callable[[Message, float], Effects | None]
+# Called with every message sent (and every carried one recorded), e.g. the signalling capture
+# (controller/pcap.py, epmip-manager --epmip-signalling-pcap)
+Tap = Callable[[Message, float], None]
 # A network model for tests: given a message about to be delivered, the delays (seconds) after which
 # copies of it arrive - [] loses it, [0.0] is a normal delivery, [0.0, 0.0] duplicates it.
 Faults = Callable[[Message], list[float]]
@@ -58,6 +61,7 @@ class Dispatcher:
         self.faults: Faults | None = None
         self._later: list[tuple[float, int, str, Message | bytes]] = []  # (due, order, dst, msg): delayed copies
         self._order = 0
+        self.tap: Tap | None = None
 
     def register(self, node: str, handler: Handler) -> None:
         self._handlers[node] = handler
@@ -82,6 +86,8 @@ class Dispatcher:
             # DEBUG, not INFO: two log records per route set-up were a tenth of the controller's
             # time under load; the recent messages are in ``log`` (GET /epmip/v1/messages)
             LOG.debug("%s %s -> %s seq=%d %s", msg.TYPE, msg.src, msg.dst, msg.seq, _brief(msg))
+        if self.tap is not None:
+            self.tap(msg, now)
         if self.faults is None:
             self._queue.append((msg.dst, msg, now))
             return
@@ -106,6 +112,8 @@ class Dispatcher:
         self.bytes_sent += size
         self.log.append(LoggedMessage(now, msg.TYPE, msg.src, msg.dst or "(hop-by-hop)", msg.seq, size))
         LOG.info("%s %s -> (hop-by-hop toward %s) seq=%d", msg.TYPE, msg.src, getattr(msg, "address", ""), msg.seq)
+        if self.tap is not None:
+            self.tap(msg, now)
 
     def receive_bytes(self, dst: str, data: bytes, now: float) -> None:
         """Entry point for bytes that arrive from outside (another instance, a test, a fuzzer)."""

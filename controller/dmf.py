@@ -33,12 +33,13 @@ import heapq
 import ipaddress
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
-from controller.drf import Drf, Location
+from controller.drf import Drf, Location, location_from_record, location_record
 from controller.effects import Effects, Outstanding, Sequence, Stats
 from controller.interfaces import Departures, Endpoint, Endpoints
 from controller.messages import PBCA, PBCI, Status
-from controller.view import View
+from controller.view import DMF_ROLES, View
 from openflow_rules import flows, text
 
 LOG = logging.getLogger("epmip.dmf")
@@ -111,6 +112,7 @@ class Dmf:
         self.previous: dict[str, str] = {}  # MN that arrived here -> the p-eMAG its PBCI went to
         self.told: dict[str, set[str]] = {}  # MN that came from no eMAG -> holders told here, awaiting PBCA
         self.outstanding = Outstanding(PBCA_TIMEOUT, PBCI_TRIES)  # (mn_id, dst) -> PBCI awaiting its PBCA
+        self.changed: set[str] = set()  # for the store: MNs (endpoints) whose DMF record changed
 
     @property
     def name(self) -> str:
@@ -126,6 +128,7 @@ class Dmf:
 
     def _send_pbci(self, msg: PBCI, now: float, fx: Effects) -> None:
         self.outstanding.add((msg.mn_id, msg.dst), msg, now)
+        self.changed.add(msg.mn_id)
         fx.send(msg)
 
     def _ack(self, msg: PBCI, status: Status, fx: Effects) -> None:
@@ -140,11 +143,13 @@ class Dmf:
 
     def on_holders(self, ep: Endpoint, holders: list[str]) -> None:
         """A PBA (registration or refresh) listed the DRFs the LMF gave the MN's location to."""
+        self.changed.add(ep.key)
         if holders:  # no empty set per MN: most have no holder (memory per MN, issue 13)
             self.holders.setdefault(ep.key, set()).update(self._names(holders))
 
     def on_departed_holders(self, key: str, holders: list[str]) -> None:
         """The PBA to a departed MN's de-registration listed the LMF's holders of its location."""
+        self.changed.add(key)
         dep = self.departed.get(key)
         if dep is not None:
             dep.holders |= self._names(holders)
@@ -157,7 +162,7 @@ class Dmf:
     def on_bound(self, ep: Endpoint, previous_coa: str, holders: list[str], attached_at: float, now: float) -> Effects:
         """An MN registered here (PBA accepted).  If it came from another eMAG, tell that one."""
         fx = Effects()
-        self.on_holders(ep, holders)
+        self.on_holders(ep, holders)  # marks ep.key changed
         self.arrived_at[ep.key] = self.view.now_stamp(attached_at)
         me = Location(self.view.address, self.name, "local", now)
         for hnp in ep.hnps:
@@ -172,7 +177,7 @@ class Dmf:
         if not ep.daf:
             return fx
         prev = self.view.peer_at(previous_coa) if previous_coa else None
-        if prev is None or prev.role != "emag":
+        if prev is None or prev.role not in DMF_ROLES:
             # No p-eMAG will tell the DRFs that hold the MN's location (it came from a legacy MAG,
             # §6, or from nowhere): tell them here, so that a fallback entry they installed while
             # the MN was out of reach becomes a direct one now.
@@ -202,6 +207,7 @@ class Dmf:
 
     def on_detach(self, ep: Endpoint, now: float) -> Effects:
         fx = Effects()
+        self.changed.add(ep.key)
         sessions = self.drf.forget_endpoint(ep.key, fx)
         correspondents = self.drf.direct_correspondents(sessions)
         for hnp in ep.hnps:
@@ -242,6 +248,7 @@ class Dmf:
                         msg.timestamp)  # fmt: skip
             return fx
         self.pbci_stamps[msg.mn_id] = msg.timestamp
+        self.changed.add(msg.mn_id)
         if msg.new_coa == "":
             return self._withdrawn(msg, now, fx)
         loc = self.drf.location_from(msg.new_coa, "pbci", now)
@@ -297,6 +304,7 @@ class Dmf:
             key = self.endpoints.key_for_prefix(prefix) if c.switch == self.name else None
             if key is not None:  # a correspondent here: the MN's new eMAG now holds its location
                 self.holders.setdefault(key, set()).add(loc.switch)
+                self.changed.add(key)
         notify = (correspondents | dep.holders | self._names(msg.holders)) - {self.name, loc.switch}
         redirect.told = notify | (correspondents & {loc.switch})
         fx.send(self._pbca_to_new(msg, dep, redirect))
@@ -343,6 +351,7 @@ class Dmf:
                 if dep.mn_id == msg.mn_id or hnp not in dep.correspondents:
                     continue
                 dep.correspondents[hnp] = loc
+                self.changed.add(dep.mn_id)
                 if may_relay and dep.new_switch is not None and dep.new_switch not in (loc.switch, msg.src):
                     self.stats.count("dmf_pbci_relayed")
                     relay = PBCI(src=self.name, dst=dep.new_switch, seq=self.seq.next(), mn_id=msg.mn_id,
@@ -367,10 +376,12 @@ class Dmf:
             key = self.endpoints.key_for_prefix(prefix)
             if key is not None:
                 self.holders.setdefault(key, set()).add(loc.switch)
+                self.changed.add(key)
                 continue
             for dep in self.departed.values():  # our endpoint has left: its withdrawal must reach it too
                 if prefix in dep.hnps and dep.new_switch is None:
                     dep.holders.add(loc.switch)
+                    self.changed.add(dep.mn_id)
                     if dep.withdrawn and loc.switch not in dep.withdrawn_from:
                         dep.withdrawn = False  # told at the next tick
                         self._recheck(dep)
@@ -413,6 +424,7 @@ class Dmf:
 
     def on_pbca(self, msg: PBCA, now: float) -> Effects:
         fx = Effects()
+        self.changed.add(msg.mn_id)
         self.outstanding.answered((msg.mn_id, msg.src))
         redirect = self.redirects.get(msg.mn_id)
         if redirect is not None and msg.src in redirect.awaiting:
@@ -535,12 +547,15 @@ class Dmf:
         for mn_id, redirect in list(self.redirects.items()):
             if redirect.remove_at <= now:
                 del self.redirects[mn_id]
+                self.changed.add(mn_id)
                 self._remove_redirect(redirect, fx)
         for mn_id, dep in self._due_departures(now):
             if now - dep.departed_at > DEPARTED_KEEP and mn_id not in self.redirects:
                 self._pop_departed(mn_id)
+                self.changed.add(mn_id)
             elif dep.new_switch is None and not dep.withdrawn and now - dep.departed_at >= PBCI_WAIT:
                 dep.withdrawn = True
+                self.changed.add(mn_id)
                 told = ({c.switch for c in dep.correspondents.values()} | dep.holders) - {self.name}
                 told -= dep.withdrawn_from
                 dep.withdrawn_from |= told
@@ -561,8 +576,10 @@ class Dmf:
         resend, gave_up = self.outstanding.due(now)
         for msg in resend:
             self.stats.count("dmf_pbci_resent")
+            self.changed.add(getattr(msg, "mn_id", ""))
             fx.send(msg)
         for _, msg in gave_up:
+            self.changed.add(getattr(msg, "mn_id", ""))
             self.stats.count("dmf_pbci_unanswered")
             LOG.warning("%s: no PBCA from %s for %s after %d tries", self.name, msg.dst, getattr(msg, "mn_id", ""),
                         PBCI_TRIES)  # fmt: skip
@@ -590,3 +607,72 @@ class Dmf:
                 for d in self.departed.values()
             ],
         }  # fmt: skip
+
+    # ------------------------------------------------------------ persistence (controller/store.py)
+
+    def mark_all(self) -> None:
+        """Every record is to be written (a store attached to a running controller, tests)."""
+        for keys in (self.redirects, self.departed, self.handoff_started, self.holders, self.pbci_stamps,
+                     self.arrived_at, self.previous, self.told):  # fmt: skip
+            self.changed.update(keys)
+        self.changed.update(k[0] for k in self.outstanding.pending if isinstance(k, tuple))
+
+    def dump(self, key: str, epoch: float) -> dict[str, Any] | None:
+        """Everything this DMF keeps about one MN (or local endpoint): its redirect, its departure,
+        the holders of its location, its PBCI replay window, its arrival.  Wall-clock times."""
+        redirect = self.redirects.get(key)
+        dep = self.departed.get(key)
+        rec: dict[str, Any] = {
+            "redirect": None if redirect is None else {
+                "hnps": [str(h) for h in redirect.hnps], "to_switch": redirect.to_switch,
+                "installed_at": redirect.installed_at + epoch, "awaiting": sorted(redirect.awaiting),
+                "remove_at": redirect.remove_at + epoch, "told": sorted(redirect.told),
+            },
+            "departed": None if dep is None else {
+                "hnps": [str(h) for h in dep.hnps],
+                "correspondents": {str(p): location_record(c, epoch) for p, c in dep.correspondents.items()},
+                "departed_at": dep.departed_at + epoch, "holders": sorted(dep.holders),
+                "new_switch": dep.new_switch, "withdrawn": dep.withdrawn,
+                "withdrawn_from": sorted(dep.withdrawn_from), "withdrawn_stamp": dep.withdrawn_stamp,
+                "previous": dep.previous,
+            },
+            "handoff_started": self.handoff_started[key] + epoch if key in self.handoff_started else None,
+            "holders": sorted(self.holders[key]) if key in self.holders else None,
+            "pbci_stamp": self.pbci_stamps.get(key),  # timestamps are wall-clock already
+            "arrived_at": self.arrived_at.get(key),
+            "previous": self.previous.get(key),
+            "told": sorted(self.told[key]) if key in self.told else None,
+            # PBCIs about the MN awaiting their PBCA: sent again on their back-off after a restart
+            "outstanding": self.outstanding.dump(lambda k: isinstance(k, tuple) and k[0] == key, epoch) or None,
+        }  # fmt: skip
+        return rec if any(v is not None for v in rec.values()) else None
+
+    def load(self, key: str, rec: dict[str, Any], epoch: float) -> None:
+        r = rec.get("redirect")
+        if r is not None:
+            self.redirects[key] = Redirect(
+                key, [ipaddress.IPv6Network(h) for h in r["hnps"]], r["to_switch"], float(r["installed_at"]) - epoch,
+                set(r["awaiting"]), float(r["remove_at"]) - epoch, set(r["told"]),
+            )  # fmt: skip
+        d = rec.get("departed")
+        if d is not None:
+            self._set_departed(Departed(
+                key, [ipaddress.IPv6Network(h) for h in d["hnps"]],
+                {ipaddress.IPv6Network(p): location_from_record(c, epoch) for p, c in d["correspondents"].items()},
+                float(d["departed_at"]) - epoch, set(d["holders"]), d["new_switch"], bool(d["withdrawn"]),
+                set(d.get("withdrawn_from", ())), float(d.get("withdrawn_stamp", 0.0)), d.get("previous"),
+            ))  # fmt: skip
+        if rec.get("handoff_started") is not None:
+            self.handoff_started[key] = float(rec["handoff_started"]) - epoch
+        if rec.get("holders") is not None:
+            self.holders[key] = set(rec["holders"])
+        if rec.get("pbci_stamp") is not None:
+            self.pbci_stamps[key] = float(rec["pbci_stamp"])
+        if rec.get("arrived_at") is not None:
+            self.arrived_at[key] = float(rec["arrived_at"])
+        if rec.get("previous") is not None:
+            self.previous[key] = str(rec["previous"])
+        if rec.get("told") is not None:
+            self.told[key] = set(rec["told"])
+        if rec.get("outstanding"):
+            self.outstanding.load(rec["outstanding"], epoch)

@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from controller import hbh
 from controller.effects import Effects, Numbering, Sequence, Stats
@@ -64,6 +65,25 @@ class Query:
     refresh: bool = False  # asked again before a location in use expires
 
 
+def location_record(loc: Location, epoch: float) -> dict[str, Any]:
+    """A location as a store record (times on the wall clock; no expiry: null)."""
+    return {
+        "coa": str(loc.coa), "switch": loc.switch, "source": loc.source, "updated_at": loc.updated_at + epoch,
+        "expires_at": None if loc.expires_at == math.inf else loc.expires_at + epoch,
+    }  # fmt: skip
+
+
+def location_from_record(rec: dict[str, Any], epoch: float) -> Location:
+    expires = rec.get("expires_at")
+    return Location(
+        ipaddress.IPv6Address(rec["coa"]),
+        str(rec["switch"]),
+        str(rec["source"]),
+        float(rec["updated_at"]) - epoch,
+        math.inf if expires is None else float(expires) - epoch,
+    )
+
+
 class Drf:
     def __init__(self, view: View, endpoints: Endpoints, stats: Stats, seq: Sequence, cids: Numbering) -> None:
         self.view = view
@@ -79,6 +99,8 @@ class Drf:
         self._direct_to: dict[Net, set[str]] = {}  # correspondent prefix -> endpoints with a direct entry
         self._fallback_to: dict[Net, set[str]] = {}  # correspondent prefix -> endpoints with a fallback entry
         self._expiry: list[tuple[float, Net]] = []  # (when to look at a location again, prefix)
+        self.changed_locations: set[Net] = set()  # for the store: cached locations that changed
+        self.changed_endpoints: set[str] = set()  # for the store: endpoints whose entries changed
 
     @property
     def name(self) -> str:
@@ -201,6 +223,7 @@ class Drf:
         for hnp in ep.hnps:
             fx.flow(flows.install_drf(self.view.dpid, obj, cn_id, hnp, prefix, label, port))
         self.sessions.setdefault(ep.key, {})[prefix] = DIRECT
+        self.changed_endpoints.add(ep.key)
         users = self._direct_to.setdefault(prefix, set())
         if not users and loc.expires_at != math.inf:
             # in use from now on: if its refresh point passed while nobody used it, the next tick
@@ -224,6 +247,7 @@ class Drf:
                     continue
                 fx.flow(flows.install_drf_fallback(self.view.dpid, obj, cn_id, hnp, prefix, lma.label, lma.port))
         self.sessions.setdefault(ep.key, {})[prefix] = FALLBACK
+        self.changed_endpoints.add(ep.key)
         self._direct_to.get(prefix, set()).discard(ep.key)
         self._fallback_to.setdefault(prefix, set()).add(ep.key)
         self.fallback_since[(ep.key, prefix)] = now
@@ -232,6 +256,7 @@ class Drf:
     def learn(self, prefix: Net, loc: Location, fx: Effects, repoint: bool = True) -> int:
         """``prefix`` is at ``loc`` now: cache it and re-point every local direct entry toward it."""
         self.location[prefix] = loc
+        self.changed_locations.add(prefix)
         if loc.expires_at != math.inf:
             heapq.heappush(self._expiry, (loc.refresh_at, prefix))
         return self.repoint(prefix, loc, fx) if repoint else 0
@@ -252,6 +277,7 @@ class Drf:
                 # same cookie, lower priority: remove the fallback so no dead flow stays behind it
                 fx.flow(flows.delete_drf(self.view.dpid, self.endpoints.obj_of(key), self.cids.of(prefix)))
                 self.fallback_since.pop((key, prefix), None)
+                self.changed_endpoints.add(key)
                 self.direct(ep, prefix, loc, fx)
                 self.stats.count("drf_fallback_repointed")
                 n += 1
@@ -263,15 +289,18 @@ class Drf:
             sessions = self.sessions.get(key, {})
             if sessions.get(prefix) == DIRECT:
                 del sessions[prefix]
+                self.changed_endpoints.add(key)
                 fx.flow(flows.delete_drf(self.view.dpid, self.endpoints.obj_of(key), self.cids.of(prefix)))
 
     def forget(self, prefix: Net) -> None:
         """Drop a cached location (not the entries using it)."""
         self.location.pop(prefix, None)
+        self.changed_locations.add(prefix)
 
     def forget_endpoint(self, key: str, fx: Effects) -> dict[Net, str]:
         """A local endpoint left: its entries go; returns its sessions (prefix -> kind)."""
         sessions = self.sessions.pop(key, {})
+        self.changed_endpoints.add(key)
         for prefix in sessions:
             self._direct_to.get(prefix, set()).discard(key)
             self._fallback_to.get(prefix, set()).discard(key)
@@ -332,6 +361,7 @@ class Drf:
                 del self.fallback_since[(key, prefix)]
             elif now - since >= timers.fallback_retry:
                 del self.fallback_since[(key, prefix)]
+                self.changed_endpoints.add(key)
                 del sessions[prefix]
                 self._fallback_to.get(prefix, set()).discard(key)
                 fx.flow(flows.delete_drf(self.view.dpid, self.endpoints.obj_of(key), self.cids.of(prefix)))
@@ -352,6 +382,40 @@ class Drf:
                     self.fallback(ep, prefix, now, fx)
                     self.fallback_since[(key, prefix)] = since
         return fx
+
+    # ------------------------------------------------------------ persistence (controller/store.py)
+
+    def mark_all(self) -> None:
+        """Every record is to be written (a store attached to a running controller, tests)."""
+        self.changed_locations.update(self.location)
+        self.changed_endpoints.update(self.sessions)
+
+    def dump_location(self, prefix: Net, epoch: float) -> dict[str, Any] | None:
+        loc = self.location.get(prefix)
+        return location_record(loc, epoch) if loc is not None else None
+
+    def load_location(self, prefix: Net, rec: dict[str, Any], epoch: float) -> None:
+        """A cached location back after a restart; its refresh (or expiry) resumes at the stored time."""
+        loc = location_from_record(rec, epoch)
+        self.location[prefix] = loc
+        if loc.expires_at != math.inf:
+            heapq.heappush(self._expiry, (loc.refresh_at, prefix))
+
+    def dump_endpoint(self, key: str, epoch: float) -> dict[str, Any] | None:
+        """A local endpoint's DRF entries: prefix -> direct | fallback (and since when, wall clock)."""
+        sessions = self.sessions.get(key)
+        if not sessions:
+            return None
+        since = {str(p): self.fallback_since[(key, p)] + epoch for p in sessions if (key, p) in self.fallback_since}
+        return {"sessions": {str(p): kind for p, kind in sessions.items()}, "fallback_since": since}
+
+    def load_endpoint(self, key: str, rec: dict[str, Any], epoch: float) -> None:
+        sessions = {ipaddress.IPv6Network(p): str(kind) for p, kind in rec["sessions"].items()}
+        self.sessions[key] = sessions
+        for prefix, kind in sessions.items():
+            (self._direct_to if kind == DIRECT else self._fallback_to).setdefault(prefix, set()).add(key)
+        for p, since in rec.get("fallback_since", {}).items():
+            self.fallback_since[(key, ipaddress.IPv6Network(p))] = float(since) - epoch
 
     def to_json(self) -> dict[str, object]:
         return {

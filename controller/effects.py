@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter, defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from controller.messages import Message
+from controller.messages import Message, decode
 from openflow_rules.intents import Intent
 
 LATENCY_SAMPLES = 1000
@@ -70,6 +72,15 @@ class Sequence:
         self._seq = (self._seq + 1) & 0xFFFF
         return self._seq
 
+    @property
+    def last(self) -> int:
+        return self._seq
+
+    def resume(self, last: int) -> None:
+        """Go on after ``last`` (a restart: answers to requests sent before it keep matching, and
+        new requests do not reuse their numbers at once)."""
+        self._seq = last & 0xFFFF
+
 
 class Numbering:
     """Small stable numbers for correspondent prefixes, part of one switch's flow cookies (a DRF
@@ -77,12 +88,28 @@ class Numbering:
 
     def __init__(self) -> None:
         self._ids: dict[ipaddress.IPv6Network, int] = {}
+        self._next = 1
+        self.changed: set[ipaddress.IPv6Network] = set()  # numbers given since the store last saw them
 
     def of(self, prefix: ipaddress.IPv6Network) -> int:
         n = self._ids.get(prefix)
         if n is None:
-            n = self._ids[prefix] = len(self._ids) + 1
+            n = self._ids[prefix] = self._next
+            self._next += 1
+            self.changed.add(prefix)
         return n
+
+    def mark_all(self) -> None:
+        self.changed.update(self._ids)
+
+    def get(self, prefix: ipaddress.IPv6Network) -> int | None:
+        return self._ids.get(prefix)
+
+    def restore(self, prefix: ipaddress.IPv6Network, n: int) -> None:
+        """A number given before a restart: the same cookies again, so the resync replaces the
+        switch's flows in place; ``of`` goes on after the highest."""
+        self._ids[prefix] = n
+        self._next = max(self._next, n + 1)
 
 
 @dataclass
@@ -111,6 +138,22 @@ class Outstanding:
 
     def __contains__(self, key: object) -> bool:
         return key in self.pending
+
+    def dump(self, match: Callable[[object], bool], epoch: float) -> list[list[Any]]:
+        """The requests whose key ``match``es, as store records: [key, wire bytes (hex), sent at
+        (wall clock), tries].  A key is a tuple of strings (or a string)."""
+        return [
+            [list(k) if isinstance(k, tuple) else k, p.msg.encode().hex(), p.sent_at + epoch, p.tries]
+            for k, p in self.pending.items()
+            if match(k)
+        ]
+
+    def load(self, records: list[list[Any]], epoch: float) -> None:
+        """Take ``dump``'s records back: each is sent again when its back-off says, as before."""
+        for key, wire, sent_at, tries in records:
+            self.pending[tuple(key) if isinstance(key, list) else key] = Pending(
+                decode(bytes.fromhex(wire)), float(sent_at) - epoch, int(tries)
+            )
 
     def due(self, now: float) -> tuple[list[Message], list[tuple[object, Message]]]:
         """(requests to send again now, (key, request) given up)."""

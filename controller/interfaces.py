@@ -48,3 +48,18 @@ class Endpoints(Protocol):
 class Departures(Protocol):
     def leave(self, key: str, now: float) -> Effects:
         """A PBCI says the MN is attached elsewhere: let it go here without de-registering."""
+
+
+class BindingHooks(Protocol):
+    """What an eLMA(DRF)'s DAF (draft §7.2) is told by the co-located LMA registration: the MN's
+    binding here, by MN-Identifier and HNPs (``controller/elma_drf.py`` implements it)."""
+
+    def on_registered(self, mn_id: str, hnps: list[ipaddress.IPv6Network], lifetime: float, timestamp: float,
+                      fresh: bool, now: float) -> Effects:  # fmt: skip
+        """A PBU was accepted (``fresh``: the MN was not bound here before, or came back)."""
+
+    def on_deregistered(self, mn_id: str, now: float) -> Effects:
+        """The MAG de-registered the MN (it left that MAG)."""
+
+    def on_deleted(self, mn_id: str, hnps: list[ipaddress.IPv6Network], timestamp: float, now: float) -> Effects:
+        """The binding is gone (expired, or MinDelayBeforeBCEDelete after a de-registration)."""

@@ -19,6 +19,7 @@ from typing import Any
 from controller.binding_cache import ACTIVE, DELETING, BindingCache, BindingCacheEntry
 from controller.config import MobileNode
 from controller.effects import Effects, Stats
+from controller.interfaces import BindingHooks
 from controller.lr import LrLma
 from controller.messages import PBA, PBU, Status
 from controller.view import View
@@ -51,7 +52,9 @@ class Lma:
         self._allocated: dict[str, list[ipaddress.IPv6Network]] = {}
         self._static: set[ipaddress.IPv6Network] | None = None  # every profile's static HNPs (lazily)
         self._timers: list[tuple[float, str]] = []  # (when, mn_id): lifetime ends, delayed deletes
+        self.changed: set[str] = set()  # MNs whose record (binding, replay window) changed: for the store
         self.lr: LrLma | None = LrLma(view, self.cache, stats) if view.mode == "lr" else None
+        self.hooks: BindingHooks | None = None  # an eLMA(DRF)'s DAF (§7.2), set when the node is composed
 
     @property
     def name(self) -> str:
@@ -79,7 +82,7 @@ class Lma:
         if hnps is None:
             if self._static is None:
                 self._static = {h for p in self.view.profiles.values() for h in p.static_hnps}
-            pool = self.view.own_prefixes()[0]
+            pool = self.view.hnp_pool(mn)
             index = self.view.mn_index[mn.id] + 1
             stride = len(self.view.mn_index)
             hnps = []
@@ -126,7 +129,7 @@ class Lma:
         mag = view.peer_at(coa)
         if mag is None or not mag.is_mag or mag.name != pbu.src:
             return self._reply(pbu, Status.MAG_NOT_AUTHORIZED_FOR_PROXY_REG)
-        bound = view.profile_lma(mn)
+        bound = view.anchor_of(mn)
         if bound is not None and bound != self.name:
             return self._reply(pbu, Status.NOT_LMA_FOR_THIS_MOBILE_NODE)
         hnps = self.hnps_for(mn)
@@ -180,6 +183,9 @@ class Lma:
         fx = Effects()
         if changed:
             self._program(bce, fx)
+        if self.hooks is not None:
+            fresh = bce.updates == 0 or previous is not None or changed
+            fx.merge(self.hooks.on_registered(mn.id, list(bce.hnps), pbu.lifetime, pbu.timestamp, fresh, now))
         fx.merge(
             self._reply(
                 pbu, Status.ACCEPTED, now, hnps=[text.prefix(h) for h in hnps], lifetime=pbu.lifetime,
@@ -212,10 +218,13 @@ class Lma:
             self._program(bce, fx)  # the HNP's traffic is dropped from now on
             if self.lr is not None:
                 fx.merge(self.lr.departing(bce))
+            if self.hooks is not None:
+                fx.merge(self.hooks.on_deregistered(bce.mn_id, now))
         elif bce is None or bce.coa != coa:
             # A de-registration from a MAG that does not hold the binding changes nothing here,
             # but that MAG's own earlier registration, should it arrive late, is now stale.
             self._ignored_dereg[pbu.mn_id] = (pbu.src, pbu.timestamp)
+            self.changed.add(pbu.mn_id)
         return fx.merge(self._reply(pbu, Status.ACCEPTED, now, hnps=[text.prefix(p) for p in bce.hnps] if bce else []))
 
     # ------------------------------------------------------------ data plane
@@ -245,8 +254,10 @@ class Lma:
 
     def _schedule(self, when: float, mn_id: str) -> None:
         """Look at ``mn_id``'s entry again at ``when`` (a heap: the tick costs O(log n) per due
-        entry instead of a pass over the whole cache; stale entries are skipped when popped)."""
+        entry instead of a pass over the whole cache; stale entries are skipped when popped).  Every
+        change of an entry schedules it, so this is also where the entry is marked for the store."""
         heapq.heappush(self._timers, (when, mn_id))
+        self.changed.add(mn_id)
 
     def tick(self, now: float) -> Effects:
         fx = Effects()
@@ -261,10 +272,12 @@ class Lma:
             if (expired or left) and mn_id not in self._gone_told:
                 # de-registered and not taken over by another MAG within WITHDRAW_AFTER, or expired
                 self._gone_told.add(mn_id)
+                self.changed.add(mn_id)
                 self.gone.append(bce)
             if expired or delayed:
                 why = "lifetime expired" if expired else "de-registered"
                 LOG.info("%s deletes BCE of %s (%s)", self.name, mn_id, why)
+                self.changed.add(mn_id)
                 self.cache.delete(mn_id)
                 self._last_stamp[mn_id] = bce.timestamp
                 self._gone_told.discard(mn_id)
@@ -273,5 +286,67 @@ class Lma:
                     fx.flow(flows.delete_binding(self.dpid, obj, hnp))
                 if self.lr is not None:
                     fx.merge(self.lr.forget(mn_id))
+                if self.hooks is not None:
+                    fx.merge(self.hooks.on_deleted(mn_id, list(bce.hnps), bce.timestamp, now))
                 self.stats.count("bce_deleted")
         return fx
+
+    # ------------------------------------------------------------ persistence (controller/store.py)
+
+    def mark_all(self) -> None:
+        """Every record is to be written (a store attached to a running controller, tests)."""
+        self.changed.update(b.mn_id for b in self.cache)
+        self.changed.update(self._last_stamp, self._ignored_dereg)
+
+    def dump(self, mn_id: str, epoch: float) -> dict[str, Any] | None:
+        """``mn_id``'s record: its binding and its replay windows (the timestamp of the last PBU
+        accepted, kept after the binding is gone; the last de-registration that changed nothing,
+        which makes its MAG's older registrations stale).  Times on the wall clock (``now +
+        epoch``); PBU timestamps are wall-clock already."""
+        bce = self.cache.get(mn_id)
+        stamp = self._last_stamp.get(mn_id)
+        ignored = self._ignored_dereg.get(mn_id)
+        if bce is None and stamp is None and ignored is None:
+            return None
+        rec: dict[str, Any] = {
+            "last_stamp": stamp, "gone_told": mn_id in self._gone_told, "bce": None,
+            "ignored_dereg": list(ignored) if ignored is not None else None,
+        }  # fmt: skip
+        if bce is not None:
+            rec["bce"] = {
+                "mn_ll_id": bce.mn_ll_id, "hnps": [str(h) for h in bce.hnps], "coa": str(bce.coa),
+                "lifetime": bce.lifetime, "timestamp": bce.timestamp, "registered_at": bce.registered_at + epoch,
+                "expires_at": bce.expires_at + epoch, "state": bce.state,
+                "delete_at": bce.delete_at + epoch if bce.delete_at is not None else None,
+                "previous_coa": str(bce.previous_coa) if bce.previous_coa is not None else None,
+                "updates": bce.updates,
+            }  # fmt: skip
+        return rec
+
+    def load(self, mn_id: str, rec: dict[str, Any], epoch: float) -> None:
+        """Take ``dump``'s record back after a restart; the timers resume at the stored times (an
+        entry that expired while the controller was down goes at the next tick, as it would have)."""
+        if rec.get("last_stamp") is not None:
+            self._last_stamp[mn_id] = float(rec["last_stamp"])
+        if rec.get("gone_told"):
+            self._gone_told.add(mn_id)
+        if rec.get("ignored_dereg"):
+            mag, stamp = rec["ignored_dereg"]
+            self._ignored_dereg[mn_id] = (str(mag), float(stamp))
+        b = rec.get("bce")
+        if b is None:
+            return
+        bce = BindingCacheEntry(
+            mn_id=mn_id, mn_ll_id=b["mn_ll_id"], hnps=[ipaddress.IPv6Network(h) for h in b["hnps"]],
+            coa=ipaddress.IPv6Address(b["coa"]), lifetime=float(b["lifetime"]), timestamp=float(b["timestamp"]),
+            registered_at=float(b["registered_at"]) - epoch, expires_at=float(b["expires_at"]) - epoch,
+            state=b["state"], delete_at=float(b["delete_at"]) - epoch if b["delete_at"] is not None else None,
+            previous_coa=ipaddress.IPv6Address(b["previous_coa"]) if b["previous_coa"] else None,
+            updates=int(b["updates"]),
+        )  # fmt: skip
+        self.cache.put(bce)
+        heapq.heappush(self._timers, (bce.expires_at, mn_id))
+        if bce.delete_at is not None:
+            heapq.heappush(self._timers, (bce.delete_at, mn_id))
+            withdraw = bce.delete_at - self.view.timers.min_delay_before_bce_delete + WITHDRAW_AFTER
+            heapq.heappush(self._timers, (withdraw, mn_id))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from controller.binding_cache import ACTIVE, BindingCache, BindingCacheEntry
 from controller.effects import Effects, Outstanding, Sequence, Stats
@@ -51,6 +52,7 @@ class Lmf:
         # mn_id -> {DRF address: until when it may use the location we gave it}
         self.holders: dict[str, dict[str, float]] = {}
         self.withdrawals = Outstanding(WITHDRAW_TIMEOUT, WITHDRAW_TRIES)
+        self.changed: set[str] = set()  # MNs whose holders changed: for the store
 
     @property
     def name(self) -> str:
@@ -82,6 +84,7 @@ class Lmf:
         self.stats.count("lmf_query" if bce else "lmf_query_no_location")
         if bce is not None and msg.requester:
             self.holders.setdefault(bce.mn_id, {})[msg.requester] = now + bce.lifetime
+            self.changed.add(bce.mn_id)
         fx.send(
             PBQA(
                 src=self.name, dst=msg.src, seq=msg.seq, address=msg.address,
@@ -131,10 +134,12 @@ class Lmf:
             self.stats.count("lmf_location_withdrawn")
             fx.send(msg)
         self.holders.pop(bce.mn_id, None)
+        self.changed.add(bce.mn_id)
         return fx
 
     def on_pbca(self, msg: PBCA) -> Effects:
-        self.withdrawals.answered((msg.mn_id, msg.src))
+        if self.withdrawals.answered((msg.mn_id, msg.src)) is not None:
+            self.changed.add(msg.mn_id)
         return Effects()
 
     def tick(self, now: float) -> Effects:
@@ -145,6 +150,29 @@ class Lmf:
         fx = Effects()
         resend, gave_up = self.withdrawals.due(now)
         for msg in resend:
+            self.changed.add(getattr(msg, "mn_id", ""))
             fx.send(msg)
+        for _, msg in gave_up:
+            self.changed.add(getattr(msg, "mn_id", ""))
         self.stats.count("lmf_withdraw_unanswered", len(gave_up))
         return fx
+
+    # ------------------------------------------------------------ persistence (controller/store.py)
+
+    def mark_all(self) -> None:
+        self.changed.update(self.holders)
+        self.changed.update(k[0] for k in self.withdrawals.pending if isinstance(k, tuple))
+
+    def dump(self, mn_id: str, epoch: float) -> dict[str, Any] | None:
+        """Whom the LMF gave ``mn_id``'s location to, and until when (wall clock); withdrawals of
+        it still awaiting their PBCA (sent again on their back-off after a restart)."""
+        known = self.holders.get(mn_id)
+        withdrawals = self.withdrawals.dump(lambda k: isinstance(k, tuple) and k[0] == mn_id, epoch)
+        if not known and not withdrawals:
+            return None
+        return {"holders": {a: until + epoch for a, until in (known or {}).items()}, "withdrawals": withdrawals}
+
+    def load(self, mn_id: str, rec: dict[str, Any], epoch: float) -> None:
+        if rec.get("holders"):
+            self.holders[mn_id] = {address: float(until) - epoch for address, until in rec["holders"].items()}
+        self.withdrawals.load(rec.get("withdrawals", []), epoch)

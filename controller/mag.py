@@ -18,7 +18,7 @@ import heapq
 import ipaddress
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from controller import lr, ndp
 from controller.buffer import HandoffBuffer
@@ -39,8 +39,8 @@ ANCHORING = "anchoring"  # asking the policy store which LMA anchors the MN
 REGISTERING = "registering"
 BOUND = "bound"
 REJECTED = "rejected"
-PBA_TIMEOUT = 1.0  # RFC 5213 InitialBindackTimeoutFirstReg
-PBU_RETRIES = 3
+PBA_TIMEOUT = 1.0  # the default of timers.initial_bindack_timeout (RFC 5213 InitialBindackTimeoutFirstReg)
+PBU_RETRIES = 3  # resends of a PBU (waits: timers.initial_bindack_timeout, doubled, at most max_bindack_timeout)
 
 
 @dataclass(slots=True)  # one per MN: no __dict__ (memory per MN, issue 13)
@@ -105,6 +105,7 @@ class Mag:
         self.anchors: dict[str, str] = {}  # mn_id -> its LMA, as the policy store answered
         self._deregs: dict[str, Attachment] = {}  # MNs gone from here whose de-registration awaits a PBA
         self._hi_to: dict[str, str] = {}  # MN -> the MAG our HI for it went to (its HACK must come from there)
+        self.changed: set[str] = set()  # MNs whose record (attachment, de-registration, anchor) changed
 
     @property
     def name(self) -> str:
@@ -166,13 +167,13 @@ class Mag:
         self.attachments[mn.id] = att
         self._by_port[port] = mn.id
         self.stats.count("attach_detected")
-        lma = self.view.profile_lma(mn) or self.anchors.get(mn.id)
+        lma = self.view.registration_lma(mn) or self.anchors.get(mn.id)
         if lma is None:  # the MN's anchor is the policy store's to say (chosen once per MN)
             LOG.info("%s: %s attached on port %d, asking the policy store for its LMA", self.name, mn.id, port)
             self._send_ppq(att, now, fx)
         else:
             self._register(att, lma, now, fx)
-        self._schedule(now + PBA_TIMEOUT, mn.id)
+        self._schedule(now + self._backoff(0), mn.id)
         return fx
 
     def _send_ppq(self, att: Attachment, now: float, fx: Effects) -> None:
@@ -201,13 +202,21 @@ class Mag:
         att.seq = self.seq.next()
         att.retries = 0
         self._register(att, msg.lma, now, fx)
-        self._schedule(now + PBA_TIMEOUT, msg.mn_id)
+        self._schedule(now + self._backoff(0), msg.mn_id)
         return fx
+
+    def _backoff(self, resends: int) -> float:
+        """How long to wait for a PBA after a PBU that was sent ``resends`` times before (RFC 5213
+        §6.9.4: InitialBindackTimeoutFirstReg, doubled each time, never above MaxBindackTimeout)."""
+        timers = self.view.timers
+        return float(min(timers.initial_bindack_timeout * 2.0**resends, timers.max_bindack_timeout))
 
     def _schedule(self, when: float, mn_id: str) -> None:
         """Look at ``mn_id``'s attachment again at ``when`` (PBA timeout or refresh); a heap, so the
-        tick does not visit every attachment.  Stale entries are skipped when popped."""
+        tick does not visit every attachment.  Stale entries are skipped when popped.  A change of
+        an attachment comes with a timer, so this also marks the MN's record for the store."""
         heapq.heappush(self._timers, (when, mn_id))
+        self.changed.add(mn_id)
 
     def leave(self, key: str, now: float) -> Effects:
         """A PBCI told us the MN is registered elsewhere already: no de-registration PBU (the LMA
@@ -221,6 +230,7 @@ class Mag:
         att = self.mn_on_port(port)
         if att is None:
             return fx
+        self.changed.add(att.mn.id)
         del self.attachments[att.mn.id]
         self._by_port.pop(att.port, None)
         for hnp in att.hnps:
@@ -248,7 +258,7 @@ class Mag:
         att.retries = 1
         self._deregs[att.mn.id] = att
         self._send_pbu(att, now, 0.0, HandoffIndicator.UNKNOWN, fx)
-        self._schedule(now + PBA_TIMEOUT, att.mn.id)
+        self._schedule(now + self._backoff(0), att.mn.id)
 
     def link_going_down(self, mn_id: str, now: float) -> Effects:
         """Predictive handoff hint: buffer the MN's downlink now (it must be bound here)."""
@@ -264,6 +274,7 @@ class Mag:
     def _send_pbu(self, att: Attachment, now: float, lifetime: float, hi: HandoffIndicator, fx: Effects) -> None:
         profile_hnp = [str(att.mn.hnp)] if att.mn.hnp is not None else []
         att.sent_at = now
+        self.changed.add(att.mn.id)
         fx.send(
             PBU(
                 src=self.name, dst=att.lma, seq=att.seq, mn_id=att.mn.id, mn_ll_id=att.mn.mac,
@@ -288,6 +299,7 @@ class Mag:
 
     def on_pba(self, pba: PBA, now: float) -> Effects:
         fx = Effects()
+        self.changed.add(pba.mn_id)
         dereg = self._deregs.get(pba.mn_id)
         if dereg is not None and dereg.seq == pba.seq and pba.src == dereg.lma:
             del self._deregs[pba.mn_id]
@@ -361,6 +373,7 @@ class Mag:
 
     def on_hi(self, msg: HI, now: float) -> Effects:
         """n-MAG registered an MN that left here: hand over its buffer, forget its de-registration."""
+        self.changed.add(msg.mn_id)
         self._departed_regs.pop(msg.mn_id, None)
         frames, fx = self.buffer.hand_over(msg.mn_id, now)
         fx.send(HACK(src=self.name, dst=msg.src, seq=msg.seq, mn_id=msg.mn_id, status=0, frames=frames))
@@ -408,8 +421,9 @@ class Mag:
             if (
                 dereg is not None
                 and mn_id not in self.attachments
-                and _due(dereg.sent_at, PBA_TIMEOUT * (2 ** (dereg.retries - 1)), now)
+                and _due(dereg.sent_at, self._backoff(dereg.retries - 1), now)
             ):
+                self.changed.add(mn_id)
                 if dereg.retries >= PBU_RETRIES:
                     del self._deregs[mn_id]  # the LMA's lifetime will end the binding
                     self.stats.count("deregistration_unanswered")
@@ -417,11 +431,11 @@ class Mag:
                     dereg.retries += 1
                     dereg.seq = self.seq.next()
                     self._send_pbu(dereg, now, 0.0, HandoffIndicator.UNKNOWN, fx)
-                    self._schedule(now + PBA_TIMEOUT * (2 ** (dereg.retries - 1)), mn_id)
+                    self._schedule(now + self._backoff(dereg.retries - 1), mn_id)
             att = self.attachments.get(mn_id)
             if att is None:
                 continue
-            if att.state == BOUND and att.refreshing and _due(att.sent_at, PBA_TIMEOUT * (2 ** (att.retries - 1)), now):
+            if att.state == BOUND and att.refreshing and _due(att.sent_at, self._backoff(att.retries - 1), now):
                 if att.retries >= PBU_RETRIES:  # the LMA does not answer: the binding is lost here
                     LOG.error("%s: no PBA for the refresh of %s from %s: binding lost", self.name, mn_id, att.lma)
                     self.stats.count("binding_lost")
@@ -433,17 +447,18 @@ class Mag:
                 att.seq = self.seq.next()
                 self.stats.count("binding_refresh_resent")
                 self._send_pbu(att, now, timers.binding_lifetime, HandoffIndicator.NOT_CHANGED, fx)
-                self._schedule(now + PBA_TIMEOUT * (2 ** (att.retries - 1)), mn_id)
+                self._schedule(now + self._backoff(att.retries - 1), mn_id)
             elif att.state == BOUND and not att.refreshing and att.refresh_at <= now:
                 att.seq = self.seq.next()
                 att.refreshing = True
                 att.retries = 1
                 att.refresh_at = now + att.lifetime * timers.refresh_fraction
                 self._schedule(att.refresh_at, mn_id)
-                self._schedule(now + PBA_TIMEOUT, mn_id)
+                self._schedule(now + self._backoff(0), mn_id)
                 self.stats.count("binding_refresh")
                 self._send_pbu(att, now, timers.binding_lifetime, HandoffIndicator.NOT_CHANGED, fx)
-            elif att.state in (ANCHORING, REGISTERING) and _due(att.sent_at, PBA_TIMEOUT * (2**att.retries), now):
+            elif att.state in (ANCHORING, REGISTERING) and _due(att.sent_at, self._backoff(att.retries), now):
+                self.changed.add(mn_id)
                 if att.retries >= PBU_RETRIES:
                     att.state = REJECTED
                     LOG.error("%s: no answer for %s from %s", self.name, att.mn.id, att.lma or POLICY)
@@ -453,7 +468,7 @@ class Mag:
                     self._send_ppq(att, now, fx)
                 else:
                     self._send_pbu(att, now, timers.binding_lifetime, HandoffIndicator.NEW_INTERFACE, fx)
-                self._schedule(att.sent_at + PBA_TIMEOUT * (2**att.retries), mn_id)
+                self._schedule(att.sent_at + self._backoff(att.retries), mn_id)
         for buf in self.buffer.expired(now):
             att = self.bound(buf.mn_id)
             if att is not None:  # a hint without a move: deliver here again, nothing lost
@@ -464,6 +479,7 @@ class Mag:
             LOG.warning("%s did not reappear within %.1fs: dropping %d buffered packets",
                         buf.mn_id, timers.buffer_hold, len(buf.frames))  # fmt: skip
             fx.flow(flows.delete_buffer_flows(self.dpid, buf.obj))
+            self.changed.add(buf.mn_id)
             dep = self._departed_regs.pop(buf.mn_id, None)
             if dep is not None:  # it did not reappear in time: de-register it after all
                 self._deregister(dep, now, fx)
@@ -517,11 +533,90 @@ class Mag:
         fx.flow(flows.delete_drf_of_mn(self.dpid, obj))
 
     def resync(self) -> Effects:
+        """Every bound MN's flows again (the switch (re)connected), and an RA: a refresh whose RA
+        fell while the switch was away (a controller restart, a flap) did not reach the MN, and its
+        address lives only as long as the last RA it got said."""
         fx = Effects()
         for att in self.attachments.values():
             if att.state == BOUND:
                 self._install_flows(att, fx)
+                self._send_ra(att, (att.mn.mac, ndp.ALL_NODES), fx)
         return fx
+
+    # ------------------------------------------------------------ persistence (controller/store.py)
+
+    def mark_all(self) -> None:
+        """Every record is to be written (a store attached to a running controller, tests)."""
+        self.changed.update(self.attachments, self._deregs, self._departed_regs, self.anchors)
+
+    def dump(self, mn_id: str, epoch: float) -> dict[str, Any] | None:
+        """``mn_id``'s record here: its attachment, a de-registration awaiting its PBA, a departed
+        registration kept for a buffered handoff, and the anchor the policy store gave.  Times on
+        the wall clock (``now + epoch``)."""
+        att = self.attachments.get(mn_id)
+        dereg = self._deregs.get(mn_id)
+        departed = self._departed_regs.get(mn_id)
+        anchor = self.anchors.get(mn_id)
+        if att is None and dereg is None and departed is None and anchor is None:
+            return None
+        return {
+            "att": _dump_attachment(att, epoch), "dereg": _dump_attachment(dereg, epoch),
+            "departed": _dump_attachment(departed, epoch), "anchor": anchor,
+        }  # fmt: skip
+
+    def load(self, mn_id: str, rec: dict[str, Any], epoch: float) -> None:
+        """Take ``dump``'s record back after a restart.  The MN's timers resume at the stored
+        times: a refresh (or a retransmission) that fell due while the controller was down is
+        sent at the first tick."""
+        mn = self.view.profiles.get(mn_id)
+        if mn is None:
+            LOG.warning("%s: stored attachment of %s ignored: no such mobile node in the domain file", self.name, mn_id)
+            return
+        if rec.get("anchor"):
+            self.anchors[mn_id] = rec["anchor"]
+        att = _load_attachment(mn, rec.get("att"), epoch)
+        if att is not None:
+            self.attachments[mn_id] = att
+            self._by_port[att.port] = mn_id
+            self._by_hnp.update(dict.fromkeys(att.hnps, mn_id))
+            wait = PBA_TIMEOUT * (2 ** max(att.retries - 1, 0) if att.state == BOUND else 2**att.retries)
+            heapq.heappush(self._timers, (att.sent_at + wait, mn_id))
+            if att.state == BOUND:
+                heapq.heappush(self._timers, (att.refresh_at, mn_id))
+        dereg = _load_attachment(mn, rec.get("dereg"), epoch)
+        if dereg is not None:
+            self._deregs[mn_id] = dereg
+            heapq.heappush(self._timers, (dereg.sent_at + PBA_TIMEOUT * 2 ** max(dereg.retries - 1, 0), mn_id))
+        departed = _load_attachment(mn, rec.get("departed"), epoch)
+        if departed is not None:
+            self._departed_regs[mn_id] = departed
+
+
+def _dump_attachment(att: Attachment | None, epoch: float) -> dict[str, Any] | None:
+    if att is None:
+        return None
+    return {
+        "port": att.port, "lma": att.lma, "state": att.state, "seq": att.seq,
+        "attached_at": att.attached_at + epoch, "sent_at": att.sent_at + epoch, "daf": att.daf,
+        "hnps": [str(h) for h in att.hnps], "lifetime": att.lifetime, "refresh_at": att.refresh_at + epoch,
+        "retries": att.retries, "ra_to": list(att.ra_to) if att.ra_to is not None else None, "status": att.status,
+        "bound_at": att.bound_at + epoch if att.bound_at is not None else None, "refreshing": att.refreshing,
+    }  # fmt: skip
+
+
+def _load_attachment(mn: MobileNode, d: dict[str, Any] | None, epoch: float) -> Attachment | None:
+    if d is None:
+        return None
+    ra_to = d.get("ra_to")
+    return Attachment(
+        mn=mn, port=int(d["port"]), lma=d["lma"], state=d["state"], seq=int(d["seq"]),
+        attached_at=float(d["attached_at"]) - epoch, sent_at=float(d["sent_at"]) - epoch, daf=bool(d["daf"]),
+        hnps=[ipaddress.IPv6Network(h) for h in d["hnps"]], lifetime=float(d["lifetime"]),
+        refresh_at=float(d["refresh_at"]) - epoch, retries=int(d["retries"]),
+        ra_to=(str(ra_to[0]), str(ra_to[1])) if ra_to else None, status=d.get("status"),
+        bound_at=float(d["bound_at"]) - epoch if d.get("bound_at") is not None else None,
+        refreshing=bool(d["refreshing"]),
+    )  # fmt: skip
 
 
 def _due(sent_at: float, wait: float, now: float) -> bool:

@@ -239,8 +239,36 @@ class PPA(Message):
     lma: str = ""
 
 
+@dataclass
+class LUR(Message):
+    """Location Update Request (draft §7.2), eLMA(DRF) -> its preferred LMF (-> the LMF responsible
+    for the HNPs, §7.4): ``mn_id``'s HNPs are at ``coa`` (the eLMA's own address) for
+    ``lifetime`` seconds; ``coa`` "" withdraws the location (the binding at that eLMA is gone).
+    ``timestamp`` is the registration's (the PBU's), so an older update cannot undo a newer one."""
+
+    TYPE: ClassVar[str] = "LUR"
+    mn_id: str = ""
+    hnps: list[str] = field(default_factory=list)
+    coa: str = ""
+    lifetime: float = 0.0
+    timestamp: float = 0.0
+
+
+@dataclass
+class LUA(Message):
+    """Location Update Answer, LMF -> eLMA(DRF): the update's status, the location the LMF held
+    before (``previous_coa``: the eLMA whose DMF must be told of the move, §7.2) and the DRFs it
+    gave the location to (``holders``: they must be updated, as a PBA's holders in §4.3)."""
+
+    TYPE: ClassVar[str] = "LUA"
+    mn_id: str = ""
+    status: int = Status.ACCEPTED
+    previous_coa: str = ""
+    holders: list[str] = field(default_factory=list)
+
+
 MESSAGE_TYPES: Mapping[str, type[Message]] = MappingProxyType(
-    {cls.TYPE: cls for cls in (PBU, PBA, PBQR, PBQA, PBCI, PBCA, LRI, LRA, HI, HACK, PPQ, PPA)}
+    {cls.TYPE: cls for cls in (PBU, PBA, PBQR, PBQA, PBCI, PBCA, LRI, LRA, HI, HACK, PPQ, PPA, LUR, LUA)}
 )
 # each message type's field names in order (what ``encode`` writes)
 _FIELD_NAMES: Mapping[type, tuple[str, ...]] = MappingProxyType(
@@ -389,3 +417,15 @@ def _is_prefix(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def validate(msg: Message) -> None:
+    """Check a message record built by another codec (``controller/wire.py``) against the same
+    rules as ``decode``: field kinds, ranges, names, addresses, prefixes and list sizes.  Raises
+    MessageError naming the first field that is wrong."""
+    mtype = msg.TYPE
+    if MESSAGE_TYPES.get(mtype) is not type(msg):
+        raise MessageError(f"{type(msg).__name__} is not a signalling message type")
+    body: dict[Any, Any] = {"type": mtype, "v": WIRE_VERSION}
+    body.update({f.name: getattr(msg, f.name) for f in fields(msg)})
+    _fields(type(msg), mtype, body)

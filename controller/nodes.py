@@ -9,6 +9,11 @@ elma       LMA registration + LMF (+ RFC 6705 in mode lr)         ``LmaNode``
 lma        LMA registration (legacy)                              ``LmaNode`` without LMF
 ar_drf     fixed hosts + DRF + DMF (correspondent) + fixed LMF    ``ArNode``
 core       label switching and routing only                       ``Node``
+§7 (deployment lma_daf):
+elma_drf   LMA registration + DRF + DMF + location updates        ``ElmaDrfNode``
+lmf        independent LMF (hashing, relaying between LMFs)       ``LmfNode``
+bg_drf     border gateway: outside hosts + DRF + DMF (corr.)      ``AreaRouterNode``
+router_drf anycast router with DRF + DMF (correspondent)          ``AreaRouterNode``
 =========  ==========================================================================
 
 A node receives its switch's OpenFlow events (already classified by the composition root in
@@ -20,20 +25,37 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from typing import Any
 
 from controller import hbh, ndp
 from controller.ar import FixedHost, FixedHosts, FixedLmf
 from controller.binding_cache import BindingCache
+from controller.border import TRANSIT_KEY, AreaEndpoints, HeldPackets
 from controller.config import FixedNode, MobileNode
 from controller.dmf import Dmf, NoDepartures
 from controller.drf import Drf
 from controller.effects import Effects, Numbering, Sequence, Stats
+from controller.elma_drf import Anchored, LocationUpdates
 from controller.frames import Punt
 from controller.lma import Lma
 from controller.lmf import Lmf
+from controller.location import IndependentLmf
 from controller.lr import LrLma
 from controller.mag import Attachment, Mag
-from controller.messages import HBH_PEER, LRA, PBCA, PBCI, PBQA, PBQR, PBU, AuthenticationError, Message, pair_key
+from controller.messages import (
+    HBH_PEER,
+    LRA,
+    LUA,
+    PBCA,
+    PBCI,
+    PBQA,
+    PBQR,
+    PBU,
+    AuthenticationError,
+    Message,
+    pair_key,
+)
+from controller.store import Change
 from controller.view import View
 from openflow_rules import flows
 from openflow_rules.intents import OFPP_CONTROLLER, OFPP_TABLE, PacketOut
@@ -150,6 +172,58 @@ class Node:
     def drf_json(self) -> dict[str, object] | None:
         return None
 
+    # ------------------------------------------------------------ persistence (controller/store.py)
+
+    def changes(self, epoch: float) -> list[Change]:
+        """The store records that changed since the last call: (kind, key, value or None),
+        key ``"<node> <id>"``, times on the wall clock (``now + epoch``).  Only what was marked
+        changed is dumped: the cost follows the event, not the size of the state."""
+        out = self._part_changes(epoch)
+        for prefix in self.cids.changed:
+            out.append(("cid", f"{self.name} {prefix}", self.cids.get(prefix)))
+        self.cids.changed.clear()
+        if out:  # the sequence number moves with every request, so it goes with any change
+            out.append(("seq", self.name, self.seq.last))
+        return out
+
+    def _part_changes(self, epoch: float) -> list[Change]:
+        return []
+
+    def discard_changes(self) -> None:
+        """Forget what was marked changed (no store attached): the marks must not pile up."""
+        self.cids.changed.clear()
+        for part in self._tracked():
+            for attr in ("changed", "changed_locations", "changed_endpoints"):
+                marks = getattr(part, attr, None)
+                if marks is not None:
+                    marks.clear()
+
+    def _tracked(self) -> list[object]:
+        return []
+
+    def snapshot(self, epoch: float) -> list[Change]:
+        """Every record this node holds (O(its state): for a store attached to a running
+        controller and for tests; events use ``changes``)."""
+        self.cids.mark_all()
+        self._mark_all()
+        return [c for c in self.changes(epoch) if c[2] is not None] or [("seq", self.name, self.seq.last)]
+
+    def _mark_all(self) -> None:
+        pass
+
+    def restore(self, kind: str, ident: str, rec: Any, epoch: float) -> bool:
+        """Take one stored record back after a restart; False if it is not this node's kind."""
+        if kind == "seq":
+            self.seq.resume(int(rec))
+        elif kind == "cid":
+            self.cids.restore(ipaddress.IPv6Network(ident), int(rec))
+        else:
+            return False
+        return True
+
+    def _key(self, ident: str) -> str:
+        return f"{self.name} {ident}"
+
 
 class EmagNode(Node):
     """An (e)MAG: MAG registration, and for an eMAG the DAF (DRF + DMF)."""
@@ -231,6 +305,30 @@ class EmagNode(Node):
             return None
         return {**self.drf.to_json(), **self.dmf.to_json()}
 
+    def _tracked(self) -> list[object]:
+        return [self.mag, self.drf, self.dmf]
+
+    def _mark_all(self) -> None:
+        self.mag.mark_all()
+        if self.drf is not None and self.dmf is not None:
+            self.drf.mark_all()
+            self.dmf.mark_all()
+
+    def _part_changes(self, epoch: float) -> list[Change]:
+        out: list[Change] = [("mag", self._key(k), self.mag.dump(k, epoch)) for k in self.mag.changed]
+        self.mag.changed.clear()
+        if self.drf is not None and self.dmf is not None:
+            out += daf_changes(self, self.drf, self.dmf, epoch)
+        return out
+
+    def restore(self, kind: str, ident: str, rec: Any, epoch: float) -> bool:
+        if kind == "mag":
+            self.mag.load(ident, rec, epoch)
+            return True
+        if self.drf is not None and self.dmf is not None and daf_restore(self.drf, self.dmf, kind, ident, rec, epoch):
+            return True
+        return super().restore(kind, ident, rec, epoch)
+
 
 class LmaNode(Node):
     """An (e)LMA: LMA registration, and for an eLMA the LMF."""
@@ -288,6 +386,31 @@ class LmaNode(Node):
     def to_json(self) -> dict[str, object]:
         return {"bindings": len(self.cache)}
 
+    def _tracked(self) -> list[object]:
+        return [self.lma, self.lmf]
+
+    def _mark_all(self) -> None:
+        self.lma.mark_all()
+        if self.lmf is not None:
+            self.lmf.mark_all()
+
+    def _part_changes(self, epoch: float) -> list[Change]:
+        out: list[Change] = [("lma", self._key(k), self.lma.dump(k, epoch)) for k in self.lma.changed]
+        self.lma.changed.clear()
+        if self.lmf is not None:
+            out += [("lmf", self._key(k), self.lmf.dump(k, epoch)) for k in self.lmf.changed]
+            self.lmf.changed.clear()
+        return out
+
+    def restore(self, kind: str, ident: str, rec: Any, epoch: float) -> bool:
+        if kind == "lma":
+            self.lma.load(ident, rec, epoch)
+        elif kind == "lmf" and self.lmf is not None:
+            self.lmf.load(ident, rec, epoch)
+        else:
+            return super().restore(kind, ident, rec, epoch)
+        return True
+
 
 class ArNode(Node):
     """An access router with DRF and a co-located LMF for its fixed networks (§5.2)."""
@@ -340,6 +463,176 @@ class ArNode(Node):
     def drf_json(self) -> dict[str, object] | None:
         return {**self.drf.to_json(), **self.dmf.to_json()}
 
+    def _tracked(self) -> list[object]:
+        return [self.drf, self.dmf]
+
+    def _mark_all(self) -> None:
+        self.drf.mark_all()
+        self.dmf.mark_all()
+
+    def _part_changes(self, epoch: float) -> list[Change]:
+        return daf_changes(self, self.drf, self.dmf, epoch)
+
+    def restore(self, kind: str, ident: str, rec: Any, epoch: float) -> bool:
+        return daf_restore(self.drf, self.dmf, kind, ident, rec, epoch) or super().restore(kind, ident, rec, epoch)
+
+
+def daf_changes(node: Node, drf: Drf, dmf: Dmf, epoch: float) -> list[Change]:
+    """The DRF's and DMF's changed records (an eMAG's and an access router's alike)."""
+    out: list[Change] = [("drf.loc", f"{node.name} {p}", drf.dump_location(p, epoch)) for p in drf.changed_locations]
+    out += [("drf.ep", f"{node.name} {k}", drf.dump_endpoint(k, epoch)) for k in drf.changed_endpoints]
+    out += [("dmf", f"{node.name} {k}", dmf.dump(k, epoch)) for k in dmf.changed]
+    drf.changed_locations.clear()
+    drf.changed_endpoints.clear()
+    dmf.changed.clear()
+    return out
+
+
+def daf_restore(drf: Drf, dmf: Dmf, kind: str, ident: str, rec: Any, epoch: float) -> bool:
+    if kind == "drf.loc":
+        drf.load_location(ipaddress.IPv6Network(ident), rec, epoch)
+    elif kind == "drf.ep":
+        drf.load_endpoint(ident, rec, epoch)
+    elif kind == "dmf":
+        dmf.load(ident, rec, epoch)
+    else:
+        return False
+    return True
+
+
+class ElmaDrfNode(LmaNode):
+    """An eLMA(DRF) (§7.1, §7.2): LMA registration of legacy MAGs, and the DAF - DRF and DMF - for
+    the MNs bound here; no LMF of its own: it reports locations to its preferred LMF (LUR/LUA)."""
+
+    def __init__(self, view: View) -> None:
+        super().__init__(view)
+        self.updates = LocationUpdates(view, self.stats, self.seq)
+        self.anchored = Anchored(view, self.stats, self.updates)
+        self.drf = Drf(view, self.anchored, self.stats, self.seq, self.cids)
+        self.dmf = Dmf(view, self.drf, self.anchored, self.anchored, self.stats, self.seq)
+        self.anchored.hooks = self.dmf
+        self.lma.hooks = self.anchored
+
+    def handle(self, msg: Message, now: float) -> Effects:
+        if isinstance(msg, PBU):
+            return self.lma.on_pbu(msg, now)
+        if isinstance(msg, LUA):
+            update = self.updates.answered(msg)
+            if update is None:
+                return Effects()
+            return self.anchored.located(update, msg.previous_coa, msg.holders, now)
+        daf = daf_handle(self.drf, self.dmf, msg, now)
+        if daf is not None:
+            return daf
+        return self.reject(msg, "an eLMA(DRF) accepts PBU, LUA, PBQA, PBCI and PBCA")
+
+    def answer_hbh(self, msg: PBQR, address: ipaddress.IPv6Address, now: float) -> Effects | None:
+        return None
+
+    def punt(self, punt: Punt, port: int, table: int | None, now: float) -> Effects:
+        """§7.2: an MN's uplink out of the MAG's tunnel, with no DRF entry for its destination."""
+        mn = self.anchored.for_source(punt.src) if table == Table.UPLINK and punt.src is not None else None
+        if mn is None or punt.dst is None:
+            self.stats.count("uplink_punt_ignored")
+            return Effects()
+        return self.drf.uplink_miss(mn, punt.dst, now)
+
+    def resync(self, now: float) -> Effects:
+        fx = super().resync(now).merge(self.anchored.resync())
+        return fx.merge(self.drf.resync(now)).merge(self.dmf.resync())
+
+    def tick(self, now: float) -> Effects:
+        fx = super().tick(now)
+        resend, lost = self.updates.tick(now)
+        fx.merge(resend)
+        for update in lost:  # no answer from the LMF: the DMF is told without a previous location
+            fx.merge(self.anchored.located(update, "", [], now))
+        return fx.merge(self.drf.tick(now)).merge(self.dmf.tick(now))
+
+    def to_json(self) -> dict[str, object]:
+        return {**super().to_json(), **self.anchored.to_json()}
+
+    def drf_json(self) -> dict[str, object] | None:
+        return {**self.drf.to_json(), **self.dmf.to_json()}
+
+
+class LmfNode(Node):
+    """An independent LMF (§7.1, §7.4)."""
+
+    def __init__(self, view: View) -> None:
+        super().__init__(view)
+        self.lmf = IndependentLmf(view, self.stats, self.seq)
+
+    def handle(self, msg: Message, now: float) -> Effects:
+        fx = self.lmf.handle(msg, now)
+        return fx if fx is not None else self.reject(msg, "an LMF accepts LUR, PBQR and relayed LUA, PBQA")
+
+    def tick(self, now: float) -> Effects:
+        return self.lmf.tick(now)
+
+    def to_json(self) -> dict[str, object]:
+        return self.lmf.to_json()
+
+
+class AreaRouterNode(Node):
+    """The border gateway or an anycast router with DRF (§7.1, §7.3): traffic toward the ePMIP area
+    meets its DRF entries; fixed hosts behind it (the border gateway's CNs outside the area) are
+    DRF endpoints as behind a §5.2 access router."""
+
+    def __init__(self, view: View) -> None:
+        super().__init__(view)
+        self.hosts = FixedHosts(view)
+        self.endpoints = AreaEndpoints(self.hosts)
+        self.drf = Drf(view, self.endpoints, self.stats, self.seq, self.cids)
+        self.dmf = Dmf(view, self.drf, self.endpoints, NoDepartures(), self.stats, self.seq)
+        self.held = HeldPackets(view, self.stats)
+
+    def handle(self, msg: Message, now: float) -> Effects:
+        daf = daf_handle(self.drf, self.dmf, msg, now)
+        if daf is None:
+            return self.reject(msg, "a router with DRF accepts PBQA, PBCI and PBCA")
+        self.held.release(self.drf.sessions, daf)
+        return daf
+
+    def fixed_node_up(self, host: FixedNode, port: int, now: float) -> Effects:
+        return self.hosts.up(host, port)
+
+    def port_down(self, port: int, now: float) -> Effects:
+        fx = Effects()
+        fh: FixedHost | None = self.hosts.down(port)
+        if fh is not None:
+            fx.merge(self.hosts.remove_flows(fh))
+            self.drf.forget_endpoint(fh.key, fx)
+        return fx
+
+    def punt(self, punt: Punt, port: int, table: int | None, now: float) -> Effects:
+        if table != Table.UPLINK or punt.src is None or punt.dst is None:
+            self.stats.count("uplink_punt_ignored")
+            return Effects()
+        key = self.hosts.key_for_prefix(ipaddress.IPv6Network(f"{punt.src}/128"))
+        host = self.hosts.endpoint(key) if key is not None else None
+        if not self.view.in_area(punt.dst):  # a fixed host's packet leaving the area: headers only
+            return self.drf.uplink_miss(host, punt.dst, now) if host is not None else Effects()
+        ep = host if host is not None else self.endpoints.transit
+        # sent on later from where it entered: the host's port, or any trunk (the trunk flow cleared
+        # in_port, so the packet-in cannot say which; every trunk leads to UPLINK the same way)
+        self.held.hold(ep.key, punt.dst, host.port if host is not None else self.view.trunk_port, punt.data, now)
+        fx = self.drf.uplink_miss(ep, punt.dst, now)
+        self.held.release(self.drf.sessions, fx)
+        return fx
+
+    def resync(self, now: float) -> Effects:
+        return super().resync(now).merge(self.hosts.resync()).merge(self.drf.resync(now))
+
+    def tick(self, now: float) -> Effects:
+        fx = self.drf.tick(now).merge(self.dmf.tick(now))
+        self.held.release(self.drf.sessions, fx)
+        self.held.expire(now)
+        return fx
+
+    def drf_json(self) -> dict[str, object] | None:
+        return {**self.drf.to_json(), **self.dmf.to_json(), "transit": TRANSIT_KEY}
+
 
 def daf_handle(drf: Drf, dmf: Dmf, msg: Message, now: float) -> Effects | None:
     """The DRF's and DMF's messages (an eMAG's and an access router's alike); None for others."""
@@ -360,4 +653,10 @@ def make_node(view: View) -> Node:
         return LmaNode(view)
     if role == "ar_drf":
         return ArNode(view)
+    if role == "elma_drf":
+        return ElmaDrfNode(view)
+    if role == "lmf":
+        return LmfNode(view)
+    if role in ("bg_drf", "router_drf"):
+        return AreaRouterNode(view)
     return Node(view)

@@ -27,6 +27,7 @@ class PolicyStore:
         self.lmas = lmas
         self.stats = Stats()
         self.anchors: dict[str, str] = {}  # mn_id -> LMA chosen at its first attachment
+        self.changed: set[str] = set()  # for the store: anchors chosen since it last saw them
 
     @property
     def name(self) -> str:
@@ -48,6 +49,7 @@ class PolicyStore:
             status = Status.ACCEPTED
             if lma is None:
                 lma = self.anchors[msg.mn_id] = msg.lma
+                self.changed.add(msg.mn_id)
                 self.stats.count("policy_anchor_chosen")
         self.stats.count("policy_query")
         fx.send(PPA(src=NAME, dst=msg.src, seq=msg.seq, mn_id=msg.mn_id, status=int(status), lma=lma or ""))

@@ -21,7 +21,9 @@ from openflow_rules import text
 
 Addr = ipaddress.IPv6Address
 Net = ipaddress.IPv6Network
-DRF_ROLES = ("emag", "ar_drf")  # roles that terminate a direct tunnel (have a DRF)
+DRF_ROLES = ("emag", "ar_drf", "elma_drf", "bg_drf", "router_drf")  # roles that terminate a direct tunnel (have a DRF)
+DMF_ROLES = ("emag", "elma_drf")  # roles whose DMF serves MNs that move (a PBCI goes to the previous one)
+ANNOUNCER_ROLES = ("bg_drf", "router_drf")  # lma_daf: routers with DRF that announce the ePMIP area (§7.3)
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class Peer:
 
     @property
     def is_lma(self) -> bool:
-        return self.role in ("elma", "lma")
+        return self.role in ("elma", "lma", "elma_drf")
 
     @property
     def has_drf(self) -> bool:
@@ -85,6 +87,22 @@ class View:
             (p, sw.name) for sw in domain.switches.values() if sw.is_lma for p in sw.prefixes
         ]
         self.fixed_networks: tuple[FixedNetwork, ...] = tuple(domain.fixed_networks)
+        # §7 (deployment lma_daf): the ePMIP area, the nearest router announcing it (anycast), the
+        # eLMA(DRF)s by distance, the preferred and every LMF (consistent hashing, §7.4)
+        self.deployment = domain.deployment
+        self.area_prefixes: tuple[Net, ...] = domain.area_prefixes
+        self.elma_selection = domain.elma_selection
+        alt = domain.deployment == "lma_daf"
+        hops = {name: len(topo.path(me, name)) - 1 for name in domain.switches} if alt else {}
+        self.hops: dict[str, int] = hops  # configuration: read, never written
+        announcers = sorted((hops[p.name], p.name) for p in self.peers.values() if p.role in ANNOUNCER_ROLES)
+        self.area_router: str | None = announcers[0][1] if announcers else None
+        self.lmfs: tuple[str, ...] = tuple(sorted(p.name for p in self.peers.values() if p.role == "lmf"))
+        nearest_lmf = min(self.lmfs, key=lambda n: (hops[n], n)) if self.lmfs else None
+        self.my_lmf: str | None = self.me.lmf or nearest_lmf
+        self.trunk_port = min((p.port for p in self.peers.values() if p.port is not None), default=0)
+        borders = sorted((hops[p.name], p.name) for p in self.peers.values() if p.role == "bg_drf")
+        self.border: str | None = borders[0][1] if borders else None
 
     # ------------------------------------------------------------ peers
 
@@ -129,10 +147,19 @@ class View:
     def fixed_network_of(self, address: Addr) -> FixedNetwork | None:
         return next((n for n in self.fixed_networks if address in n.prefix), None)
 
+    def in_area(self, address: Addr | Net) -> bool:
+        """§7.1: inside the ePMIP area's prefix set (deployment lma_daf)."""
+        if isinstance(address, Net):
+            return any(address.subnet_of(a) for a in self.area_prefixes)
+        return any(address in a for a in self.area_prefixes)
+
     def find_lmf(self, address: Addr) -> str | None:
         """§4.4.1: the LMF that knows ``address`` by the prefix configuration - the eLMA whose
         prefixes hold it, or for a fixed network the LMF co-located with its access router (§5.2);
-        None when the owner is a legacy LMA or nobody (§5.1)."""
+        None when the owner is a legacy LMA or nobody (§5.1).  Deployment lma_daf (§7.4): always
+        the node's preferred LMF, which relays to the one responsible."""
+        if self.deployment == "lma_daf":
+            return self.my_lmf
         owner = self.prefix_owner(address)
         if owner is not None:
             return owner.name if owner.role == "elma" else None
@@ -142,7 +169,10 @@ class View:
         return None
 
     def preferred_lmf(self) -> str | None:
-        """§4.4.3: the eLMA a DRF sends every query to (its own eLMA, else the first eLMA)."""
+        """§4.4.3: the eLMA a DRF sends every query to (its own eLMA, else the first eLMA); §7.4: the
+        preferred LMF."""
+        if self.deployment == "lma_daf":
+            return self.my_lmf
         if self.default_lma is not None and self.peers[self.default_lma].role == "elma":
             return self.default_lma
         return next((p.name for p in self.peers.values() if p.role == "elma"), None)
@@ -161,6 +191,30 @@ class View:
             owner = self.prefix_owner(mn.hnp.network_address)
             return owner.name if owner else None
         return mn.lma
+
+    def anchor_of(self, mn: MobileNode) -> str | None:
+        """The LMA an MN must be registered with, if its profile fixes one; in deployment lma_daf
+        none does (any eLMA(DRF) may serve it, its HNPs stay its own, §7.2)."""
+        return None if self.deployment == "lma_daf" else self.profile_lma(mn)
+
+    def registration_lma(self, mn: MobileNode) -> str | None:
+        """The LMA a MAG registers ``mn`` with without asking the policy store: the profile's, or
+        in deployment lma_daf the best eLMA(DRF) by ``elma_selection`` (RFC 6097 leaves the rule
+        open): ``nearest`` - fewest hops from this MAG, ties by name - or ``configured`` - the
+        MAG's ``lma``."""
+        if self.deployment != "lma_daf":
+            return self.profile_lma(mn)
+        if self.elma_selection == "configured" and self.default_lma is not None:
+            return self.default_lma
+        elmas = [p.name for p in self.peers.values() if p.role == "elma_drf"]
+        return min(elmas, key=lambda n: (self.hops[n], n)) if elmas else None
+
+    def hnp_pool(self, mn: MobileNode) -> Net:
+        """The pool the MN's HNPs come from: this LMA's first prefix; in deployment lma_daf the
+        first prefix of the eLMA(DRF) its profile names (whichever eLMA serves it)."""
+        if self.deployment == "lma_daf" and mn.lma is not None:
+            return next(p for p, owner in self.lma_prefixes if owner == mn.lma)
+        return self.own_prefixes()[0]
 
     def select_lma(self, mn: MobileNode) -> str:
         """§4.1: the profile's LMA if it has one (a legacy LMA then disables DAF), else this MAG's

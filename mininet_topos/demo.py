@@ -88,6 +88,10 @@ def run_demo(config: str | None = None, log_dir: str | None = None) -> int:
         step("traffic: first packets (ping6 x5), then 10 more once the route is set up")
         pairs = [("mn1", "mn2", "A22: different eLMAs"), ("mn1", "mn3", "A21: same eLMA"),
                  ("mn1", "cn1", "fixed CN (§5.2)"), ("mn2", "cn2", "CN on a legacy LMA (§5.1)")]  # fmt: skip
+        if d.deployment == "lma_daf":  # §7: eLMA(DRF)s, a border gateway, anycast routers
+            pairs = [("mn1", "mn2", "§7.2: eLMA1 <-> eLMA3"), ("mn1", "mn3", "§7.2: eLMA1 <-> eLMA2"),
+                     ("mn1", "cno", "§7.3: CN outside, via BG"), ("cna", "mn1", "§7.3: fixed CN, nearest router"),
+                     ("cnb", "mn1", "§7.3: fixed CN, nearest router")]  # fmt: skip
         rows = []
         for src, dst, label in pairs:
             if src not in addrs or dst not in addrs:
@@ -106,9 +110,18 @@ def run_demo(config: str | None = None, log_dir: str | None = None) -> int:
             rows.append([f"{src}->{dst}", label, f"{recv}/{sent}, {recv2}/{sent2}", f"{queries} PBQR",
                          " > ".join(path.get("switches", [])), via])  # fmt: skip
         print(table(rows, ["flow", "case", "replies", "queries", "path now (uplink)", "anchor packets (next 10)"]))
-        print("   (a path that starts and ends at eMAGs with no (e)LMA in it is a DRF direct tunnel, §4.2)")
+        if d.deployment == "lma_daf":
+            print("   (§7: the MAGs tunnel to their eLMA(DRF)s, which tunnel to each other; the anchor packets are")
+            print("    those two eLMAs' - no third anchor; a fixed CN's traffic enters at its nearest anycast router)")
+        else:
+            print("   (a path that starts and ends at eMAGs with no (e)LMA in it is a DRF direct tunnel, §4.2)")
 
-        step("handoff (§4.3): mn1 moves to another eMAG under a UDP stream mn1 <-> mn2, 200 packets/s each way")
+        what = (
+            "(§7.2): mn1 moves to a MAG of another eLMA(DRF)"
+            if d.deployment == "lma_daf"
+            else "(§4.3): mn1 moves to another eMAG"
+        )
+        step(f"handoff {what} under a UDP stream mn1 <-> mn2, 200 packets/s each way")
         old = net.attachment("mn1")
         target = next(s for s in d.switches.values() if s.is_mag and s.name != old and s.lma == d.switches[old].lma)
         with tempfile.TemporaryDirectory(prefix="epmip-demo-") as tmp:
@@ -136,9 +149,10 @@ def run_demo(config: str | None = None, log_dir: str | None = None) -> int:
                     ["direction", "sent", "lost", "longest gap ms"]))  # fmt: skip
         print("   (the gap is the time the host's link is away while Mininet moves it; PLATFORM.md)")
         print("   signalling: " + (", ".join(f"{k} x{v}" for k, v in delta.items() if v) or "none"))
-        _, drf = ctl.get("/epmip/v1/switches/emag4/drf")
+        peer_drf = "emag4" if d.deployment != "lma_daf" else ctl.get("/epmip/v1/bindings/mn2")[1]["lma"]
+        _, drf = ctl.get(f"/epmip/v1/switches/{peer_drf}/drf")
         to = [t["to"] for t in drf["tunnels"] if t["mn_id"] == "mn2" and t["correspondent"] == bce["hnps"][0]]
-        print(f"   emag4 (mn2's eMAG) now tunnels mn2's traffic for mn1 straight to: {', '.join(to) or '-'}")
+        print(f"   {peer_drf} (mn2's DRF) now tunnels mn2's traffic for mn1 straight to: {', '.join(to) or '-'}")
         _, path = ctl.get(f"/epmip/v1/paths?src=mn1&dst={addrs['mn2']}")
         print(f"   mn1 -> mn2 path now: {' > '.join(path.get('switches', []))}")
 

@@ -93,10 +93,14 @@ class Controller:
     of_port: int = field(default_factory=free_port)
     rest_port: int = field(default_factory=free_port)
     extra_apps: tuple[str, ...] = ()
+    extra_args: tuple[str, ...] = ()  # more epmip-manager options, e.g. ("--epmip-signalling-pcap", FILE)
     proc: subprocess.Popen | None = None
     # REST write calls need a bearer token (apps/rest_app.py): a fresh one for every controller,
     # given to its process as EPMIP_REST_TOKEN and sent by post().
     rest_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    # The domain file's state store (default SQLite under var/state/) would give a controller the
+    # bindings of an earlier run: demos, benchmarks and tests start clean unless they restart one.
+    keep_state: bool = False
 
     def start(self, timeout: float = 20.0) -> None:
         if port_open(self.of_port):
@@ -107,9 +111,11 @@ class Controller:
         cmd = [
             launcher, "--epmip-config", self.domain_file,
             "--ofp-listen-host", "127.0.0.1", "--ofp-tcp-listen-port", str(self.of_port),
-            "--wsapi-host", "127.0.0.1", "--wsapi-port", str(self.rest_port),
+            "--wsapi-host", "127.0.0.1", "--wsapi-port", str(self.rest_port), *self.extra_args,
             str(ROOT / "apps" / "epmip_app.py"), *self.extra_apps,
         ]  # fmt: skip
+        if not self.keep_state:
+            cmd.insert(1, "--epmip-reset-state")
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         env = {**os.environ, "EPMIP_REST_TOKEN": self.rest_token}
         self.proc = subprocess.Popen(
@@ -144,6 +150,14 @@ class Controller:
         if getattr(self, "_log", None):
             self._log.close()
 
+    def kill(self) -> None:
+        """SIGKILL the controller (a crash: no cleanup, no last write)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        if getattr(self, "_log", None):
+            self._log.close()
+
     def post(self, path: str, body: dict) -> tuple[int, dict]:
         req = urllib.request.Request(
             f"http://127.0.0.1:{self.rest_port}{path}", data=json.dumps(body).encode(), method="POST",
@@ -162,6 +176,55 @@ class Controller:
                 return resp.status, json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"{}")
+
+
+class RedisServer:
+    """A private ``redis-server`` on a unix socket in ``directory`` (no TCP port, no snapshots):
+    for tests and demos of the Redis state store.  ``url`` is what the domain file's
+    ``store.url`` takes.  scripts/setup.sh installs redis-server."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise HarnessError("redis-server is not installed; run scripts/setup.sh")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.socket = directory / "redis.sock"
+        self.url = f"unix://{self.socket}"
+        self.log_path = directory / "redis.log"
+        cmd = [
+            binary, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
+            "--dir", str(directory), "--save", "", "--appendonly", "no", "--daemonize", "no",
+            "--logfile", str(self.log_path),
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait_for(lambda: self.proc.poll() is not None or self._answers(), 10, "redis-server to answer")
+        except HarnessError:
+            self.stop()
+            raise
+        if self.proc.poll() is not None:
+            raise HarnessError(f"redis-server exited with {self.proc.returncode}; see {self.log_path}")
+
+    def _answers(self) -> bool:
+        if not self.socket.exists():
+            return False
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(0.5)
+            try:
+                s.connect(str(self.socket))
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+            except OSError:
+                return False
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
 
 
 class Network:
@@ -189,6 +252,7 @@ class Network:
             def checkListening(self) -> None:
                 pass
 
+        self.controller_class = ProbelessRemoteController
         self.net.addController("c0", controller=ProbelessRemoteController, ip="127.0.0.1", port=controller.of_port)
         self.controller = controller
 
@@ -209,6 +273,26 @@ class Network:
 
     def host(self, name: str):
         return self.net.get(name)
+
+    def start_split(self, controllers: dict[str, Controller]) -> None:
+        """Start with each switch connected only to the controller instance that serves it
+        (``controllers:`` of the domain file; ``controllers`` maps instance names to running
+        controllers) instead of every switch to ``controller``."""
+        from itertools import groupby
+
+        serving = {sw: c.name for c in self.domain.controllers for sw in c.switches}
+        self.net.controllers = []
+        for name, ctl in controllers.items():
+            self.net.addController(f"c{name}", controller=self.controller_class, ip="127.0.0.1", port=ctl.of_port)
+        by_instance = {c.name[1:]: c for c in self.net.controllers}
+        self.net.build()
+        for c in self.net.controllers:
+            c.start()
+        for switch in self.net.switches:
+            switch.start([by_instance[serving[switch.name]]])
+        for swclass, switches in groupby(sorted(self.net.switches, key=lambda s: str(type(s))), type):
+            if hasattr(swclass, "batchStartup"):
+                swclass.batchStartup(tuple(switches))
 
     def attachment(self, name: str) -> str:
         """The switch a host is attached to now."""
@@ -378,3 +462,101 @@ class UdpStream:
         got = sorted(r[2] for r in records)
         gaps = [b - a for a, b in zip(got, got[1:], strict=False)]
         return self.count - len({r[0] for r in records}), 1000 * max(gaps, default=0.0)
+
+
+def split_by_anchor(domain: Domain) -> list[dict]:
+    """A ``controllers:`` placement with one instance per (e)LMA: the anchor and the (e)MAGs whose
+    default LMA it is; every other switch (core, access router) goes with the first.  For the
+    reference domain: eLMA1's region, eLMA3's region and the legacy part.  UDP ports are free ones
+    on ::1 at the time of the call."""
+    lmas = [sw.name for sw in domain.switches.values() if sw.is_lma]
+    groups: dict[str, list[str]] = {lma: [lma] for lma in lmas}
+    for sw in domain.switches.values():
+        if sw.is_lma:
+            continue
+        groups[sw.lma if sw.is_mag and sw.lma in groups else lmas[0]].append(sw.name)
+    out = []
+    for lma, switches in groups.items():
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+            out.append({"name": f"i{lma}"[:10], "address": "::1", "port": s.getsockname()[1], "switches": switches})
+    return out
+
+
+class SplitControllers:
+    """Several controller instances of one domain (``controllers:``) behind the interface of one
+    ``Controller`` (``start``, ``stop``, ``get``, ``post``, ``tail``): a GET for a switch goes to the
+    instance that serves it, one for a binding to whichever instance has it, ``/epmip/v1/stats``
+    adds the instances' figures up; POSTs go to each instance until one accepts."""
+
+    def __init__(self, domain_file: str, log_dir: Path, extra_args: tuple[str, ...] = ()) -> None:
+        domain = load_domain(domain_file)
+        if not domain.controllers:
+            raise HarnessError(f"{domain_file} has no controllers: section")
+        self.serving = {sw: c.name for c in domain.controllers for sw in c.switches}
+        self.instances = {
+            c.name: Controller(domain_file, log_dir / c.name, extra_args=("--epmip-instance", c.name, *extra_args))
+            for c in domain.controllers
+        }
+        self.log_path = next(iter(self.instances.values())).log_dir / "controller.log"
+
+    def start(self, timeout: float = 20.0) -> None:
+        for ctl in self.instances.values():
+            ctl.start(timeout)
+
+    def stop(self) -> None:
+        for ctl in self.instances.values():
+            ctl.stop()
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(f"--- {name} ---\n{ctl.tail(lines)}" for name, ctl in self.instances.items())
+
+    def get(self, path: str) -> tuple[int, dict]:
+        m = re.match(r"/epmip/v1/switches/([a-z0-9]+)", path)
+        if m and m.group(1) in self.serving:
+            return self.instances[self.serving[m.group(1)]].get(path)
+        if path == "/epmip/v1/stats":
+            return 200, merge_stats([ctl.get(path)[1] for ctl in self.instances.values()])
+        answer: tuple[int, dict] = (404, {})
+        for ctl in self.instances.values():
+            answer = ctl.get(path)
+            if answer[0] == 200:
+                return answer
+        return answer
+
+    def post(self, path: str, body: dict) -> tuple[int, dict]:
+        answer: tuple[int, dict] = (404, {})
+        for ctl in self.instances.values():
+            answer = ctl.post(path, body)
+            if answer[0] < 400:
+                return answer
+        return answer
+
+
+def merge_stats(parts: list[dict]) -> dict:
+    """``/epmip/v1/stats`` of several instances as one: counts added up; a latency's count added,
+    its max the largest, its last (and median) those of the only instance that has it, else None."""
+
+    def add(key: str) -> dict:
+        total: dict = {}
+        for p in parts:
+            for k, v in (p.get(key) or {}).items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+    latency: dict = {}
+    for name in sorted({n for p in parts for n in p.get("latency") or {}}):
+        having = [p["latency"][name] for p in parts if name in (p.get("latency") or {})]
+        one = having[0] if len(having) == 1 else None
+        latency[name] = {
+            "count": sum(h["count"] for h in having), "max_ms": max(h["max_ms"] for h in having),
+            "median_ms": one["median_ms"] if one else None, "last_ms": one["last_ms"] if one else None,
+        }  # fmt: skip
+    return {
+        "messages": add("messages"),
+        "messages_total": sum(p.get("messages_total", 0) for p in parts),
+        "signalling_bytes": sum(p.get("signalling_bytes", 0) for p in parts),
+        "signalling_errors": add("signalling_errors"),
+        "events": add("events"),
+        "latency": latency,
+    }

@@ -175,12 +175,13 @@ def _trunk_match(port: int) -> Match:
     return {"in_port": port, "eth_type": ETH_TYPE_IPV6}
 
 
-def install_trunk(dpid: int, port: int) -> FlowMod:
+def install_trunk(dpid: int, port: int, goto: Table = Table.ROUTE) -> FlowMod:
     """Plain IPv6 from another switch is routed (the draft's 'routing system').  ``in_port`` is
     cleared for the same reason as in ``install_local_label``: an LMA that receives a packet for
-    one of its MNs tunnels it toward the MAG, possibly back out the port it came in on."""
+    one of its MNs tunnels it toward the MAG, possibly back out the port it came in on.  A router
+    with DRF (§7.3) sends it through UPLINK first (``goto``), where its DRF entries are."""
     return FlowMod(
-        dpid, Table.CLASSIFY, Prio.TRUNK, _trunk_match(port), (SetField("in_port", 0),), goto=Table.ROUTE,
+        dpid, Table.CLASSIFY, Prio.TRUNK, _trunk_match(port), (SetField("in_port", 0),), goto=goto,
         cookie=cookie(Fn.BASE),
     )  # fmt: skip
 
@@ -205,15 +206,17 @@ def _label_match(label: int) -> Match:
     return {"eth_type": ETH_TYPE_MPLS, "mpls_label": label}
 
 
-def install_local_label(dpid: int, label: int) -> FlowMod:
+def install_local_label(dpid: int, label: int, goto: Table = Table.ROUTE) -> FlowMod:
     """Tunnel egress: pop the label naming this switch and route the inner IPv6 packet.
 
     ``in_port`` is cleared so that the route may send the packet back out the port it came in on
     (an LMA re-tunnels a packet toward a MAG that may sit behind the same port).  OVS allows
-    writing ``in_port`` (ovs-fields(7)); without this the output would be silently dropped."""
+    writing ``in_port`` (ovs-fields(7)); without this the output would be silently dropped.  An
+    eLMA(DRF) (§7.2) sends the inner packet through UPLINK (``goto``): its MNs' uplink from the
+    MAGs' tunnels meets the DRF entries there."""
     actions = (PopMpls(ETH_TYPE_IPV6), SetField("in_port", 0))
     return FlowMod(
-        dpid, Table.LABEL, Prio.LOCAL_LABEL, _label_match(label), actions, goto=Table.ROUTE,
+        dpid, Table.LABEL, Prio.LOCAL_LABEL, _label_match(label), actions, goto=goto,
         cookie=cookie(Fn.BASE),
     )  # fmt: skip
 
@@ -289,6 +292,8 @@ def drf_obj(mn_obj: int, cn_id: int) -> int:
 
 
 def _drf_match(hnp: Prefix, cn_prefix: Prefix) -> Match:
+    if ipaddress.IPv6Network(hnp).prefixlen == 0:  # a router with DRF (§7.3): from any source
+        return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": _p(cn_prefix)}
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_src": _p(hnp), "ipv6_dst": _p(cn_prefix)}
 
 
@@ -515,6 +520,53 @@ def delete_fixed_host_drf(dpid: int, obj: int, port: int, address: str) -> list[
     ]
 
 
+# ------------------------------------------------------------------ §7: DAF in the LMA, routers with DRF
+
+
+def _uplink_miss_match() -> Match:
+    return {"eth_type": ETH_TYPE_IPV6}
+
+
+def install_uplink_miss(dpid: int) -> FlowMod:
+    """An eLMA(DRF) or a router with DRF: what no DRF entry or punt took is routed as usual."""
+    return FlowMod(dpid, Table.UPLINK, Prio.PASS, _uplink_miss_match(), goto=Table.ROUTE, cookie=cookie(Fn.BASE))
+
+
+def delete_uplink_miss(dpid: int) -> FlowMod:
+    return _strict(dpid, Table.UPLINK, Prio.PASS, _uplink_miss_match(), cookie(Fn.BASE))
+
+
+def _area_match(prefix: Prefix) -> Match:
+    return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": _p(prefix)}
+
+
+def install_area_punt(dpid: int, prefix: Prefix) -> FlowMod:
+    """A router with DRF announcing the ePMIP area (§7.3): a packet toward the area that matched
+    no DRF entry goes to the controller whole; its DRF locates the destination and sends it on."""
+    return FlowMod(dpid, Table.UPLINK, Prio.AREA, _area_match(prefix), (ToController(),), cookie=cookie(Fn.BASE))
+
+
+def delete_area_punt(dpid: int, prefix: Prefix) -> FlowMod:
+    return _delete_strict(install_area_punt(dpid, prefix))
+
+
+def _binding_anchor_match(hnp: Prefix) -> Match:
+    return {"eth_type": ETH_TYPE_IPV6, "ipv6_src": _p(hnp)}
+
+
+def install_binding_anchor(dpid: int, obj: int, hnp: Prefix) -> FlowMod:
+    """An eLMA(DRF)'s bound MN (§7.2): its uplink, out of the MAG's tunnel, is routed as usual and
+    its headers punted so the DRF can locate the correspondent (the eMAG's anchor flow, moved)."""
+    return FlowMod(
+        dpid, Table.UPLINK, Prio.ANCHOR, _binding_anchor_match(hnp), (ToController(PUNT_BYTES),), goto=Table.ROUTE,
+        cookie=cookie(Fn.BINDING, obj),
+    )  # fmt: skip
+
+
+def delete_binding_anchor(dpid: int, obj: int, hnp: Prefix) -> FlowMod:
+    return _delete_strict(install_binding_anchor(dpid, obj, hnp))
+
+
 # ------------------------------------------------------------------ install -> delete
 
 INSTALL_DELETE_PAIRS: Mapping[str, str] = MappingProxyType(
@@ -544,6 +596,9 @@ INSTALL_DELETE_PAIRS: Mapping[str, str] = MappingProxyType(
         "install_lr_quiet": "delete_lr_quiet",
         "install_fixed_host": "delete_fixed_host",
         "install_fixed_host_drf": "delete_fixed_host_drf",
+        "install_uplink_miss": "delete_uplink_miss",
+        "install_area_punt": "delete_area_punt",
+        "install_binding_anchor": "delete_binding_anchor",
     }
 )
 """Every ``install_x`` builder -> the builder of the delete that removes what it installed.  A

@@ -4,9 +4,12 @@ Every flow epmip installs lives in one of four tables::
 
     0 CLASSIFY  punt RS/NS-for-router; access port + source in HNP -> UPLINK;
                 fixed-host port -> ROUTE; MPLS -> LABEL; IPv6 from a trunk -> ROUTE; miss: drop
-    1 LABEL     own label -> pop, clear in_port (hairpin allowed), -> ROUTE;
+    1 LABEL     own label -> pop, clear in_port (hairpin allowed), -> ROUTE (an eLMA(DRF): -> UPLINK);
                 other label -> output toward that endpoint (shortest path)
-    2 UPLINK    (e)MAG, traffic from an MN: DRF direct tunnel (ePMIP) or reverse tunnel to the LMA
+    2 UPLINK    (e)MAG, traffic from an MN: DRF direct tunnel (ePMIP) or reverse tunnel to the LMA;
+                §7 (lma_daf): an eLMA(DRF)'s MNs' uplink (from the MAG's tunnel) and a router with
+                DRF's traffic toward the ePMIP area (AREA punt) meet their DRF entries here; miss:
+                -> ROUTE
     3 ROUTE     deliver to a local MN / fixed host; redirect (p-eMAG -> n-eMAG); LMA binding
                 (HNP -> tunnel to the CoA); plain prefix routes ("routing system"); miss: drop
 
@@ -92,7 +95,9 @@ class Prio(IntEnum):
     # UPLINK
     DRF = 600
     DRF_FALLBACK = 500
+    AREA = 450  # §7.3: a router with DRF holds traffic for the ePMIP area it has no entry for
     ANCHOR = 400
+    PASS = 1  # §7: an eLMA(DRF)'s or router's UPLINK: what nothing else took is routed
     # ROUTE
     DELIVER = 900
     REDIRECT = 850
@@ -193,6 +198,7 @@ COOKIES: Final[Mapping[Fn, FnSpec]] = MappingProxyType(
                 _bands(
                     CLASSIFY=("FROM_CONTROLLER", "PUNT", "MPLS", "TRUNK", "ACCESS_MISS"),
                     LABEL=("LOCAL_LABEL", "TRANSIT"),
+                    UPLINK=("AREA", "PASS"),
                     ROUTE=("PREFIX",),
                 ),
                 (),
@@ -202,7 +208,10 @@ COOKIES: Final[Mapping[Fn, FnSpec]] = MappingProxyType(
                 _bands(CLASSIFY=("ACCESS",), UPLINK=("ANCHOR",), ROUTE=("DELIVER",)),
                 (MN_FIELD,),
             ),
-            FnSpec(Fn.BINDING, "an MN's binding on its (e)LMA", _bands(ROUTE=("BINDING",)), (MN_FIELD,)),
+            FnSpec(
+                Fn.BINDING, "an MN's binding on its (e)LMA (an eLMA(DRF): and its uplink's punt)",
+                _bands(UPLINK=("ANCHOR",), ROUTE=("BINDING",)), (MN_FIELD,),
+            ),
             FnSpec(
                 Fn.FIXED, "a fixed host on its access router",
                 _bands(CLASSIFY=("FIXED_HOST",), UPLINK=("ANCHOR",), ROUTE=("HOST_ROUTE",)),
@@ -309,7 +318,7 @@ TABLES: Final[Mapping[Table, TableSpec]] = MappingProxyType(
                 match=frozenset({"eth_type", "mpls_label"}),
                 actions=frozenset({Output, PopMpls, SetField}),
                 set_fields=frozenset({"in_port"}),
-                gotos=frozenset({Table.ROUTE}),
+                gotos=frozenset({Table.UPLINK, Table.ROUTE}),
                 priorities=_prios("LOCAL_LABEL", "TRANSIT"),
             ),
             TableSpec(
@@ -318,7 +327,7 @@ TABLES: Final[Mapping[Table, TableSpec]] = MappingProxyType(
                 actions=frozenset({Output, ToController, PushMpls, SetField}),
                 set_fields=frozenset({"mpls_label"}),
                 gotos=frozenset({Table.ROUTE}),
-                priorities=_prios("DRF", "DRF_FALLBACK", "ANCHOR"),
+                priorities=_prios("DRF", "DRF_FALLBACK", "AREA", "ANCHOR", "PASS"),
             ),
             TableSpec(
                 Table.ROUTE, "by destination: deliver, redirect, binding, LR, host and prefix routes",

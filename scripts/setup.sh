@@ -4,8 +4,10 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${EPMIP_VENV:-$ROOT/.venv}"
+# redis-server: the shared state store an operator may choose (store: {kind: redis}); the tests start
+# their own on a unix socket, so the Debian service itself need not run.
 APT_PACKAGES=(openvswitch-switch openvswitch-common mininet iputils-ping net-tools arping ethtool
-              iperf3 tcpdump python3-venv python3-pip)
+              iperf3 tcpdump tshark python3-venv python3-pip redis-server)
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -21,6 +23,9 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing Debian packages: ${missing[*]}"
   apt-get update -qq
+  # tshark (the signalling capture tests read it back) asks whether non-root users may capture;
+  # answer for it, so that the install never waits for a question
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 

@@ -98,6 +98,13 @@ class Harness:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--wire-fuzz",
+        type=int,
+        default=0,
+        metavar="N",
+        help="tests/unit/test_wire.py: N hypothesis examples per fuzz/property test instead of the CI budget",
+    )
     group = parser.getgroup("model", "randomized model test (tests/unit/test_model.py, tests/model/)")
     group.addoption(
         "--soak",
@@ -177,3 +184,20 @@ def fake(domain: Domain) -> FakeNet:
     for host in ("mn1", "mn2", "mn3", "cn1", "cn2"):
         net.attach(host)
     return net
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A private redis-server for this test (unix socket in the test's temp dir).  Missing
+    redis-server fails the test: scripts/setup.sh installs it."""
+    import shutil
+
+    from mininet_topos.harness import RedisServer
+
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed; run scripts/setup.sh")
+    server = RedisServer(tmp_path / "redis")
+    try:
+        yield server.url
+    finally:
+        server.stop()

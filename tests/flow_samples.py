@@ -15,18 +15,28 @@ from typing import Any
 
 from openflow_rules import flows
 from openflow_rules.intents import FlowMod
+from openflow_rules.pipeline import Table
 
 INSTALLS = sorted(flows.INSTALL_DELETE_PAIRS)
 
 # one flow (set) per switch whatever the arguments: a second object would be the same flow
 SINGLETONS = frozenset(
-    {"install_punts", "install_from_controller", "install_mh_punt", "install_mpls_classify", "install_access_miss"}
+    {
+        "install_punts",
+        "install_from_controller",
+        "install_mh_punt",
+        "install_mpls_classify",
+        "install_access_miss",
+        "install_uplink_miss",
+    }
 )
 
 # builders with options that change the flow (the default arguments are a case too)
 VARIANTS: dict[str, list[dict[str, Any]]] = {
     "install_drf": [{"label": None, "port": None}],  # correspondent on the same switch
     "install_anchor": [{"punt": True}],  # DAF on: the headers go to the controller too
+    "install_local_label": [{"goto": Table.UPLINK}],  # an eLMA(DRF), §7.2
+    "install_trunk": [{"goto": Table.UPLINK}],  # a router with DRF, §7.3
 }
 
 CASES: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in INSTALLS] + [

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mininet_topos.harness import Controller, Network, ensure_ovs
+from mininet_topos.harness import Controller, Network, ensure_ovs, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "domain.yaml"
@@ -41,8 +41,8 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.integration)
 
 
-def write_domain(tmp_path: Path, top: dict | None = None, **timers) -> str:
-    doc = yaml.safe_load(EXAMPLE.read_text())
+def write_domain(tmp_path: Path, top: dict | None = None, example: Path = EXAMPLE, **timers) -> str:
+    doc = yaml.safe_load(example.read_text())
     doc["timers"].update(timers)
     doc.update(top or {})
     path = tmp_path / "domain.yaml"
@@ -70,7 +70,9 @@ def live(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("domain")
     # a test module may set DOMAIN = {...} to change top-level fields (e.g. the mode)
     top = getattr(request.module, "DOMAIN", None)
-    domain_file = write_domain(tmp, top, binding_lifetime=4, min_delay_before_bce_delete=1.5)
+    # ... and EXAMPLE_FILE = "domain-alt.yaml" to start from another example (the §7 deployment)
+    example = ROOT / "examples" / getattr(request.module, "EXAMPLE_FILE", "domain.yaml")
+    domain_file = write_domain(tmp, top, example, binding_lifetime=4, min_delay_before_bce_delete=1.5)
     ensure_ovs()
     ctl = Controller(domain_file, LOG_ROOT / request.module.__name__.rsplit(".", 1)[-1])
     ctl.start()
@@ -78,6 +80,10 @@ def live(request, tmp_path_factory):
     try:
         net = Network(domain_file, ctl)
         net.start()
+        # every switch programmed before the first test: the MNs' addresses only need their eMAGs,
+        # and a core switch that connects a moment later loses a test's first packets
+        wait_for(lambda: all(s["connected"] for s in ctl.get("/epmip/v1/switches")[1]["switches"]), 20,
+                 "every switch to connect")  # fmt: skip
         lv = Live(ctl, net)
         hosts = list(lv.domain.mobile_nodes)
         lv.addresses = net.wait_addresses(hosts, timeout=30)

@@ -15,9 +15,12 @@ def queries(live) -> list[tuple[str, str, str]]:
 
 def test_443_relay_through_the_local_elma_finds_mn2(live):
     assert live.net.ping6("mn1", live.addresses["mn2"], count=3, interval=0.1) == (3, 3)
-    assert queries(live)[:4] == [
+    relay = [
         ("PBQR", "emag1", "elma1"), ("PBQR", "elma1", "elma3"), ("PBQA", "elma3", "elma1"), ("PBQA", "elma1", "emag1"),
     ]  # fmt: skip
+    # emag4's query for mn1 (the first reply) is relayed the other way round (elma3 -> elma1); which
+    # of the two punts the controller reads first is up to the sockets, so only emag1's are checked
+    assert [q for q in queries(live) if q in relay][:4] == relay
     assert tunnels(live, "emag1")[("mn1", hnp(live, "mn2"))] == ("direct", "emag4")
     before = settled(lambda: anchor_packets("elma1")), settled(lambda: anchor_packets("elma3"))
     assert live.net.ping6("mn1", live.addresses["mn2"], count=10, interval=0.05) == (10, 10)

@@ -15,7 +15,7 @@ import ast
 from pathlib import Path
 
 CONTROLLER = Path(__file__).resolve().parents[2] / "controller"
-ENTITIES = {"lmf", "lma", "mag", "drf", "dmf", "ar", "lr", "buffer"}
+ENTITIES = {"lmf", "lma", "mag", "drf", "dmf", "ar", "lr", "buffer", "elma_drf", "location", "border", "ring"}
 COMPOSITION = {"core", "nodes"}
 IMMUTABLE_CALLS = {
     "frozenset",

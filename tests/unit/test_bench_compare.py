@@ -98,7 +98,7 @@ def result() -> dict:
     lmas = ["elma1", "elma3", "lma"]
     handoffs = {
         compare.config_label(m, b): compare.handoff_summary(_handoff_result(m, b, loss), lmas)
-        for (m, b), loss in zip(compare.CONFIGS, (3, 1, 0, 3, 4), strict=True)
+        for (m, b), loss in zip(compare.CONFIGS, (3, 1, 0, 3, 4, 2), strict=True)
     }
     handoffs["lr"] = {"error": "controller exited with 1"}
     return {
@@ -110,6 +110,7 @@ def result() -> dict:
             "epmip": {"A21": _route(6, 6, 0.0), "A22": _route(8, 8, 0.0)},
             "lr": {"A21": _route(6, 6, 0.0), "A22": _route(16, 8, 4.0)},
             "pmip": {"error": "timed out"},
+            "lma_daf": {"A21": _route(8, 8, 0.0), "A22": _route(10, 10, 0.0)},
         },
         "handoffs": {"A22": handoffs},
     }  # fmt: skip
@@ -135,15 +136,15 @@ def test_pick_timeline_move_takes_the_lower_median():
 
 def test_table_is_side_by_side_with_errors_and_unmeasured_cells(result):
     header, sections = compare.table_sections(result)
-    assert header == ["", "epmip", "epmip+reactive", "epmip+predictive", "lr", "pmip"]
+    assert header == ["", "epmip", "epmip+reactive", "epmip+predictive", "lr", "pmip", "lma_daf"]
     titles = [t for t, _ in sections]
     assert titles[0].startswith("Route A21") and titles[1].startswith("Route A22")
     assert titles[2].startswith("Handoff A22") and len(titles) == 3  # no A21 handoff runs in this result
     a22 = dict((r[0], r[1:]) for r in sections[1][1])
-    assert a22["route stretch (visits / shortest)"] == ["1.00", "·", "·", "2.00", "error"]
+    assert a22["route stretch (visits / shortest)"] == ["1.00", "·", "·", "2.00", "error", "1.00"]
     assert a22["LMA packets per round trip"][3] == "elma1 4.0"
     handoffs = dict((r[0], r[1:]) for r in sections[2][1])
-    assert handoffs["downlink lost per handoff, median / p95"] == ["3 / 4", "1 / 2", "0 / 1", "error", "4 / 5"]
+    assert handoffs["downlink lost per handoff, median / p95"] == ["3 / 4", "1 / 2", "0 / 1", "error", "4 / 5", "2 / 3"]
     assert handoffs["LMA load elma1: packets per stream packet"][4] == "1.000"
     text = compare.text_table(result)
     assert "epmip+predictive" in text and "Handoff A22" in text
@@ -177,3 +178,30 @@ def test_cli_wires_bench_compare(monkeypatch):
     assert seen == {"moves": 3, "rate": 200.0, "json_out": True, "out_dir": "/tmp/x", "config": None, "interval": 2.0}
     assert cli.main(["bench", "compare"]) == 0
     assert seen["moves"] == 10 and seen["rate"] == 500.0 and seen["out_dir"] is None
+
+
+def test_the_lma_daf_column_runs_the_section_7_domain_and_moves_between_mags_of_different_elmas():
+    from benchmarks import handoff
+    from controller.config import load_domain
+
+    path = compare.domain_for(str(compare.ROOT / "examples" / "domain.yaml"), compare.ALT, "off")
+    domain = load_domain(path)
+    assert (domain.deployment, domain.mode, domain.handoff_buffer) == ("lma_daf", "epmip", "off")
+    assert handoff.pick_emags(domain, "mn1") == ("mag1", "mag2")  # nearest eLMAs: elma1 and elma2
+    assert "elma_drf" not in compare.lma_names(load_domain(str(compare.ROOT / "examples" / "domain.yaml")))
+    assert compare.lma_names(domain) == ["elma1", "elma2", "elma3"]
+
+
+def test_cli_passes_only_and_refuses_an_unknown_column(monkeypatch, capsys):
+    seen = {}
+
+    def fake_run(moves, rate, json_out, out_dir=None, config=None, interval=2.0, only=()):
+        seen["only"] = only
+        return 0
+
+    monkeypatch.setattr(compare, "run", fake_run)
+    assert cli.main(["bench", "compare", "--only", "lma_daf"]) == 0
+    assert seen["only"] == ["lma_daf"]
+    monkeypatch.undo()
+    assert compare.run(1, 100.0, only=["nope"]) == 1
+    assert "--only nope" in capsys.readouterr().err

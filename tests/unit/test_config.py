@@ -171,7 +171,7 @@ INVALID = [
     (_wrong_type_dpid, "switches[0] (emag1).dpid", "int"),
     (_bad_timer, "timers.refresh_fraction", "between 0 and 1"),
     (_unknown_switch_field, "switches[0] (emag1).colour", "one of name"),
-    (_mag_default_lma_not_an_lma, "switches (emag1).lma", "role elma or lma"),
+    (_mag_default_lma_not_an_lma, "switches (emag1).lma", "role elma, lma or elma_drf"),
     (_mn_attached_to_core, "mobile_nodes[0] (mn1).attach", "role emag or mag"),
     (_hnp_not_64, "mobile_nodes[3] (cn2).hnp", "a /64 prefix"),
 ]

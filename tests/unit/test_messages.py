@@ -17,6 +17,8 @@ from controller.messages import (
     HI,
     LRA,
     LRI,
+    LUA,
+    LUR,
     MESSAGE_TYPES,
     PBA,
     PBCA,
@@ -55,6 +57,10 @@ SAMPLES = [
     HACK(src="emag1", dst="emag2", seq=6, mn_id="mn1", status=Status.ACCEPTED, frames=[b"\x00\x01", b""]),
     PPQ(src="emag2", dst="policy", seq=7, mn_id="mn9", lma="elma1"),
     PPA(src="policy", dst="emag2", seq=7, mn_id="mn9", status=Status.ACCEPTED, lma="elma3"),
+    LUR(src="elma2", dst="lmf1", seq=8, mn_id="mn1", hnps=["2001:db8:a1:1::/64"], coa="2001:db8:ffff::12",
+        lifetime=60.0, timestamp=1700000001.5),
+    LUA(src="lmf1", dst="elma2", seq=8, mn_id="mn1", status=Status.ACCEPTED, previous_coa="2001:db8:ffff::11",
+        holders=["2001:db8:ffff::13"]),
 ]  # fmt: skip
 
 

@@ -217,7 +217,7 @@ def test_a_priority_from_another_tables_band_is_refused():
         "allowed: DELIVER=900, REDIRECT=850, LR_QUIET=820, BINDING=800, HOST_ROUTE=700, PREFIX=400",
     )  # fmt: skip
     fm = FlowMod(1, Table.UPLINK, Prio.DELIVER, {**V6, "ipv6_src": HNP}, (Output(2),), cookie=cookie(Fn.ACCESS))
-    refused(fm, "table UPLINK", "DELIVER of ROUTE", "allowed: DRF=600, DRF_FALLBACK=500, ANCHOR=400")
+    refused(fm, "table UPLINK", "DELIVER of ROUTE", "allowed: DRF=600, DRF_FALLBACK=500, AREA=450, ANCHOR=400, PASS=1")
     fm = FlowMod(1, Table.CLASSIFY, 123, V6, (ToController(),), cookie=cookie(Fn.BASE))
     text = refused(fm, "table CLASSIFY", "priority 123 is not one of its bands")
     assert "that is" not in text

@@ -269,7 +269,7 @@ def manager(tmp_path_factory):
     rest_port, of_port = _free_port(), _free_port()
     cmd = [
         sys.executable, "-c", "from apps.launcher import main; main()",  # the epmip-manager script
-        "--epmip-config", str(ROOT / "examples" / "domain.yaml"),
+        "--epmip-config", str(ROOT / "examples" / "domain.yaml"), "--epmip-reset-state",  # not an earlier run's
         "--ofp-listen-host", "127.0.0.1", "--ofp-tcp-listen-port", str(of_port), "--wsapi-port", str(rest_port),
         str(ROOT / "apps" / "epmip_app.py"),
     ]  # fmt: skip
