@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency-seconds", type=float, default=3.0, help="length of the half-rate phase (default: 3)")
     p.add_argument("--no-profile", action="store_true", help="skip the profiled pass")
     p.add_argument("--logs", default=None, help="keep the domain file, controller logs and profile in this directory")
+    p.add_argument("--store", action="store_true", help="the controller writes its state to SQLite (default: no store)")
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
     args = parser.parse_args(argv)
     if args.command == "check-config":
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_load(
             args.mns, args.routes, args.handoffs, args.rate, args.window, args.latency_seconds,
-            profile=not args.no_profile, as_json=args.json, logs=args.logs,
+            profile=not args.no_profile, as_json=args.json, logs=args.logs, store=args.store,
         )  # fmt: skip
     parser.error(f"unknown command {args.command}")
     return 2

@@ -77,10 +77,12 @@ def say(text: str) -> None:
 # ---------------------------------------------------------------- the generated domain
 
 
-def domain_doc(n: int) -> dict:
+def domain_doc(n: int, store: str | None = None) -> dict:
     """The reference layout with ``n`` MNs spread round-robin over the eMAGs that have an eLMA
-    (as ``bench control-plane`` builds it), long binding lifetimes."""
+    (as ``bench control-plane`` builds it), long binding lifetimes; no state store unless
+    ``store`` names an SQLite file (then every event's records are written to it)."""
     doc = _layout()
+    doc["store"] = {"kind": "sqlite", "path": store} if store else {"kind": "none"}
     points = attach_points(doc)
     doc["mobile_nodes"] = [
         {"id": f"m{i}", "mac": mn_mac(i), "attach": points[i % len(points)][0], "lma": points[i % len(points)][1]}
@@ -109,7 +111,7 @@ class Controller:
         args += ["--ofp-listen-host", "127.0.0.1", "--ofp-tcp-listen-port", str(self.port)]
         args += ["--wsapi-host", "127.0.0.1", "--wsapi-port", str(free_port())]
         if config:
-            args += ["--epmip-config", config]
+            args += ["--epmip-config", config, "--epmip-reset-state"]
         args += apps
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.log = log
@@ -364,12 +366,12 @@ def _pct(values: list[float], q: float) -> float:
 
 
 class Load:
-    def __init__(self, n: int, workdir: Path, seed: int = 1) -> None:
+    def __init__(self, n: int, workdir: Path, seed: int = 1, store: bool = False) -> None:
         self.n = n
         self.workdir = workdir
         self.rng = random.Random(seed)
         say(f"generating a domain of {n:,} mobile nodes ...")
-        doc = domain_doc(n)
+        doc = domain_doc(n, str(workdir / "epmip-state.db") if store else None)
         self.config = workdir / "load-domain.yaml"
         self.config.write_text(yaml.safe_dump(doc, sort_keys=False))
         self.domain = parse_domain(yaml.safe_dump({**doc, "mobile_nodes": []}), source="<load layout>")
@@ -600,7 +602,7 @@ def report(result: dict) -> str:
         f"epmip bench load: {result['mns']:,} MNs, emulated switches over TCP to epmip-manager; "
         f"CPU {env.get('cpu_model', '?')} ({env.get('cpus_online', '?')} online), CPython {env.get('python', '?')}, "
         f"Ryu {env.get('ryu', '?')}, git {env.get('git', '?')}, load average {env.get('loadavg_start', ['?'])[0]} -> "
-        f"{env.get('load_after', '?')}",
+        f"{env.get('load_after', '?')}; state store: {result.get('store', 'none')}",
         "",
     ]
     head = ("phase", "events", "done", "per s", "p50 ms", "p99 ms", "max ms", "CPU us/event", "OpenFlow msgs/event")
@@ -665,7 +667,7 @@ def report(result: dict) -> str:
 def run(
     mns: int = DEFAULT_MNS, routes: int = 20_000, handoffs: int = 3_000, rate: float = 0.0,
     window: int = DEFAULT_WINDOW, latency_seconds: float = 3.0, profile: bool = True, as_json: bool = False,
-    logs: str | None = None,
+    logs: str | None = None, store: bool = False,
 ) -> int:  # fmt: skip
     class Args:
         pass
@@ -679,7 +681,8 @@ def run(
         work = Path(logs) if logs else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         try:
-            result = Load(mns, work).run(args)
+            result = Load(mns, work, store=store).run(args)
+            result["store"] = "sqlite" if store else "none"
         except LoadError as exc:
             say(f"epmip bench load: {exc}")
             for log in work.glob("*.log"):

@@ -7,11 +7,13 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+import yaml
 from ryu.ofproto import ofproto_v1_3 as ofp
 from ryu.ofproto import ofproto_v1_3_parser as parser
 
 from benchmarks import load, ofwire
 from controller import ndp
+from controller.config import parse_domain
 from openflow_rules.pipeline import Table
 
 
@@ -184,3 +186,7 @@ def test_generated_domain_and_events():
     doc = load.domain_doc(8)
     assert len(doc["mobile_nodes"]) == 8 and doc["timers"]["binding_lifetime"] == load.LIFETIME
     assert {m["attach"] for m in doc["mobile_nodes"]} == {"emag1", "emag2", "emag3", "emag4"}
+    assert doc["store"] == {"kind": "none"}
+    assert load.domain_doc(2, "/tmp/x.db")["store"] == {"kind": "sqlite", "path": "/tmp/x.db"}
+    domain = parse_domain(yaml.safe_dump(doc))
+    assert len(domain.mobile_nodes) == 8 and domain.timers.binding_lifetime == load.LIFETIME
