@@ -76,6 +76,7 @@ class Departed:
     withdrawn_from: set[str] = field(default_factory=set)  # DRFs (names) already told it is gone
     withdrawn_stamp: float = 0.0  # the withdrawals' timestamp: the departure (timestamp clock)
     previous: str | None = None  # the p-eMAG our PBCI went to when it arrived here (its PBCA may be late)
+    told_of_move: set[str] = field(default_factory=set)  # DRFs we told it is at new_switch
 
 
 class NoDepartures:
@@ -307,6 +308,7 @@ class Dmf:
                 self.changed.add(key)
         notify = (correspondents | dep.holders | self._names(msg.holders)) - {self.name, loc.switch}
         redirect.told = notify | (correspondents & {loc.switch})
+        dep.told_of_move |= notify
         fx.send(self._pbca_to_new(msg, dep, redirect))
         # After our withdrawal (its PBCI came late; with make-before-break the attach there can
         # precede the departure here) the news must not look older than the withdrawal it undoes.
@@ -319,8 +321,10 @@ class Dmf:
             self._send_pbci(pbci, now, fx)
         redirect.remove_at = now + (PBCA_WAIT if redirect.awaiting else REDIRECT_HOLD)
         # this node may also hold the location for other local MNs that left meanwhile (the MN
-        # was their correspondent here): their new eMAGs must hear of the move as well
+        # was their correspondent here): their new eMAGs must hear of the move as well; and the
+        # PBCI may come to us as a holder too, naming our endpoints the MN's new eMAG now holds
         self._relay_to_moved(msg, hnps, loc, now, fx, may_relay)
+        self._record_holds(msg, loc)
 
     def _pbca_to_new(self, msg: PBCI, dep: Departed, redirect: Redirect) -> PBCA:
         """The MN's correspondents where they are *now* (this DRF's location cache, which PBCIs and
@@ -342,10 +346,12 @@ class Dmf:
 
     def _relay_to_moved(
         self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects, may_relay: bool = True
-    ) -> None:
+    ) -> set[str]:
         """Local MNs that moved on took the MN's location with them (our PBCA): their new eMAGs
         get the news too - once per move (``may_relay``: a PBCI of a move handled already is not
-        relayed again, or eMAGs holding such MNs would pass it around forever)."""
+        relayed again, or eMAGs holding such MNs would pass it around forever).  Returns them (they
+        hold the location from now on)."""
+        relayed: set[str] = set()
         for hnp in hnps:
             for dep in self._departed_with(hnp):
                 if dep.mn_id == msg.mn_id or hnp not in dep.correspondents:
@@ -357,16 +363,13 @@ class Dmf:
                     relay = PBCI(src=self.name, dst=dep.new_switch, seq=self.seq.next(), mn_id=msg.mn_id,
                                  hnps=msg.hnps, new_coa=msg.new_coa, timestamp=msg.timestamp)  # fmt: skip
                     self._send_pbci(relay, now, fx)
+                    relayed.add(dep.new_switch)
+        return relayed
 
-    def _as_correspondent(
-        self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects, may_relay: bool = True
-    ) -> None:
-        """A correspondent's DRF: re-point, relay for local MNs that moved on, acknowledge."""
-        repointed = 0
-        for hnp in hnps:
-            repointed += self.drf.learn(hnp, loc, fx)
-        self._relay_to_moved(msg, hnps, loc, now, fx, may_relay)
-        for held in msg.holds:  # the MN's new eMAG holds our endpoint's location from now on
+    def _record_holds(self, msg: PBCI, loc: Location) -> None:
+        """``holds``: the moving MN's new eMAG holds these local endpoints' locations from now on
+        (they were its correspondents), so it is told when they move or leave."""
+        for held in msg.holds:
             try:
                 prefix = ipaddress.IPv6Network(held)
             except ValueError:
@@ -385,11 +388,23 @@ class Dmf:
                     if dep.withdrawn and loc.switch not in dep.withdrawn_from:
                         dep.withdrawn = False  # told at the next tick
                         self._recheck(dep)
+
+    def _as_correspondent(
+        self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects, may_relay: bool = True
+    ) -> None:
+        """A correspondent's DRF: re-point, relay for local MNs that moved on, acknowledge."""
+        repointed = 0
+        for hnp in hnps:
+            repointed += self.drf.learn(hnp, loc, fx)
+        relayed = self._relay_to_moved(msg, hnps, loc, now, fx, may_relay)
+        self._record_holds(msg, loc)
         if repointed and msg.timestamp > 0:
             # the PBCI's timestamp is the MN's attach time at n-eMAG: attach -> correspondent updated
             self.stats.latency("handoff_reroute", max(self.view.now_stamp(now) - msg.timestamp, 0.0))
         self.stats.count("dmf_correspondent_updated")
-        self._ack(msg, Status.ACCEPTED, fx)
+        # the ack names the DRFs we relayed to: the MN's eMAG must tell them of its next move too
+        fx.send(PBCA(src=self.name, dst=msg.src, seq=msg.seq, mn_id=msg.mn_id, status=int(Status.ACCEPTED),
+                     holders=self._addresses(relayed)))  # fmt: skip
 
     def _withdrawn(self, msg: PBCI, now: float, fx: Effects) -> Effects:
         """The MN's p-eMAG lost it and heard of no new eMAG (it moved to a legacy MAG, §6, or
@@ -402,6 +417,15 @@ class Dmf:
             self._reject(msg, "PBCI withdrawal without an HNP", fx)
             return fx
         relay_to: set[str] = set()
+        dep = self.departed.get(msg.mn_id)
+        if dep is not None and dep.new_switch == msg.src:
+            # the eMAG we redirected the MN to lost it too: every DRF we told of that move (our
+            # PBCIs) must forget it, and the redirect goes
+            relay_to |= dep.told_of_move - {self.name, msg.src}
+            redirect = self.redirects.pop(msg.mn_id, None)
+            if redirect is not None:
+                self._remove_redirect(redirect, fx)
+            self.changed.add(msg.mn_id)
         for hnp in hnps:
             loc = self.drf.location.get(hnp)
             if loc is not None and loc.switch == self.name:
@@ -434,6 +458,9 @@ class Dmf:
             return fx
         if msg.src in self.told.get(msg.mn_id, set()):
             self.told[msg.mn_id].discard(msg.src)  # a holder we told ourselves (no p-eMAG) acknowledged
+            if msg.holders and self.endpoints.endpoint(msg.mn_id) is not None:
+                self.holders.setdefault(msg.mn_id, set()).update(self._names(msg.holders))  # it relayed to them
+                self.changed.add(msg.mn_id)
             return fx
         dep = self.departed.get(msg.mn_id)
         if dep is not None and dep.previous == msg.src and dep.new_switch is None:
@@ -634,7 +661,7 @@ class Dmf:
                 "departed_at": dep.departed_at + epoch, "holders": sorted(dep.holders),
                 "new_switch": dep.new_switch, "withdrawn": dep.withdrawn,
                 "withdrawn_from": sorted(dep.withdrawn_from), "withdrawn_stamp": dep.withdrawn_stamp,
-                "previous": dep.previous,
+                "previous": dep.previous, "told_of_move": sorted(dep.told_of_move),
             },
             "handoff_started": self.handoff_started[key] + epoch if key in self.handoff_started else None,
             "holders": sorted(self.holders[key]) if key in self.holders else None,
@@ -661,6 +688,7 @@ class Dmf:
                 {ipaddress.IPv6Network(p): location_from_record(c, epoch) for p, c in d["correspondents"].items()},
                 float(d["departed_at"]) - epoch, set(d["holders"]), d["new_switch"], bool(d["withdrawn"]),
                 set(d.get("withdrawn_from", ())), float(d.get("withdrawn_stamp", 0.0)), d.get("previous"),
+                set(d.get("told_of_move", ())),
             ))  # fmt: skip
         if rec.get("handoff_started") is not None:
             self.handoff_started[key] = float(rec["handoff_started"]) - epoch

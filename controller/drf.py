@@ -63,6 +63,7 @@ class Query:
     retries: int = 0
     waiting: set[str] = field(default_factory=set)
     refresh: bool = False  # asked again before a location in use expires
+    overtaken: bool = False  # a PBCI/PBCA or withdrawal told us of the prefix while it was out
 
 
 def location_record(loc: Location, epoch: float) -> dict[str, Any]:
@@ -177,6 +178,14 @@ class Drf:
         self.stats.latency("location_query", now - query.started_at)
         lifetime = msg.lifetime if msg.lifetime > 0 else None
         loc = self.location_from(msg.coa, "pbqa", now, lifetime) if msg.status == Status.ACCEPTED else None
+        if query.overtaken:
+            # a move (PBCI/PBCA) or a withdrawal reached us while the question was out: the LMF
+            # answered before it, so what the cache holds now is the newer word
+            self.stats.count("drf_pbqa_overtaken")
+            known = self.location.get(query.prefix)
+            loc = known
+            if query.refresh:
+                return fx
         if query.refresh:
             if loc is None:  # the correspondent is gone: its entries go, the next packet asks again
                 self.stats.count("drf_refresh_no_location")
@@ -188,7 +197,7 @@ class Drf:
             return fx
         if loc is None:
             self.stats.count("drf_no_location")
-        else:
+        elif loc is not self.location.get(query.prefix):
             self.learn(query.prefix, loc, fx, repoint=False)
         for key in query.waiting:
             ep = self.endpoints.endpoint(key)
@@ -256,6 +265,9 @@ class Drf:
     def learn(self, prefix: Net, loc: Location, fx: Effects, repoint: bool = True) -> int:
         """``prefix`` is at ``loc`` now: cache it and re-point every local direct entry toward it."""
         self.location[prefix] = loc
+        pending = self.queries.get(prefix)
+        if pending is not None:
+            pending.overtaken = True
         self.changed_locations.add(prefix)
         if loc.expires_at != math.inf:
             heapq.heappush(self._expiry, (loc.refresh_at, prefix))
@@ -295,6 +307,9 @@ class Drf:
     def forget(self, prefix: Net) -> None:
         """Drop a cached location (not the entries using it)."""
         self.location.pop(prefix, None)
+        pending = self.queries.get(prefix)
+        if pending is not None:
+            pending.overtaken = True
         self.changed_locations.add(prefix)
 
     def forget_endpoint(self, key: str, fx: Effects) -> dict[Net, str]:

@@ -96,6 +96,33 @@ def test_known_gap_is_still_open(name: str | None) -> None:
 # fix stays: (seed, events, the invariant it broke, what the controller got wrong).
 SOAK_FINDINGS = [
     (
+        680315564,
+        "attach mn2 emag2; attach mn3 mag1; attach mn4 emag2; move mn2 emag4; send mn2 mn4; move mn2 emag3 mbb; "
+        "simul mn4 emag4 mn3 emag2",
+        "d.tunnel",
+        "a PBCI handled as p-eMAG ignored its 'holds', so a holder of a local MN's location was never updated",
+    ),
+    (
+        680315607,
+        "attach mn3 emag5; attach mn4 emag2; talk mn4 mn3 !delay:PBQA#1@0.3; move mn3 emag1",
+        "d.cache",
+        "a PBQA overtaken by the PBCI of a move put the older location back in the cache",
+    ),
+    (
+        680316452,
+        "attach mn2 emag4; attach mn1 emag4; simul mn2 emag7 mn1 emag2; simul mn2 emag1 mn1 emag1 !lose:PBCA#1; "
+        "detach mn2",
+        "d.cache",
+        "a withdrawal from the eMAG a p-eMAG had redirected to did not reach the DRFs the p-eMAG told of that move",
+    ),
+    (
+        680315682,
+        "attach mn4 emag3; attach mn3 emag4; send mn3 mn4; move mn4 emag2 mbb; move mn4 mag1 mbb; move mn3 emag2; "
+        "simul mn4 emag5 mn3 emag3; move mn4 emag3",
+        "d.cache",
+        "the DRF a PBCI was relayed to was not known to the MN's eMAG as a holder, so the next move missed it",
+    ),
+    (
         820365371,
         "attach mn3 emag1; attach mn2 emag4; send mn2 mn3; detach mn2; attach mn2 emag2 !delay:PBCI#1@0.3; "
         "move mn2 mag1",
