@@ -110,6 +110,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--max-full", type=int, default=100_000, help="register all MNs up to this size (default: 100000)")
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
+    p = bench_sub.add_parser(
+        "load", help="attach events, route set-ups, handoffs over real OpenFlow sockets; simple_switch_13 as reference"
+    )
+    p.add_argument("--mns", type=int, default=20_000, help="mobile nodes in the generated domain (default: 20000)")
+    p.add_argument("--routes", type=int, default=20_000, help="route set-ups in the saturating phase (default: 20000)")
+    p.add_argument("--handoffs", type=int, default=3_000, help="handoffs (default: 3000)")
+    p.add_argument("--rate", type=float, default=0.0, help="target events/s (default: 0, as fast as it keeps up)")
+    p.add_argument("--window", type=int, default=64, help="events in flight at most when saturating (default: 64)")
+    p.add_argument("--latency-seconds", type=float, default=3.0, help="length of the half-rate phase (default: 3)")
+    p.add_argument("--no-profile", action="store_true", help="skip the profiled pass")
+    p.add_argument("--logs", default=None, help="keep the domain file, controller logs and profile in this directory")
+    p.add_argument("--store", action="store_true", help="the controller writes its state to SQLite (default: no store)")
+    p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
     args = parser.parse_args(argv)
     if args.command == "check-config":
         return check_config(args.file)
@@ -153,6 +166,13 @@ def main(argv: list[str] | None = None) -> int:
         except argparse.ArgumentTypeError as exc:
             parser.error(str(exc))
         return run_control_plane(args.json, sizes, quick=args.quick, budget=args.budget, max_full=args.max_full)
+    if args.command == "bench" and args.bench == "load":
+        from benchmarks.load import run as run_load
+
+        return run_load(
+            args.mns, args.routes, args.handoffs, args.rate, args.window, args.latency_seconds,
+            profile=not args.no_profile, as_json=args.json, logs=args.logs, store=args.store,
+        )  # fmt: skip
     parser.error(f"unknown command {args.command}")
     return 2
 

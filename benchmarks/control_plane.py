@@ -11,7 +11,7 @@ Measured per N (rates are operations per second of wall time on one core; nothin
 time):
 
 1. registrations/s: ``port_added`` for an MN's access port (MAC ``access_port_mac(mn.mac)``) ->
-   MAG PBU -> msgpack dispatcher -> LMA BCE + binding flow -> PBA -> MAG flows + RA; timed on a
+   MAG PBU -> dispatcher -> LMA BCE + binding flow -> PBA -> MAG flows + RA; timed on a
    random sample of MNs after the others are registered (so at ~N bindings).  The others are
    registered without the core's port-MAC lookup (``Mag.host_seen`` + the bus: the same
    PBU/PBA/flows/RA path); that fill is timed too and reported as its own figure, which separates
@@ -20,8 +20,9 @@ time):
 2. route set-ups/s: ``packet_in(table=UPLINK)`` with a 54-byte Ethernet+IPv6 header from an MN
    to the HNP of an MN on another eMAG that this eMAG has not located yet: DRF miss -> PBQR ->
    LMF lookup -> PBQA -> DRF flow intent.  Also: the same through the Ryu app's own packet-in
-   handler (``EpmipApp._packet_in``, OFPPacketIn event in, OFPFlowMod built by
-   ``apps/ofp_adapter.to_ryu`` and serialized), and DRF misses answered from the location cache.
+   handler (``EpmipApp._packet_in``, OFPPacketIn event in, the flow-mod packed by
+   ``apps/ofp_adapter.to_bytes`` and handed to ``Datapath.send``), and DRF misses answered from the
+   location cache.  Through real sockets: ``epmip bench load`` (benchmarks/load.py).
 3. handoffs/s: ``port_removed`` on the old eMAG then ``port_added`` on the other eMAG of the same
    eLMA, for MNs that have DRF sessions (de-registration PBU/PBA, PBU/PBA with previous CoA,
    PBCI/PBCA with the correspondents, redirect, re-pointed DRF entries); also without the
@@ -107,6 +108,9 @@ def mn_mac(i: int) -> str:
 def _layout() -> dict:
     doc = yaml.safe_load(LAYOUT.read_text())
     doc.update(mode="epmip", lmf_discovery="config", mobile_nodes=[])
+    # the fake clock moves STEP per event: a full fill of 1M MNs passes 100 s, so refreshes of a 60 s
+    # binding would fall due (and the timer-tick figure expects nothing due)
+    doc.setdefault("timers", {})["binding_lifetime"] = 3600
     for sw in doc["switches"]:
         if sw["name"] in POOLS:
             sw["prefixes"] = POOLS[sw["name"]]
@@ -168,6 +172,17 @@ class FakeDatapath:
         msg.serialize()
         self.sent[type(msg).__name__] += 1
         self.bytes += len(msg.buf)
+
+    _NAMES = {14: "OFPFlowMod", 13: "OFPPacketOut", 20: "OFPBarrierRequest"}
+
+    def send(self, buf: bytes) -> None:
+        """Ryu's ``Datapath.send``: bytes already serialized (the epmip app batches its messages)."""
+        off = 0
+        while off < len(buf):
+            length = int.from_bytes(buf[off + 2 : off + 4], "big")
+            self.sent[self._NAMES.get(buf[off + 1], f"type {buf[off + 1]}")] += 1
+            off += length
+        self.bytes += len(buf)
 
 
 def packet_in_event(dp: FakeDatapath, port: int, frame: bytes, table_id: int = 0):
@@ -805,12 +820,13 @@ EXPLAIN = (
     "per s: operations per second of wall time on one thread; us each: the inverse.  exponent: "
     "d log(figure)/d log(N) from the smallest to the largest N (0: flat, -1: each operation costs O(N)).",
     "registrations, full path: EpmipController.port_added (access-port MAC -> MN profile, PBU/PBA through the "
-    "msgpack dispatcher, BCE, LMA binding flow, MAG flows, RA) on a random sample, timed after the other MNs "
+    "dispatcher (in-process: records, counted at their wire size), BCE, LMA binding flow, MAG flows, RA) "
+    "on a random sample, timed after the other MNs "
     "were registered; without the port-MAC lookup: Mag.host_seen + the bus (the same signalling, flows, RA).",
     "route set-ups: packet_in(table=UPLINK) of a 54-byte header to an MN on another eMAG not yet located: "
     "DRF miss, PBQR, LMF binding-cache lookup, PBQA, DRF flow intent (no Ryu objects).  Ryu app handler: the "
-    "same set-up through EpmipApp._packet_in with a prebuilt EventOFPPacketIn, the intents turned into "
-    "OFPFlowMod by apps/ofp_adapter.to_ryu and serialized by a fake datapath (xid + msg.serialize()).",
+    "same set-up through EpmipApp._packet_in with a prebuilt EventOFPPacketIn, the intents packed by "
+    "apps/ofp_adapter.to_bytes (one buffer per switch) and handed to a fake datapath's send().",
     "simple_switch_13: its own packet-in handler with a prebuilt EventOFPPacketIn for a learned destination: "
     "Ethernet parse, MAC learning, OFPFlowMod and OFPPacketOut built and serialized on the same fake datapath.  "
     "Neither figure includes socket I/O, Ryu's OpenFlow parsing of the packet-in or its event queue.",

@@ -219,6 +219,10 @@ class Domain:
             self._index_hosts()
         return self._by_mac.get(mac.lower())
 
+    def index_hosts(self) -> None:
+        """Index the hosts by MAC now (else the first port event does it: ~2 s at 1M MNs)."""
+        self._index_hosts()
+
     def _index_hosts(self) -> None:
         self._by_mac = {mn.mac: mn for mn in self.mobile_nodes.values()}
         self._by_port_mac = {access_port_mac(n.mac): n for n in self.mobile_nodes.values()}

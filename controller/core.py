@@ -51,6 +51,7 @@ class PortInfo:
 class EpmipController:
     def __init__(self, domain: Domain, epoch: float = 0.0, store: Store | None = None) -> None:
         self.domain = domain
+        domain.index_hosts()  # not inside the first port event
         self.store = store  # where state survives a restart (controller/store.py); None: nowhere
         self._unsaved: dict[tuple[str, str], object] = {}  # changes a failed write still owes the store
         self._root_changes: list[Change] = []  # the root's own records (run-time prefixes)

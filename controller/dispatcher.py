@@ -1,12 +1,18 @@
 """The signalling bus: one dispatcher for every signalling message between the nodes.
 
-The composition root hands each message a handler returned to ``send``; the dispatcher encodes it
-to wire bytes, logs and counts it (the signalling cost the benchmarks report), and queues it for
-the receiver named in ``dst``.  ``deliver`` decodes each queued message, calls the receiver's
-handler and collects what the handler returns: its messages are sent in turn, its flow intents are
-handed back to the root.  Because the queue holds bytes, the codec is exercised on every message,
-and a receiver in another controller instance would only need a different transport - the
-handlers would not change.
+The composition root hands each message a handler returned to ``send``; the dispatcher logs and
+counts it with its wire size (the signalling cost the benchmarks report) and queues it for the
+receiver named in ``dst``.  ``deliver`` calls the receiver's handler and collects what the handler
+returns: its messages are sent in turn, its flow intents are handed back to the root.
+
+Encoded only when it leaves the process: a message between two nodes of this controller is
+handed over as the record itself - no msgpack encode/decode, no HMAC.  Its size is what it would
+be on the wire (the msgpack document plus the 16-byte tag when the domain has a key), so the
+counted cost is unchanged.  A message that never leaves the process needs no MAC: whoever could
+alter it in memory holds the domain secret anyway (docs/architecture.md, threat model).  Bytes that
+come from outside (``receive_bytes``: another instance, a test, a fuzzer) are decoded strictly and
+authenticated as before, and ``wire`` gives the bytes a message would leave with.  Records are
+never changed after they are sent (handlers build new ones), so a receiver may keep what it got.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from controller.effects import Effects
-from controller.messages import HBH_PEER, AuthenticationError, Message, MessageError, decode, pair_keys
+from controller.messages import AUTH_BYTES, HBH_PEER, AuthenticationError, Message, MessageError, decode, pair_keys
 from openflow_rules.intents import Intent
 
 LOG = logging.getLogger("epmip.signalling")
@@ -47,13 +53,13 @@ class Dispatcher:
         self.key = key  # the domain's signalling secret (§8); None: messages are not authenticated
         self.keys = pair_keys(key)  # (src, dst) -> the pair's key
         self._handlers: dict[str, Handler] = {}
-        self._queue: deque[tuple[str, bytes, float]] = deque()
+        self._queue: deque[tuple[str, Message | bytes, float]] = deque()
         self.sent: Counter[str] = Counter()
         self.bytes_sent = 0
         self.errors: Counter[str] = Counter()
         self.log: deque[LoggedMessage] = deque(maxlen=history)
         self.faults: Faults | None = None
-        self._later: list[tuple[float, int, str, bytes]] = []  # (due, order, dst, data): delayed copies
+        self._later: list[tuple[float, int, str, Message | bytes]] = []  # (due, order, dst, msg): delayed copies
         self._order = 0
         self.tap: Tap | None = None
 
@@ -63,27 +69,34 @@ class Dispatcher:
     def handler(self, node: str) -> Handler | None:
         return self._handlers.get(node)
 
-    def _encode(self, msg: Message) -> bytes:
+    def wire(self, msg: Message) -> bytes:
+        """The bytes ``msg`` leaves the process with: msgpack, and the pair's tag with a key (§8)."""
         return msg.encode(self.keys(msg.src, msg.dst or HBH_PEER) if self.keys is not None else None)
 
+    def wire_size(self, msg: Message) -> int:
+        """``len(self.wire(msg))`` without computing the tag."""
+        return len(msg.encode()) + (AUTH_BYTES if self.keys is not None else 0)
+
     def send(self, msg: Message, now: float) -> None:
-        data = self._encode(msg)
+        size = self.wire_size(msg)
         self.sent[msg.TYPE] += 1
-        self.bytes_sent += len(data)
-        self.log.append(LoggedMessage(now, msg.TYPE, msg.src, msg.dst, msg.seq, len(data)))
-        if LOG.isEnabledFor(logging.INFO):
-            LOG.info("%s %s -> %s seq=%d %s", msg.TYPE, msg.src, msg.dst, msg.seq, _brief(msg))
+        self.bytes_sent += size
+        self.log.append(LoggedMessage(now, msg.TYPE, msg.src, msg.dst, msg.seq, size))
+        if LOG.isEnabledFor(logging.DEBUG):
+            # DEBUG, not INFO: two log records per route set-up were a tenth of the controller's
+            # time under load; the recent messages are in ``log`` (GET /epmip/v1/messages)
+            LOG.debug("%s %s -> %s seq=%d %s", msg.TYPE, msg.src, msg.dst, msg.seq, _brief(msg))
         if self.tap is not None:
             self.tap(msg, now)
         if self.faults is None:
-            self._queue.append((msg.dst, data, now))
+            self._queue.append((msg.dst, msg, now))
             return
         for delay in self.faults(msg):
             if delay <= 0:
-                self._queue.append((msg.dst, data, now))
+                self._queue.append((msg.dst, msg, now))
             else:
                 self._order += 1
-                heapq.heappush(self._later, (now + delay, self._order, msg.dst, data))
+                heapq.heappush(self._later, (now + delay, self._order, msg.dst, msg))
 
     def release_due(self, now: float) -> None:
         """Queue the delayed copies (``faults``) whose time has come."""
@@ -94,7 +107,7 @@ class Dispatcher:
     def record(self, msg: Message, now: float) -> None:
         """Count and log a message that travels outside the dispatcher (a Hop-by-Hop query is a
         data packet) so that the signalling cost stays complete."""
-        size = len(self._encode(msg))
+        size = self.wire_size(msg)
         self.sent[msg.TYPE] += 1
         self.bytes_sent += size
         self.log.append(LoggedMessage(now, msg.TYPE, msg.src, msg.dst or "(hop-by-hop)", msg.seq, size))
@@ -125,22 +138,25 @@ class Dispatcher:
         delivered = 0
         intents: list[Intent] = []
         while self._queue:
-            dst, data, now = self._queue.popleft()
+            dst, item, now = self._queue.popleft()
             handler = self._handlers.get(dst)
             if handler is None:
                 self.errors["unknown_receiver"] += 1
                 LOG.error("signalling message for unknown node %r dropped", dst)
                 continue
-            try:
-                msg = decode(data, self.keys)
-            except AuthenticationError as exc:
-                self.errors["unauthenticated"] += 1
-                LOG.error("unauthenticated signalling message for %s dropped: %s", dst, exc)
-                continue
-            except MessageError as exc:
-                self.errors["malformed"] += 1
-                LOG.error("malformed signalling message for %s dropped: %s", dst, exc)
-                continue
+            if isinstance(item, Message):  # from a node of this process: the record itself
+                msg = item
+            else:  # bytes from outside: strict decoding, and the tag with a key
+                try:
+                    msg = decode(item, self.keys)
+                except AuthenticationError as exc:
+                    self.errors["unauthenticated"] += 1
+                    LOG.error("unauthenticated signalling message for %s dropped: %s", dst, exc)
+                    continue
+                except MessageError as exc:
+                    self.errors["malformed"] += 1
+                    LOG.error("malformed signalling message for %s dropped: %s", dst, exc)
+                    continue
             fx = handler(msg, now)
             delivered += 1
             if fx is not None:

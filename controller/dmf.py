@@ -29,6 +29,7 @@ learns about other nodes comes in PBCI/PBCA messages.
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 import logging
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from controller.effects import Effects, Outstanding, Sequence, Stats
 from controller.interfaces import Departures, Endpoint, Endpoints
 from controller.messages import PBCA, PBCI, Status
 from controller.view import DMF_ROLES, View
-from openflow_rules import flows
+from openflow_rules import flows, text
 
 LOG = logging.getLogger("epmip.dmf")
 
@@ -97,6 +98,14 @@ class Dmf:
         self.seq = seq
         self.redirects: dict[str, Redirect] = {}
         self.departed: dict[str, Departed] = {}
+        # correspondent prefix -> departed MNs that had it (O(1) per PBCI instead of a scan of
+        # every departure), and each departed MN's place in ``departed`` (the order they are handled)
+        self._departed_by_prefix: dict[Net, set[str]] = {}
+        self._departed_place: dict[str, int] = {}
+        self._places = 0
+        # (when, place, mn_id, departed_at, wait): when a departure may be due for withdrawal
+        # (PBCI_WAIT) or forgetting (DEPARTED_KEEP) - the tick looks at those, not at every departure
+        self._departed_due: list[tuple[float, int, str, float, float]] = []
         self.handoff_started: dict[str, float] = {}  # MNs that arrived here: attach time
         self.holders: dict[str, set[str]] = {}  # local endpoint -> DRFs (names) holding its location
         self.pbci_stamps: dict[str, float] = {}  # MN -> newest PBCI timestamp accepted for it
@@ -116,7 +125,7 @@ class Dmf:
         return {p.name for p in peers if p is not None and p.has_drf and p.name != self.name}
 
     def _addresses(self, names: set[str]) -> list[str]:
-        return sorted(str(self.view.peer(n).address) for n in names)
+        return sorted(text.address(self.view.peer(n).address) for n in names)
 
     def _send_pbci(self, msg: PBCI, now: float, fx: Effects) -> None:
         self.outstanding.add((msg.mn_id, msg.dst), msg, now)
@@ -136,7 +145,8 @@ class Dmf:
     def on_holders(self, ep: Endpoint, holders: list[str]) -> None:
         """A PBA (registration or refresh) listed the DRFs the LMF gave the MN's location to."""
         self.changed.add(ep.key)
-        self.holders.setdefault(ep.key, set()).update(self._names(holders))
+        if holders:  # no empty set per MN: most have no holder (memory per MN, issue 13)
+            self.holders.setdefault(ep.key, set()).update(self._names(holders))
 
     def on_departed_holders(self, key: str, holders: list[str]) -> None:
         """The PBA to a departed MN's de-registration listed the LMF's holders of its location."""
@@ -148,6 +158,7 @@ class Dmf:
                 # the PBA came after the withdrawal went out (its first copy was lost): the holders
                 # it names are told at the next tick
                 dep.withdrawn = False
+                self._recheck(dep)
 
     def on_bound(self, ep: Endpoint, previous_coa: str, holders: list[str], attached_at: float, now: float) -> Effects:
         """An MN registered here (PBA accepted).  If it came from another eMAG, tell that one."""
@@ -160,7 +171,7 @@ class Dmf:
         redirect = self.redirects.pop(ep.key, None)
         if redirect is not None:  # it came back before our redirect was removed
             self._remove_redirect(redirect, fx)
-        back = self.departed.pop(ep.key, None)
+        back = self._pop_departed(ep.key)
         if back is not None:  # it came back before anyone was told it left: whom to tell stays known
             told = back.holders | {c.switch for c in back.correspondents.values()}
             self.holders.setdefault(ep.key, set()).update(told - {self.name})
@@ -172,11 +183,13 @@ class Dmf:
             # §6, or from nowhere): tell them here, so that a fallback entry they installed while
             # the MN was out of reach becomes a direct one now.
             told = self.holders.get(ep.key, set()) - {self.name}
-            self.told[ep.key] = set(told)
+            if told:
+                self.told[ep.key] = set(told)
             for switch in sorted(told):
                 pbci = PBCI(
-                    src=self.name, dst=switch, seq=self.seq.next(), mn_id=ep.key, hnps=[str(h) for h in ep.hnps],
-                    new_coa=str(self.view.address), timestamp=self.view.now_stamp(attached_at),
+                    src=self.name, dst=switch, seq=self.seq.next(), mn_id=ep.key,
+                    hnps=[text.prefix(h) for h in ep.hnps], new_coa=text.address(self.view.address),
+                    timestamp=self.view.now_stamp(attached_at),
                 )  # fmt: skip
                 self._send_pbci(pbci, now, fx)
             return fx
@@ -186,8 +199,8 @@ class Dmf:
         self.previous[ep.key] = prev.name
         self.holders.setdefault(ep.key, set()).add(prev.name)  # our PBCI leaves the location in its cache
         pbci = PBCI(
-            src=self.name, dst=prev.name, seq=self.seq.next(), mn_id=ep.key, hnps=[str(h) for h in ep.hnps],
-            new_coa=str(self.view.address), timestamp=self.view.now_stamp(attached_at),
+            src=self.name, dst=prev.name, seq=self.seq.next(), mn_id=ep.key, hnps=[text.prefix(h) for h in ep.hnps],
+            new_coa=text.address(self.view.address), timestamp=self.view.now_stamp(attached_at),
             holders=self._addresses(self.holders[ep.key]),
         )  # fmt: skip
         self._send_pbci(pbci, now, fx)
@@ -210,7 +223,7 @@ class Dmf:
         for key in [k for k in self.outstanding.pending if isinstance(k, tuple) and k[0] == ep.key]:
             self.outstanding.answered(key)  # its PBCI to p-eMAG no longer matters
         if ep.daf:
-            self.departed[ep.key] = Departed(ep.key, list(ep.hnps), correspondents, now, holders, previous=previous)
+            self._set_departed(Departed(ep.key, list(ep.hnps), correspondents, now, holders, previous=previous))
         else:
             # no DAF: no PBCI will follow it (§4.1); local MNs' entries delivering its HNP here go,
             # and their next packet asks again
@@ -222,9 +235,10 @@ class Dmf:
 
     def on_pbci(self, msg: PBCI, now: float) -> Effects:
         fx = Effects()
-        last = self.pbci_stamps.get(msg.mn_id, 0.0)
+        seen = self.pbci_stamps.get(msg.mn_id)
+        last = 0.0 if seen is None else seen
         here = self.endpoints.endpoint(msg.mn_id)
-        moved_away = msg.new_coa not in ("", str(self.view.address))
+        moved_away = msg.new_coa not in ("", text.address(self.view.address))
         arrived = self.arrived_at.get(msg.mn_id)
         if msg.timestamp < last or (
             here is not None and moved_away and arrived is not None and msg.timestamp < arrived
@@ -251,13 +265,22 @@ class Dmf:
         if here is not None and loc.switch != self.name:
             # The MN is still attached here as far as we know (its port event is late): it left.
             fx.merge(self.departures.leave(msg.mn_id, now))
+        # a PBCI of a move handled already (the same attach time) is not relayed again: eMAGs that
+        # each hold a departed MN that talked to this one would pass it around forever (found by
+        # `epmip bench load`)
+        may_relay = seen is None or msg.timestamp > seen
         if msg.mn_id in self.departed:
-            self._as_previous(msg, hnps, loc, now, fx)
+            self._as_previous(msg, hnps, loc, now, fx, may_relay)
         else:
-            self._as_correspondent(msg, hnps, loc, now, fx)
+            # a PBCI of a move we have handled already (the same attach time): re-pointing again is
+            # harmless, relaying again is not - two eMAGs that each hold a departed MN talking to
+            # this MN would pass it back and forth forever (found by `epmip bench load`)
+            self._as_correspondent(msg, hnps, loc, now, fx, may_relay)
         return fx
 
-    def _as_previous(self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects) -> None:
+    def _as_previous(
+        self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects, may_relay: bool = True
+    ) -> None:
         """p-eMAG: redirect, tell n-eMAG the correspondents, tell every holder of the location."""
         dep = self.departed[msg.mn_id]
         redirect = self.redirects.get(msg.mn_id)
@@ -292,7 +315,7 @@ class Dmf:
         stamp = max(msg.timestamp, dep.withdrawn_stamp) if dep.withdrawn else msg.timestamp
         for switch in sorted(notify):
             redirect.awaiting.add(switch)
-            holds = [str(p) for p, c in dep.correspondents.items() if c.switch == switch]
+            holds = [text.prefix(p) for p, c in dep.correspondents.items() if c.switch == switch]
             pbci = PBCI(src=self.name, dst=switch, seq=self.seq.next(), mn_id=msg.mn_id, hnps=msg.hnps,
                         new_coa=msg.new_coa, timestamp=stamp, holds=holds)  # fmt: skip
             self._send_pbci(pbci, now, fx)
@@ -300,7 +323,7 @@ class Dmf:
         # this node may also hold the location for other local MNs that left meanwhile (the MN
         # was their correspondent here): their new eMAGs must hear of the move as well; and the
         # PBCI may come to us as a holder too, naming our endpoints the MN's new eMAG now holds
-        self._relay_to_moved(msg, hnps, loc, now, fx)
+        self._relay_to_moved(msg, hnps, loc, now, fx, may_relay)
         self._record_holds(msg, loc)
 
     def _pbca_to_new(self, msg: PBCI, dep: Departed, redirect: Redirect) -> PBCA:
@@ -315,21 +338,27 @@ class Dmf:
                 now_at[p] = None  # a local MN without DAF: no PBCI would follow it, so do not hand it on
         return PBCA(
             src=self.name, dst=msg.src, seq=msg.seq, mn_id=msg.mn_id, status=int(Status.ACCEPTED),
-            correspondents=[{"prefix": str(p), "coa": str(c.coa)} for p, c in now_at.items() if c is not None],
+            correspondents=[
+                {"prefix": text.prefix(p), "coa": text.address(c.coa)} for p, c in now_at.items() if c is not None
+            ],
             holders=self._addresses(redirect.told),
         )  # fmt: skip
 
-    def _relay_to_moved(self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects) -> set[str]:
+    def _relay_to_moved(
+        self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects, may_relay: bool = True
+    ) -> set[str]:
         """Local MNs that moved on took the MN's location with them (our PBCA): their new eMAGs
-        get the news too.  Returns them (they hold the location from now on)."""
+        get the news too - once per move (``may_relay``: a PBCI of a move handled already is not
+        relayed again, or eMAGs holding such MNs would pass it around forever).  Returns them (they
+        hold the location from now on)."""
         relayed: set[str] = set()
         for hnp in hnps:
-            for dep in self.departed.values():
+            for dep in self._departed_with(hnp):
                 if dep.mn_id == msg.mn_id or hnp not in dep.correspondents:
                     continue
                 dep.correspondents[hnp] = loc
                 self.changed.add(dep.mn_id)
-                if dep.new_switch is not None and dep.new_switch not in (loc.switch, msg.src):
+                if may_relay and dep.new_switch is not None and dep.new_switch not in (loc.switch, msg.src):
                     self.stats.count("dmf_pbci_relayed")
                     relay = PBCI(src=self.name, dst=dep.new_switch, seq=self.seq.next(), mn_id=msg.mn_id,
                                  hnps=msg.hnps, new_coa=msg.new_coa, timestamp=msg.timestamp)  # fmt: skip
@@ -340,9 +369,9 @@ class Dmf:
     def _record_holds(self, msg: PBCI, loc: Location) -> None:
         """``holds``: the moving MN's new eMAG holds these local endpoints' locations from now on
         (they were its correspondents), so it is told when they move or leave."""
-        for text in msg.holds:
+        for held in msg.holds:
             try:
-                prefix = ipaddress.IPv6Network(text)
+                prefix = ipaddress.IPv6Network(held)
             except ValueError:
                 continue
             if loc.switch == self.name:
@@ -358,13 +387,16 @@ class Dmf:
                     self.changed.add(dep.mn_id)
                     if dep.withdrawn and loc.switch not in dep.withdrawn_from:
                         dep.withdrawn = False  # told at the next tick
+                        self._recheck(dep)
 
-    def _as_correspondent(self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects) -> None:
+    def _as_correspondent(
+        self, msg: PBCI, hnps: list[Net], loc: Location, now: float, fx: Effects, may_relay: bool = True
+    ) -> None:
         """A correspondent's DRF: re-point, relay for local MNs that moved on, acknowledge."""
         repointed = 0
         for hnp in hnps:
             repointed += self.drf.learn(hnp, loc, fx)
-        relayed = self._relay_to_moved(msg, hnps, loc, now, fx)
+        relayed = self._relay_to_moved(msg, hnps, loc, now, fx, may_relay)
         self._record_holds(msg, loc)
         if repointed and msg.timestamp > 0:
             # the PBCI's timestamp is the MN's attach time at n-eMAG: attach -> correspondent updated
@@ -400,7 +432,7 @@ class Dmf:
                 continue  # the MN is attached here by now: the withdrawal is stale
             self.drf.forget(hnp)
             self.drf.drop_direct(hnp, fx)
-            for dep in self.departed.values():
+            for dep in self._departed_with(hnp):
                 # a local MN that moved on took this location with it (our PBCA handed it over):
                 # its new eMAG must lose it too
                 if hnp in dep.correspondents and dep.new_switch not in (None, self.name, msg.src):
@@ -437,6 +469,7 @@ class Dmf:
             dep.holders |= self._names(msg.holders)
             if dep.withdrawn and not dep.holders <= dep.withdrawn_from:
                 dep.withdrawn = False  # told at the next tick
+                self._recheck(dep)
             return fx
         ep = self.endpoints.endpoint(msg.mn_id)
         if ep is None or not ep.daf:
@@ -466,6 +499,70 @@ class Dmf:
 
     # ------------------------------------------------------------ timers and state
 
+    def _set_departed(self, dep: Departed) -> None:
+        old = self.departed.get(dep.mn_id)
+        if old is None:
+            self._places += 1
+            self._departed_place[dep.mn_id] = self._places
+        else:  # replaced in place: it keeps its place in the dict, and so in the index
+            self._unindex(old)
+        self.departed[dep.mn_id] = dep
+        place = self._departed_place[dep.mn_id]
+        for wait in (PBCI_WAIT, DEPARTED_KEEP):
+            heapq.heappush(self._departed_due, (dep.departed_at + wait, place, dep.mn_id, dep.departed_at, wait))
+        for prefix in dep.correspondents:
+            self._departed_by_prefix.setdefault(prefix, set()).add(dep.mn_id)
+
+    def _pop_departed(self, mn_id: str) -> Departed | None:
+        dep = self.departed.pop(mn_id, None)
+        if dep is not None:
+            self._unindex(dep)
+            del self._departed_place[mn_id]
+        return dep
+
+    def _unindex(self, dep: Departed) -> None:
+        for prefix in dep.correspondents:
+            ids = self._departed_by_prefix.get(prefix)
+            if ids is not None:
+                ids.discard(dep.mn_id)
+                if not ids:
+                    del self._departed_by_prefix[prefix]
+
+    def _recheck(self, dep: Departed) -> None:
+        """Have the next tick look at ``dep`` again (its withdrawal was undone: more to tell)."""
+        place = self._departed_place[dep.mn_id]
+        heapq.heappush(self._departed_due, (dep.departed_at + PBCI_WAIT, place, dep.mn_id, dep.departed_at, PBCI_WAIT))
+
+    def _due_departures(self, now: float) -> list[tuple[str, Departed]]:
+        """The departures whose withdrawal or forgetting may be due, in ``departed``'s order (the
+        conditions are checked by the caller, exactly as when every departure was looked at)."""
+        due: dict[str, Departed] = {}
+        later = []
+        heap = self._departed_due
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            _, place, mn_id, departed_at, wait = entry
+            dep = self.departed.get(mn_id)
+            if dep is None or dep.departed_at != departed_at or self._departed_place[mn_id] != place:
+                continue  # gone, or replaced (the new record has its own entries)
+            due[mn_id] = dep
+            if wait == PBCI_WAIT:
+                done = now - departed_at >= PBCI_WAIT  # (withdrawn now, or never: a PBCI came)
+            else:
+                done = now - departed_at > DEPARTED_KEEP and mn_id not in self.redirects
+            if not done:
+                later.append(entry)  # look again at the next tick
+        for entry in later:
+            heapq.heappush(heap, entry)
+        return sorted(due.items(), key=lambda kv: self._departed_place[kv[0]])
+
+    def _departed_with(self, prefix: Net) -> list[Departed]:
+        """The departed MNs that had ``prefix`` as a correspondent, in ``departed``'s order."""
+        ids = self._departed_by_prefix.get(prefix)
+        if not ids:
+            return []
+        return [self.departed[m] for m in sorted(ids, key=self._departed_place.__getitem__)]
+
     def _remove_redirect(self, redirect: Redirect, fx: Effects) -> None:
         obj = self.endpoints.obj_of(redirect.mn_id)
         for hnp in redirect.hnps:
@@ -479,9 +576,9 @@ class Dmf:
                 del self.redirects[mn_id]
                 self.changed.add(mn_id)
                 self._remove_redirect(redirect, fx)
-        for mn_id, dep in list(self.departed.items()):
+        for mn_id, dep in self._due_departures(now):
             if now - dep.departed_at > DEPARTED_KEEP and mn_id not in self.redirects:
-                del self.departed[mn_id]
+                self._pop_departed(mn_id)
                 self.changed.add(mn_id)
             elif dep.new_switch is None and not dep.withdrawn and now - dep.departed_at >= PBCI_WAIT:
                 dep.withdrawn = True
@@ -586,13 +683,13 @@ class Dmf:
             )  # fmt: skip
         d = rec.get("departed")
         if d is not None:
-            self.departed[key] = Departed(
+            self._set_departed(Departed(
                 key, [ipaddress.IPv6Network(h) for h in d["hnps"]],
                 {ipaddress.IPv6Network(p): location_from_record(c, epoch) for p, c in d["correspondents"].items()},
                 float(d["departed_at"]) - epoch, set(d["holders"]), d["new_switch"], bool(d["withdrawn"]),
                 set(d.get("withdrawn_from", ())), float(d.get("withdrawn_stamp", 0.0)), d.get("previous"),
                 set(d.get("told_of_move", ())),
-            )  # fmt: skip
+            ))  # fmt: skip
         if rec.get("handoff_started") is not None:
             self.handoff_started[key] = float(rec["handoff_started"]) - epoch
         if rec.get("holders") is not None:

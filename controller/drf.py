@@ -26,7 +26,7 @@ from controller.effects import Effects, Numbering, Sequence, Stats
 from controller.interfaces import Endpoint, Endpoints
 from controller.messages import HBH_PEER, PBQA, PBQR, Status, pair_key
 from controller.view import View, prefix_of
-from openflow_rules import flows
+from openflow_rules import flows, text
 from openflow_rules.intents import OFPP_CONTROLLER, OFPP_TABLE, PacketOut
 
 LOG = logging.getLogger("epmip.drf")
@@ -39,7 +39,7 @@ FALLBACK = "fallback"
 REFRESH_AT = 0.8  # a location in use is asked for again at this fraction of its lifetime
 
 
-@dataclass
+@dataclass(slots=True)  # one per MN: no __dict__ (memory per MN, issue 13)
 class Location:
     coa: Addr
     switch: str
@@ -95,6 +95,7 @@ class Drf:
         self.location: dict[Net, Location] = {}
         self.sessions: dict[str, dict[Net, str]] = {}  # endpoint -> prefix -> direct | fallback
         self.queries: dict[Net, Query] = {}
+        self._query_by_seq: dict[int, Query] = {}  # the same queries by sequence number (PBQA lookup)
         self.fallback_since: dict[tuple[str, Net], float] = {}
         self._direct_to: dict[Net, set[str]] = {}  # correspondent prefix -> endpoints with a direct entry
         self._fallback_to: dict[Net, set[str]] = {}  # correspondent prefix -> endpoints with a fallback entry
@@ -133,6 +134,7 @@ class Drf:
             return fx
         query = Query(prefix, dst, lmf, self.seq.next(), now, now, waiting={ep.key})
         self.queries[prefix] = query
+        self._query_by_seq[query.seq] = query
         self._send_query(query, now, fx)
         return fx
 
@@ -147,8 +149,8 @@ class Drf:
     def _send_query(self, q: Query, now: float, fx: Effects) -> None:
         q.sent_at = now
         msg = PBQR(
-            src=self.name, dst="" if q.lmf == HBH else q.lmf, seq=q.seq, address=str(q.address),
-            requester=str(self.view.address),
+            src=self.name, dst="" if q.lmf == HBH else q.lmf, seq=q.seq, address=text.address(q.address),
+            requester=text.address(self.view.address),
         )  # fmt: skip
         if q.lmf == HBH:
             # §4.4.2: the PBQR leaves this switch as an IPv6 packet to the queried address with a
@@ -163,15 +165,16 @@ class Drf:
 
     def on_pbqa(self, msg: PBQA, now: float) -> Effects:
         fx = Effects()
-        query = next((q for q in self.queries.values() if q.seq == msg.seq), None)
-        if query is None:
+        query = self._query_by_seq.get(msg.seq)
+        if query is None or self.queries.get(query.prefix) is not query:
             return fx  # late answer to a query that timed out
-        if msg.address != str(query.address) or (query.lmf != HBH and msg.src != query.lmf):
+        if msg.address != text.address(query.address) or (query.lmf != HBH and msg.src != query.lmf):
             # an answer must match the question: its sequence number, address and LMF
             self.stats.count("rejected_unmatched_pbqa")
             LOG.warning("%s: PBQA from %s for %s does not answer query %d", self.name, msg.src, msg.address, msg.seq)
             return fx
         del self.queries[query.prefix]
+        del self._query_by_seq[query.seq]
         self.stats.latency("location_query", now - query.started_at)
         lifetime = msg.lifetime if msg.lifetime > 0 else None
         loc = self.location_from(msg.coa, "pbqa", now, lifetime) if msg.status == Status.ACCEPTED else None
@@ -343,6 +346,7 @@ class Drf:
             if self._direct_to.get(prefix) and prefix not in self.queries and lmf is not None:
                 q = Query(prefix, address, lmf, self.seq.next(), now, now, refresh=True)
                 self.queries[prefix] = q
+                self._query_by_seq[q.seq] = q
                 self.stats.count("drf_refresh_query")
                 self._send_query(q, now, fx)
 
@@ -359,6 +363,8 @@ class Drf:
                 self._send_query(q, now, fx)
                 continue
             del self.queries[prefix]
+            if self._query_by_seq.get(q.seq) is q:
+                del self._query_by_seq[q.seq]
             self.stats.count("drf_query_timeout")
             for key in q.waiting:
                 ep = self.endpoints.endpoint(key)

@@ -23,7 +23,7 @@ from controller.interfaces import BindingHooks
 from controller.lr import LrLma
 from controller.messages import PBA, PBU, Status
 from controller.view import View
-from openflow_rules import flows
+from openflow_rules import flows, text
 
 LOG = logging.getLogger("epmip.lma")
 WITHDRAW_AFTER = 1.0  # a de-registered binding not taken over within this long: its MN left
@@ -87,9 +87,11 @@ class Lma:
             stride = len(self.view.mn_index)
             hnps = []
             number = index
+            shift = 128 - pool.prefixlen  # hnp.subnet_of(pool) in integers: subnet_of caches two
+            base = int(pool.network_address) >> shift  # more address objects on every HNP (~470 B)
             while len(hnps) < mn.hnp_count:
                 hnp = ipaddress.IPv6Network((int(pool.network_address) + (number << 64), 64))
-                if not hnp.subnet_of(pool):
+                if pool.prefixlen > 64 or int(hnp.network_address) >> shift != base:
                     raise ValueError(f"{self.name}: prefix {pool} has no /64 left for {mn.id}")
                 if hnp not in self._static:
                     hnps.append(hnp)
@@ -131,7 +133,7 @@ class Lma:
         if bound is not None and bound != self.name:
             return self._reply(pbu, Status.NOT_LMA_FOR_THIS_MOBILE_NODE)
         hnps = self.hnps_for(mn)
-        if pbu.hnps and sorted(pbu.hnps) != sorted(str(h) for h in hnps):
+        if pbu.hnps and sorted(pbu.hnps) != sorted(text.prefix(h) for h in hnps):
             return self._reply(pbu, Status.NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX)
         bce = self.cache.get(mn.id)
         last = bce.timestamp if bce is not None else self._last_stamp.get(mn.id, -math.inf)
@@ -148,8 +150,8 @@ class Lma:
             self.stats.count("pbu_duplicate")
             previous = bce.previous_coa if bce.previous_coa is not None and pbu.handoff != 5 else None
             return self._reply(
-                pbu, Status.ACCEPTED, now, hnps=[str(h) for h in bce.hnps], lifetime=bce.lifetime,
-                previous_coa=str(previous) if previous is not None and pbu.lifetime else "",
+                pbu, Status.ACCEPTED, now, hnps=[text.prefix(h) for h in bce.hnps], lifetime=bce.lifetime,
+                previous_coa=text.address(previous) if previous is not None and pbu.lifetime else "",
             )  # fmt: skip
         if pbu.lifetime == 0:
             return self._deregister(pbu, bce, coa, now)
@@ -186,8 +188,8 @@ class Lma:
             fx.merge(self.hooks.on_registered(mn.id, list(bce.hnps), pbu.lifetime, pbu.timestamp, fresh, now))
         fx.merge(
             self._reply(
-                pbu, Status.ACCEPTED, now, hnps=[str(h) for h in hnps], lifetime=pbu.lifetime,
-                previous_coa=str(previous) if previous is not None else "",
+                pbu, Status.ACCEPTED, now, hnps=[text.prefix(h) for h in hnps], lifetime=pbu.lifetime,
+                previous_coa=text.address(previous) if previous is not None else "",
             )
         )  # fmt: skip
         if self.lr is not None and previous is not None:
@@ -223,7 +225,7 @@ class Lma:
             # but that MAG's own earlier registration, should it arrive late, is now stale.
             self._ignored_dereg[pbu.mn_id] = (pbu.src, pbu.timestamp)
             self.changed.add(pbu.mn_id)
-        return fx.merge(self._reply(pbu, Status.ACCEPTED, now, hnps=[str(p) for p in bce.hnps] if bce else []))
+        return fx.merge(self._reply(pbu, Status.ACCEPTED, now, hnps=[text.prefix(p) for p in bce.hnps] if bce else []))
 
     # ------------------------------------------------------------ data plane
 

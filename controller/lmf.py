@@ -26,6 +26,7 @@ from controller.binding_cache import ACTIVE, BindingCache, BindingCacheEntry
 from controller.effects import Effects, Outstanding, Sequence, Stats
 from controller.messages import PBCA, PBCI, PBQA, PBQR, Status
 from controller.view import View
+from openflow_rules import text
 
 LOG = logging.getLogger("epmip.lmf")
 RELAY_HOLD = 5.0  # seconds a relayed query waits for the responsible LMF's answer
@@ -88,7 +89,7 @@ class Lmf:
             PBQA(
                 src=self.name, dst=msg.src, seq=msg.seq, address=msg.address,
                 status=int(Status.ACCEPTED if bce else Status.NO_LOCATION),
-                coa=str(bce.coa) if bce else "", hnps=[str(p) for p in bce.hnps] if bce else [],
+                coa=text.address(bce.coa) if bce else "", hnps=[text.prefix(p) for p in bce.hnps] if bce else [],
                 lifetime=bce.lifetime if bce else 0.0,
             )
         )  # fmt: skip

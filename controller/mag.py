@@ -28,7 +28,7 @@ from controller.frames import rewrite_ethernet
 from controller.interfaces import Endpoint
 from controller.messages import HACK, HI, LRI, PBA, PBU, PPA, PPQ, HandoffIndicator, Message, Status
 from controller.view import View
-from openflow_rules import flows
+from openflow_rules import flows, text
 from openflow_rules.intents import Barrier, PacketOut
 from openflow_rules.pipeline import Fn
 
@@ -43,7 +43,7 @@ PBA_TIMEOUT = 1.0  # the default of timers.initial_bindack_timeout (RFC 5213 Ini
 PBU_RETRIES = 3  # resends of a PBU (waits: timers.initial_bindack_timeout, doubled, at most max_bindack_timeout)
 
 
-@dataclass
+@dataclass(slots=True)  # one per MN: no __dict__ (memory per MN, issue 13)
 class Attachment:
     mn: MobileNode
     port: int
@@ -278,7 +278,7 @@ class Mag:
         fx.send(
             PBU(
                 src=self.name, dst=att.lma, seq=att.seq, mn_id=att.mn.id, mn_ll_id=att.mn.mac,
-                hnps=[str(p) for p in att.hnps] or profile_hnp, coa=str(self.view.address),
+                hnps=[text.prefix(p) for p in att.hnps] or profile_hnp, coa=text.address(self.view.address),
                 lifetime=lifetime, timestamp=self.view.now_stamp(now), handoff=int(hi),
             )
         )  # fmt: skip
@@ -367,7 +367,7 @@ class Mag:
             self._hi_to[att.mn.id] = previous.name
             fx.send(
                 HI(src=self.name, dst=previous.name, seq=self.seq.next(), mn_id=att.mn.id,
-                   hnps=[str(h) for h in att.hnps], new_coa=str(self.view.address))
+                   hnps=[text.prefix(h) for h in att.hnps], new_coa=text.address(self.view.address))
             )  # fmt: skip
         return fx
 
@@ -509,7 +509,7 @@ class Mag:
     def _send_ra(self, att: Attachment, to: tuple[str, str], fx: Effects) -> None:
         view = self.view
         frame = ndp.router_advertisement(
-            view.router_mac, view.router_ll, to[0], to[1], [str(p) for p in att.hnps],
+            view.router_mac, view.router_ll, to[0], to[1], [text.prefix(p) for p in att.hnps],
             valid_lifetime=max(int(att.lifetime), 1),
         )  # fmt: skip
         fx.flow(PacketOut(self.dpid, att.port, frame))

@@ -17,7 +17,7 @@ import hmac
 import ipaddress
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -94,8 +94,10 @@ class Message:
     def encode(self, key: bytes | None = None) -> bytes:
         """Wire bytes: the msgpack document, and with ``key`` (the sender-receiver pair's key, see
         ``pair_key``) a 16-byte HMAC-SHA256 tag over exactly those bytes appended (§8)."""
-        body = {"type": self.TYPE, "v": WIRE_VERSION}
-        body.update(asdict(self))
+        body: dict[str, Any] = {"type": self.TYPE, "v": WIRE_VERSION}
+        names = _FIELD_NAMES.get(type(self)) or tuple(f.name for f in fields(self))
+        for name in names:  # asdict() without its deep copy: the same document
+            body[name] = getattr(self, name)
         data: bytes = msgpack.packb(body, use_bin_type=True)
         return data + _tag(key, data) if key is not None else data
 
@@ -267,6 +269,10 @@ class LUA(Message):
 
 MESSAGE_TYPES: Mapping[str, type[Message]] = MappingProxyType(
     {cls.TYPE: cls for cls in (PBU, PBA, PBQR, PBQA, PBCI, PBCA, LRI, LRA, HI, HACK, PPQ, PPA, LUR, LUA)}
+)
+# each message type's field names in order (what ``encode`` writes)
+_FIELD_NAMES: Mapping[type, tuple[str, ...]] = MappingProxyType(
+    {cls: tuple(f.name for f in fields(cls)) for cls in MESSAGE_TYPES.values()}
 )
 
 _KINDS: Mapping[str, tuple[type, ...]] = MappingProxyType(

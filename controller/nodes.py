@@ -73,6 +73,7 @@ class Node:
         self.stats = Stats()
         self.seq = Sequence()
         self.cids = Numbering()
+        self._mark_sets: list[set[Any]] | None = None  # discard_changes: every part's mark sets
         self.plain_hosts: dict[int, FixedNode] = {}  # port -> fixed host routed without a DRF
 
     @property
@@ -190,13 +191,21 @@ class Node:
         return []
 
     def discard_changes(self) -> None:
-        """Forget what was marked changed (no store attached): the marks must not pile up."""
-        self.cids.changed.clear()
-        for part in self._tracked():
-            for attr in ("changed", "changed_locations", "changed_endpoints"):
-                marks = getattr(part, attr, None)
-                if marks is not None:
-                    marks.clear()
+        """Forget what was marked changed (no store attached): the marks must not pile up.  Runs
+        for every node after every event, so the mark sets (made once, in the parts' __init__)
+        are looked up once and only non-empty ones are touched."""
+        marks = self._mark_sets
+        if marks is None:
+            marks = [self.cids.changed]
+            for part in self._tracked():
+                for attr in ("changed", "changed_locations", "changed_endpoints"):
+                    found = getattr(part, attr, None)
+                    if found is not None:
+                        marks.append(found)
+            self._mark_sets = marks
+        for found in marks:
+            if found:
+                found.clear()
 
     def _tracked(self) -> list[object]:
         return []

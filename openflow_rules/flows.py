@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from openflow_rules import text
 from openflow_rules.intents import (
     ETH_TYPE_IPV6,
     ETH_TYPE_MPLS,
@@ -57,7 +58,7 @@ Match = dict[str, Any]
 
 
 def _p(prefix: Prefix) -> str:
-    return str(prefix)
+    return text.prefix(prefix)
 
 
 def _tunnel(label: int, port: int) -> tuple[Action, ...]:
@@ -107,7 +108,8 @@ def in_generation(fm: FlowMod, gen: int) -> FlowMod:
     unchanged (the delete builders ignore G)."""
     if fm.command != "add":
         return fm
-    return dataclasses.replace(fm, cookie=with_generation(fm.cookie, gen))
+    cookie = with_generation(fm.cookie, gen)
+    return fm if cookie == fm.cookie else dataclasses.replace(fm, cookie=cookie)  # frozen: no copy needed
 
 
 # ------------------------------------------------------------------ base (per switch)

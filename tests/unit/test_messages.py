@@ -12,6 +12,7 @@ import pytest
 from controller.dispatcher import Dispatcher
 from controller.effects import Sequence
 from controller.messages import (
+    AUTH_BYTES,
     HACK,
     HI,
     LRA,
@@ -227,6 +228,39 @@ def test_dispatcher_drops_malformed_bytes_without_raising():
     assert [m.TYPE for m in got] == ["PBU"]
     assert bus.errors == {"malformed": 2, "unknown_receiver": 1}
     assert not bus.sent  # bytes from outside are not signalling this controller sent
+
+
+def test_in_process_messages_are_handed_over_as_records_without_the_codec(monkeypatch):
+    """A message between two nodes of this process is delivered as the record itself: not
+    encoded, tagged or decoded (it never leaves the process, so it needs no MAC); its counted size
+    is still the size it would have on the wire, tag included."""
+    from controller import dispatcher
+
+    bus = Dispatcher(key=b"k" * 32)
+    got: list = []
+    bus.register("elma1", lambda m, now: got.append(m))
+
+    def no_codec(*_a, **_k):
+        raise AssertionError("an in-process message went through the decoder")
+
+    monkeypatch.setattr(dispatcher, "decode", no_codec)
+    bus.send(SAMPLES[0], 0.0)
+    assert bus.drain() == 1 and got[0] is SAMPLES[0]
+    assert bus.bytes_sent == len(bus.wire(SAMPLES[0])) == len(SAMPLES[0].encode()) + AUTH_BYTES
+    monkeypatch.undo()
+    # what comes from outside is bytes: decoded strictly and authenticated, as before
+    bus.receive_bytes("elma1", SAMPLES[0].encode(), 1.0)
+    assert bus.drain() == 0 and bus.errors == {"unauthenticated": 1}
+    bus.receive_bytes("elma1", bus.wire(SAMPLES[0]), 1.0)
+    assert bus.drain() == 1 and got[-1] == SAMPLES[0] and got[-1] is not SAMPLES[0]
+
+
+def test_encode_gives_the_document_of_every_field_in_order():
+    from dataclasses import asdict
+
+    for msg in SAMPLES:
+        body = {"type": msg.TYPE, "v": WIRE_VERSION, **asdict(msg)}
+        assert msg.encode() == msgpack.packb(body, use_bin_type=True)
 
 
 def test_next_seq_wraps_at_16_bits():

@@ -1,0 +1,49 @@
+"""openflow_rules.text gives exactly the text ``str()`` of an ipaddress object gives."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+
+from openflow_rules import text
+
+EDGES = [
+    "::", "::1", "1::", "::ffff:1.2.3.4", "::1.2.3.4", "64:ff9b::1.2.3.4", "2001:db8::", "2001:db8:0:1::1",
+    "1:0:0:1:0:0:0:1", "1:0:1:0:1:0:1:0", "0:1:0:0:1:0:0:0", "2001:db8:a:0:0:0:0:1", "fe80::1", "ff02::1:ff00:1",
+    "1:2:3:4:5:6:7:8", "1:0:2:3:4:5:6:7", "0:0:1:0:0:1:0:0",
+]  # fmt: skip
+
+
+def random_address(rng: random.Random) -> ipaddress.IPv6Address:
+    groups = [rng.choice([0, 0, 0, 1, rng.randrange(1 << 16)]) for _ in range(8)]
+    return ipaddress.IPv6Address(sum(g << (16 * (7 - i)) for i, g in enumerate(groups)))
+
+
+def test_address_text_is_str():
+    rng = random.Random(5952)
+    addresses = [ipaddress.IPv6Address(a) for a in EDGES] + [random_address(rng) for _ in range(20000)]
+    for a in addresses:
+        assert text.address(a) == str(a), a
+    assert text.address("2001:db8::1") == "2001:db8::1"
+
+
+def test_prefix_text_is_str():
+    rng = random.Random(4291)
+    nets = [ipaddress.IPv6Network(f"{a}/128") for a in EDGES]
+    for _ in range(20000):
+        plen = rng.choice([0, 16, 40, 48, 56, 64, 64, 96, 127, 128])
+        nets.append(ipaddress.IPv6Network(f"{random_address(rng)}/{plen}", strict=False))
+    for n in nets:
+        assert text.prefix(n) == str(n), n
+    assert text.prefix("2001:db8::/64") == "2001:db8::/64"
+
+
+def test_a_prefix_with_its_hash_kept_is_equal_to_and_hashed_like_the_network():
+    from controller.view import Prefix, prefix_of
+
+    addr = ipaddress.IPv6Address("2001:db8:a:1::99")
+    p = prefix_of(addr)
+    plain = ipaddress.IPv6Network("2001:db8:a:1::/64")
+    assert isinstance(p, Prefix) and p == plain and hash(p) == hash(plain) and str(p) == str(plain)
+    assert {plain: 1}[p] == 1 and {p: 2}[plain] == 2
+    assert prefix_of(ipaddress.IPv6Address("2001:db8:a:2::1")) != plain
