@@ -302,13 +302,19 @@ class Dmf:
         self.stats.count("dmf_redirect_installed")
         correspondents = {c.switch for c in dep.correspondents.values()}
         for prefix, c in dep.correspondents.items():
-            key = self.endpoints.key_for_prefix(prefix) if c.switch == self.name else None
+            now_at = self.drf.location.get(prefix)  # the PBCA hands on where it is now
+            here = c.switch == self.name or (now_at is not None and now_at.switch == self.name)
+            key = self.endpoints.key_for_prefix(prefix) if here else None
             if key is not None:  # a correspondent here: the MN's new eMAG now holds its location
                 self.holders.setdefault(key, set()).add(loc.switch)
                 self.changed.add(key)
         notify = (correspondents | dep.holders | self._names(msg.holders)) - {self.name, loc.switch}
-        redirect.told = notify | (correspondents & {loc.switch})
-        dep.told_of_move |= notify
+        # this node may also hold the location for other local MNs that left meanwhile (the MN
+        # was their correspondent here): their new eMAGs must hear of the move as well - and are
+        # holders of the MN's location from now on, which n-eMAG learns from our PBCA
+        relayed = self._relay_to_moved(msg, hnps, loc, now, fx, may_relay)
+        redirect.told = notify | relayed | (correspondents & {loc.switch})
+        dep.told_of_move |= notify | relayed
         fx.send(self._pbca_to_new(msg, dep, redirect))
         # After our withdrawal (its PBCI came late; with make-before-break the attach there can
         # precede the departure here) the news must not look older than the withdrawal it undoes.
@@ -320,10 +326,7 @@ class Dmf:
                         new_coa=msg.new_coa, timestamp=stamp, holds=holds)  # fmt: skip
             self._send_pbci(pbci, now, fx)
         redirect.remove_at = now + (PBCA_WAIT if redirect.awaiting else REDIRECT_HOLD)
-        # this node may also hold the location for other local MNs that left meanwhile (the MN
-        # was their correspondent here): their new eMAGs must hear of the move as well; and the
-        # PBCI may come to us as a holder too, naming our endpoints the MN's new eMAG now holds
-        self._relay_to_moved(msg, hnps, loc, now, fx, may_relay)
+        # the PBCI may come to us as a holder too, naming our endpoints the MN's new eMAG now holds
         self._record_holds(msg, loc)
 
     def _pbca_to_new(self, msg: PBCI, dep: Departed, redirect: Redirect) -> PBCA:

@@ -96,6 +96,18 @@ def test_known_gap_is_still_open(name: str | None) -> None:
 # fix stays: (seed, events, the invariant it broke, what the controller got wrong).
 SOAK_FINDINGS = [
     (
+        506798075,
+        "attach mn4 emag2; attach mn2 emag2; talk mn4 mn2; simul mn2 emag6 mn4 emag3; move mn4 emag2 mbb",
+        "d.cache",
+        "the DRF a p-eMAG relayed the move to was not named in its PBCA, so n-eMAG never told it of the next move",
+    ),
+    (
+        506799838,
+        "attach mn1 emag3; attach mn2 emag1; send mn2 mn1; simul mn1 emag1 mn2 emag5; simul mn2 emag4 mn1 emag3",
+        "d.cache",
+        "a correspondent that had just arrived at the p-eMAG was handed on by its PBCA but not recorded as held",
+    ),
+    (
         680315564,
         "attach mn2 emag2; attach mn3 mag1; attach mn4 emag2; move mn2 emag4; send mn2 mn4; move mn2 emag3 mbb; "
         "simul mn4 emag4 mn3 emag2",
