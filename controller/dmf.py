@@ -240,6 +240,11 @@ class Dmf:
         here = self.endpoints.endpoint(msg.mn_id)
         moved_away = msg.new_coa not in ("", text.address(self.view.address))
         arrived = self.arrived_at.get(msg.mn_id)
+        if arrived is None and here is not None:
+            # attached here, its registration not answered yet: its attach time is still newer news
+            # than a move stamped before it (a late copy of an older PBCI must not detach it)
+            since = getattr(here, "attached_at", None)
+            arrived = self.view.now_stamp(since) if isinstance(since, float) else None
         if msg.timestamp < last or (
             here is not None and moved_away and arrived is not None and msg.timestamp < arrived
         ):

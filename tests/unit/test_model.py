@@ -96,6 +96,12 @@ def test_known_gap_is_still_open(name: str | None) -> None:
 # fix stays: (seed, events, the invariant it broke, what the controller got wrong).
 SOAK_FINDINGS = [
     (
+        690710292,
+        "attach mn2 emag7; move mn2 emag1; move mn2 emag6; move mn2 emag2 !lose:PBCI#2; move mn2 emag1 !lose:PBA#2",
+        "a.bound",
+        "a late copy of an older PBCI detached an MN whose registration at the eMAG was not answered yet",
+    ),
+    (
         506798075,
         "attach mn4 emag2; attach mn2 emag2; talk mn4 mn2; simul mn2 emag6 mn4 emag3; move mn4 emag2 mbb",
         "d.cache",
