@@ -247,6 +247,9 @@ class Drf:
         this pair, without punting, until ``timers.fallback_retry`` when the DRF may ask again."""
         obj = self.endpoints.obj_of(ep.key)
         cn_id = self.cids.of(prefix)
+        if self.sessions.get(ep.key, {}).get(prefix) == DIRECT:
+            # a direct entry (same cookie, higher priority) would shadow the fallback: it goes first
+            fx.flow(flows.delete_drf(self.view.dpid, obj, cn_id))
         for hnp in ep.hnps:
             if ep.lma is None:
                 fx.flow(flows.install_drf_fallback_route(self.view.dpid, obj, cn_id, hnp, prefix))

@@ -61,6 +61,7 @@ class Attachment:
     status: int | None = None
     bound_at: float | None = None
     refreshing: bool = False  # a refresh PBU is awaiting its PBA
+    left_at: float | None = None  # when it left (a de-registration's timestamp, kept on every resend)
 
     @property
     def key(self) -> str:
@@ -256,6 +257,7 @@ class Mag:
         """A de-registration PBU, sent again until its PBA (RFC 5213 §6.9.4: back-off, bounded)."""
         att.seq = self.seq.next()
         att.retries = 1
+        att.left_at = now
         self._deregs[att.mn.id] = att
         self._send_pbu(att, now, 0.0, HandoffIndicator.UNKNOWN, fx)
         self._schedule(now + self._backoff(0), att.mn.id)
@@ -279,7 +281,10 @@ class Mag:
             PBU(
                 src=self.name, dst=att.lma, seq=att.seq, mn_id=att.mn.id, mn_ll_id=att.mn.mac,
                 hnps=[text.prefix(p) for p in att.hnps] or profile_hnp, coa=text.address(self.view.address),
-                lifetime=lifetime, timestamp=self.view.now_stamp(now), handoff=int(hi),
+                lifetime=lifetime, handoff=int(hi),
+                # a de-registration says where the MN was not as of its departure: a resend stamped
+                # later would look newer than the MN's registration elsewhere meanwhile
+                timestamp=self.view.now_stamp(att.left_at if not lifetime and att.left_at is not None else now),
             )
         )  # fmt: skip
 

@@ -96,6 +96,19 @@ def test_known_gap_is_still_open(name: str | None) -> None:
 # fix stays: (seed, events, the invariant it broke, what the controller got wrong).
 SOAK_FINDINGS = [
     (
+        655288272,
+        "attach mn1 emag1; move mn1 emag4 mbb; attach mn2 emag1; send mn1 mn2 !lose:PBQA#1x2; move mn2 emag4; "
+        "talk mn2 mn1; move mn2 mag1",
+        "d.tunnel",
+        "a direct entry turned into a fallback stayed in the table, shadowing the fallback",
+    ),
+    (
+        655288476,
+        "attach mn1 emag1; detach mn1 +0.5 !lose:PBU#1x2; attach mn1 emag2 !delay:PPA#1@0.3",
+        "a.bound",
+        "a resent de-registration stamped at its resend looked newer than the registration elsewhere meanwhile",
+    ),
+    (
         690710292,
         "attach mn2 emag7; move mn2 emag1; move mn2 emag6; move mn2 emag2 !lose:PBCI#2; move mn2 emag1 !lose:PBA#2",
         "a.bound",
