@@ -421,7 +421,44 @@ class LmaNode(Node):
         return True
 
 
-class ArNode(Node):
+class FixedHostsDafNode(Node):
+    """A router with DRF and DMF whose DRF endpoints include fixed hosts on its ports: the §5.2
+    access router and the §7 border gateway / anycast routers.  What they share: the hosts'
+    ports, resync, and the DRF/DMF state kept in the store."""
+
+    hosts: FixedHosts
+    drf: Drf
+    dmf: Dmf
+
+    def fixed_node_up(self, host: FixedNode, port: int, now: float) -> Effects:
+        return self.hosts.up(host, port)
+
+    def port_down(self, port: int, now: float) -> Effects:
+        fx = Effects()
+        fh: FixedHost | None = self.hosts.down(port)
+        if fh is not None:
+            fx.merge(self.hosts.remove_flows(fh))
+            self.drf.forget_endpoint(fh.key, fx)
+        return fx
+
+    def resync(self, now: float) -> Effects:
+        return super().resync(now).merge(self.hosts.resync()).merge(self.drf.resync(now))
+
+    def _tracked(self) -> list[object]:
+        return [self.drf, self.dmf]
+
+    def _mark_all(self) -> None:
+        self.drf.mark_all()
+        self.dmf.mark_all()
+
+    def _part_changes(self, epoch: float) -> list[Change]:
+        return daf_changes(self, self.drf, self.dmf, epoch)
+
+    def restore(self, kind: str, ident: str, rec: Any, epoch: float) -> bool:
+        return daf_restore(self.drf, self.dmf, kind, ident, rec, epoch) or super().restore(kind, ident, rec, epoch)
+
+
+class ArNode(FixedHostsDafNode):
     """An access router with DRF and a co-located LMF for its fixed networks (§5.2)."""
 
     def __init__(self, view: View) -> None:
@@ -442,17 +479,6 @@ class ArNode(Node):
     def answer_hbh(self, msg: PBQR, address: ipaddress.IPv6Address, now: float) -> Effects | None:
         return self.lmf.on_pbqr(msg, now) if self.lmf.answers_for(address) else None
 
-    def fixed_node_up(self, host: FixedNode, port: int, now: float) -> Effects:
-        return self.hosts.up(host, port)
-
-    def port_down(self, port: int, now: float) -> Effects:
-        fx = Effects()
-        fh: FixedHost | None = self.hosts.down(port)
-        if fh is not None:
-            fx.merge(self.hosts.remove_flows(fh))
-            self.drf.forget_endpoint(fh.key, fx)
-        return fx
-
     def punt(self, punt: Punt, port: int, table: int | None, now: float) -> Effects:
         host = self.hosts.on_port(port)
         if table != Table.UPLINK or host is None or punt.src is None or punt.dst is None:
@@ -463,27 +489,11 @@ class ArNode(Node):
             return Effects()
         return self.drf.uplink_miss(host, punt.dst, now)
 
-    def resync(self, now: float) -> Effects:
-        return super().resync(now).merge(self.hosts.resync()).merge(self.drf.resync(now))
-
     def tick(self, now: float) -> Effects:
         return self.drf.tick(now).merge(self.dmf.tick(now))
 
     def drf_json(self) -> dict[str, object] | None:
         return {**self.drf.to_json(), **self.dmf.to_json()}
-
-    def _tracked(self) -> list[object]:
-        return [self.drf, self.dmf]
-
-    def _mark_all(self) -> None:
-        self.drf.mark_all()
-        self.dmf.mark_all()
-
-    def _part_changes(self, epoch: float) -> list[Change]:
-        return daf_changes(self, self.drf, self.dmf, epoch)
-
-    def restore(self, kind: str, ident: str, rec: Any, epoch: float) -> bool:
-        return daf_restore(self.drf, self.dmf, kind, ident, rec, epoch) or super().restore(kind, ident, rec, epoch)
 
 
 def daf_changes(node: Node, drf: Drf, dmf: Dmf, epoch: float) -> list[Change]:
@@ -599,7 +609,7 @@ class LmfNode(Node):
         return self.lmf.to_json()
 
 
-class AreaRouterNode(Node):
+class AreaRouterNode(FixedHostsDafNode):
     """The border gateway or an anycast router with DRF (§7.1, §7.3): traffic toward the ePMIP area
     meets its DRF entries; fixed hosts behind it (the border gateway's CNs outside the area) are
     DRF endpoints as behind a §5.2 access router."""
@@ -619,17 +629,6 @@ class AreaRouterNode(Node):
         self.held.release(self.drf.sessions, daf)
         return daf
 
-    def fixed_node_up(self, host: FixedNode, port: int, now: float) -> Effects:
-        return self.hosts.up(host, port)
-
-    def port_down(self, port: int, now: float) -> Effects:
-        fx = Effects()
-        fh: FixedHost | None = self.hosts.down(port)
-        if fh is not None:
-            fx.merge(self.hosts.remove_flows(fh))
-            self.drf.forget_endpoint(fh.key, fx)
-        return fx
-
     def punt(self, punt: Punt, port: int, table: int | None, now: float) -> Effects:
         if table != Table.UPLINK or punt.src is None or punt.dst is None:
             self.stats.count("uplink_punt_ignored")
@@ -645,9 +644,6 @@ class AreaRouterNode(Node):
         fx = self.drf.uplink_miss(ep, punt.dst, now)
         self.held.release(self.drf.sessions, fx)
         return fx
-
-    def resync(self, now: float) -> Effects:
-        return super().resync(now).merge(self.hosts.resync()).merge(self.drf.resync(now))
 
     def tick(self, now: float) -> Effects:
         fx = self.drf.tick(now).merge(self.dmf.tick(now))

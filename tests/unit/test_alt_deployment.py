@@ -306,3 +306,15 @@ def test_an_elma_drf_keeps_its_drf_and_dmf_state_in_the_store():
         if value is not None and kind in ("drf.loc", "drf.ep", "dmf"):
             assert node.restore(kind, ident.split(" ", 1)[1], value, 0.0)
     assert tunnels(again, "elma1") == before
+
+
+def test_a_border_gateway_keeps_its_drf_state_in_the_store_and_no_marks_pile_up():
+    """The BG's DRF/DMF records are stored like an access router's; without a store, what each
+    event marked changed is dropped after it (it used to stay, growing with every location)."""
+    net, _ = make()
+    path(net, "cno", "mn1")
+    path(net, "cno", "mn1")
+    bg = net.ctl.nodes["bg"]
+    assert not bg.drf.changed_locations and not bg.drf.changed_endpoints and not bg.dmf.changed
+    kinds = {kind for kind, _, value in bg.snapshot(0.0) if value is not None}
+    assert {"drf.loc", "drf.ep"} <= kinds, kinds
