@@ -115,7 +115,20 @@ def _decode(kind: str, key: str, text: str | bytes) -> Any:
         raise StoreError(f"record {kind}/{key} is not JSON: {exc}") from None
 
 
-class SqliteStore:
+class _OneRecordWrites:
+    """``put`` and ``delete`` of one record, as a batch of one through the store's ``write``."""
+
+    def write(self, changes: Iterable[Change]) -> None:
+        raise NotImplementedError
+
+    def put(self, kind: str, key: str, value: Any) -> None:
+        self.write([(kind, key, value)])
+
+    def delete(self, kind: str, key: str) -> None:
+        self.write([(kind, key, None)])
+
+
+class SqliteStore(_OneRecordWrites):
     """One table ``state(kind, key, value)``, written in one transaction per batch.
 
     WAL checkpoints (copying the WAL back into the database, with an fsync of each) are what can
@@ -210,12 +223,6 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write SQLite store {self.path}: {exc}") from None
 
-    def put(self, kind: str, key: str, value: Any) -> None:
-        self.write([(kind, key, value)])
-
-    def delete(self, kind: str, key: str) -> None:
-        self.write([(kind, key, None)])
-
     def clear(self) -> None:
         try:
             self._db.execute("DELETE FROM state")
@@ -229,7 +236,7 @@ class SqliteStore:
         self._db.close()
 
 
-class RedisStore:
+class RedisStore(_OneRecordWrites):
     """A hash ``<prefix>:state:<kind>`` per kind (field = key, value = JSON) and a set
     ``<prefix>:kinds`` naming them; each batch is one MULTI/EXEC transaction."""
 
@@ -285,12 +292,6 @@ class RedisStore:
             pipe.execute()
         except self._errors as exc:
             raise StoreError(f"cannot write Redis store {self.url}: {exc}") from None
-
-    def put(self, kind: str, key: str, value: Any) -> None:
-        self.write([(kind, key, value)])
-
-    def delete(self, kind: str, key: str) -> None:
-        self.write([(kind, key, None)])
 
     def clear(self) -> None:
         try:
