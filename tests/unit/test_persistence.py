@@ -204,18 +204,25 @@ def fresh_domain(domain_path: str):
     return d
 
 
-def build_world(domain_path: str, store) -> FakeNet:
-    """Every kind of state on the reference domain: bindings and attachments (mn1-mn3, cn2 on the
-    legacy side), DRF direct and fallback entries, an access router's entry toward an MN, a
-    handoff in progress (redirect and departure at p-eMAG, PBCI replay windows), LMF holders, a
-    run-time prefix, and a de-registered binding awaiting its delete (mn3 left)."""
+def started(domain_path: str, store, hosts: tuple[str, ...]) -> FakeNet:
+    """The first process (clock origin EPOCH1) with ``store``, every switch connected, ``hosts``
+    attached."""
     domain = fresh_domain(domain_path)
     fake = FakeNet(domain, now=10.0, connect=False)
     fake.ctl = EpmipController(domain, epoch=EPOCH1, store=store)
     for name in domain.switches:
         fake.connect(name)
-    for host in ("mn1", "mn2", "mn3", "cn2", "cn1"):
+    for host in hosts:
         fake.attach(host)
+    return fake
+
+
+def build_world(domain_path: str, store) -> FakeNet:
+    """Every kind of state on the reference domain: bindings and attachments (mn1-mn3, cn2 on the
+    legacy side), DRF direct and fallback entries, an access router's entry toward an MN, a
+    handoff in progress (redirect and departure at p-eMAG, PBCI replay windows), LMF holders, a
+    run-time prefix, and a de-registered binding awaiting its delete (mn3 left)."""
+    fake = started(domain_path, store, ("mn1", "mn2", "mn3", "cn2", "cn1"))
     for a, b in (("mn1", "mn2"), ("mn1", "mn3"), ("mn2", "cn1")):
         fake.send(a, fake.address(b))
         fake.send(b, fake.address(a))
@@ -459,13 +466,7 @@ def test_requests_awaiting_an_answer_are_sent_again_after_a_restart(domain_path,
     """Retransmission timers resume: PBCIs whose PBCA was lost before the kill, and an LMF's
     withdrawal, are sent again on their back-off by the restarted controller."""
     st = SqliteStore(str(tmp_path / "s.db"))
-    domain = fresh_domain(domain_path)
-    fake = FakeNet(domain, now=10.0, connect=False)
-    fake.ctl = EpmipController(domain, epoch=EPOCH1, store=st)
-    for name in domain.switches:
-        fake.connect(name)
-    for host in ("mn1", "mn2"):
-        fake.attach(host)
+    fake = started(domain_path, st, ("mn1", "mn2"))
     fake.send("mn1", fake.address("mn2"))
     fake.send("mn2", fake.address("mn1"))
     fake.ctl.bus.faults = lambda m: [] if m.TYPE == "PBCA" else [0.0]  # every PBCA lost
@@ -485,13 +486,7 @@ def test_requests_awaiting_an_answer_are_sent_again_after_a_restart(domain_path,
 
 def test_an_lmf_withdrawal_awaiting_its_pbca_survives_a_restart(domain_path, tmp_path):
     st = SqliteStore(str(tmp_path / "s.db"))
-    domain = fresh_domain(domain_path)
-    fake = FakeNet(domain, now=10.0, connect=False)
-    fake.ctl = EpmipController(domain, epoch=EPOCH1, store=st)
-    for name in domain.switches:
-        fake.connect(name)
-    for host in ("mn1", "mn2"):
-        fake.attach(host)
+    fake = started(domain_path, st, ("mn1", "mn2"))
     fake.send("mn1", fake.address("mn2"))  # emag1 asks elma3: a holder of mn2's location
     fake.ctl.bus.faults = lambda m: [] if m.TYPE == "PBCA" else [0.0]
     fake.detach("mn2")
