@@ -123,8 +123,18 @@ class Ex(IntEnum):
 # the subtype byte of the experimental messages (MH type 11)
 SUBTYPES = MappingProxyType(
     {
-        "PBQR": 1, "PBQA": 2, "PBCI": 3, "PBCA": 4, "LRI": 5, "LRA": 6, "HI": 7, "HACK": 8, "PPQ": 9, "PPA": 10,
-        "LUR": 11, "LUA": 12,
+        "PBQR": 1,
+        "PBQA": 2,
+        "PBCI": 3,
+        "PBCA": 4,
+        "LRI": 5,
+        "LRA": 6,
+        "HI": 7,
+        "HACK": 8,
+        "PPQ": 9,
+        "PPA": 10,
+        "LUR": 11,
+        "LUA": 12,
     }  # fmt: skip
 )
 BY_SUBTYPE = MappingProxyType({v: k for k, v in SUBTYPES.items()})
@@ -405,6 +415,17 @@ def _double(value: bytes, what: str) -> float:
     return number
 
 
+def _refined(single: dict[int, bytes], code: Ex, coarse: float, fits: Callable[[float], bool], error: str) -> float:
+    """An RFC field's value, or the exact one epmip sends beside it (experimental option ``code``):
+    that one must round to the RFC field (``fits``) and differ from its coarse value."""
+    if code not in single:
+        return coarse
+    exact = _double(single[code], code.name.lower())
+    if not fits(exact) or exact == coarse:
+        raise MessageError(error.format(exact))
+    return exact
+
+
 def decode(data: bytes, key: bytes | Keys | None = None, addresses: Addresses | None = None) -> Message:
     """The message in a Mobility Header, or MessageError naming what is wrong.  With ``key`` (a
     key, or the pair-key function of the domain's secret) the header must end with a valid §8
@@ -593,20 +614,14 @@ def _rfc_fields(cls: type[Message], kw: dict[str, Any], opts: dict[int, bytes], 
     if OPT_TIMESTAMP not in opts:
         raise MessageError(f"{mtype} has no Timestamp option")
     ticks = _TIMESTAMP.unpack(_want(opts[OPT_TIMESTAMP], 8, "Timestamp"))[0]
-    stamp = _from_timestamp(ticks)
-    if Ex.TIMESTAMP in single:
-        exact = _double(single[Ex.TIMESTAMP], "timestamp")
-        if _timestamp(exact) != ticks or exact == stamp:
-            raise MessageError(f"{mtype}: exact timestamp {exact} does not refine the Timestamp option")
-        stamp = exact
-    kw["timestamp"] = stamp
-    lifetime = float(units * LIFETIME_UNIT)
-    if Ex.LIFETIME in single:
-        exact = _double(single[Ex.LIFETIME], "lifetime")
-        if _lifetime_units(exact) != units or exact == lifetime:
-            raise MessageError(f"{mtype}: exact lifetime {exact} does not refine the Lifetime field ({units} x 4 s)")
-        lifetime = exact
-    kw["lifetime"] = lifetime
+    kw["timestamp"] = _refined(
+        single, Ex.TIMESTAMP, _from_timestamp(ticks), lambda v: _timestamp(v) == ticks,
+        f"{mtype}: exact timestamp {{}} does not refine the Timestamp option",
+    )  # fmt: skip
+    kw["lifetime"] = _refined(
+        single, Ex.LIFETIME, float(units * LIFETIME_UNIT), lambda v: _lifetime_units(v) == units,
+        f"{mtype}: exact lifetime {{}} does not refine the Lifetime field ({units} x 4 s)",
+    )  # fmt: skip
     if OPT_LINK_LOCAL in opts:
         _want(opts[OPT_LINK_LOCAL], 16, "Link-local Address")
     if cls is PBA:
