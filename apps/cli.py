@@ -147,12 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.controllers:
             return compare.run_controllers(args.controllers, args.moves, args.rate, args.json, out_dir=args.out,
                                            config=args.config, interval=args.interval)  # fmt: skip
-        only = [m for m in args.only.split(",") if m]
-        if only:
-            return compare.run(args.moves, args.rate, args.json, out_dir=args.out, config=args.config,
-                               interval=args.interval, only=only)  # fmt: skip
+        only = [m for m in args.only.split(",") if m]  # none: every column
         return compare.run(args.moves, args.rate, args.json, out_dir=args.out, config=args.config,
-                           interval=args.interval)  # fmt: skip
+                           interval=args.interval, only=only)  # fmt: skip
     if args.command == "bench" and args.bench == "soak":
         from benchmarks.soak import run as run_soak
 

@@ -169,15 +169,20 @@ def test_outputs_markdown_json_and_readable_pngs(result, tmp_path):
 def test_cli_wires_bench_compare(monkeypatch):
     seen = {}
 
-    def fake_run(moves, rate, json_out, out_dir=None, config=None, interval=2.0):
-        seen.update(moves=moves, rate=rate, json_out=json_out, out_dir=out_dir, config=config, interval=interval)
+    def fake_run(moves, rate, json_out, out_dir=None, config=None, interval=2.0, only=()):
+        seen.update(moves=moves, rate=rate, json_out=json_out, out_dir=out_dir, config=config, interval=interval,
+                    only=only)  # fmt: skip
         return 0
 
     monkeypatch.setattr(compare, "run", fake_run)
     assert cli.main(["bench", "compare", "--moves", "3", "--rate", "200", "--out", "/tmp/x", "--json"]) == 0
-    assert seen == {"moves": 3, "rate": 200.0, "json_out": True, "out_dir": "/tmp/x", "config": None, "interval": 2.0}
+    assert seen == {
+        "moves": 3, "rate": 200.0, "json_out": True, "out_dir": "/tmp/x", "config": None, "interval": 2.0, "only": [],
+    }  # fmt: skip
     assert cli.main(["bench", "compare"]) == 0
     assert seen["moves"] == 10 and seen["rate"] == 500.0 and seen["out_dir"] is None
+    assert cli.main(["bench", "compare", "--only", "epmip,lma_daf"]) == 0
+    assert seen["only"] == ["epmip", "lma_daf"]
 
 
 def test_the_lma_daf_column_runs_the_section_7_domain_and_moves_between_mags_of_different_elmas():
