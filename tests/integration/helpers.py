@@ -42,3 +42,21 @@ def tunnels(live, switch: str) -> dict[tuple[str, str], tuple[str, str | None]]:
 
 def hnp(live, mn: str) -> str:
     return live.rest(f"/epmip/v1/bindings/{mn}")[1]["hnps"][0]
+
+
+def iperf_server(host, port: int, timeout: float = 5.0) -> None:
+    """A one-shot iperf3 server on ``host`` (a Mininet host) listening on ``port`` when this returns:
+    an earlier one-shot server on the port has finished first (a second daemon could not bind, and
+    the client would then meet a closed port), and the new one is waited for instead of a fixed sleep."""
+
+    def listening() -> bool:
+        return bool(host.cmd(f"ss -Hltn 'sport = :{port}'").strip())
+
+    deadline = time.monotonic() + timeout
+    while listening() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not listening(), f"an earlier iperf3 server still holds port {port} on {host.name}"
+    host.cmd(f"iperf3 -s -1 -D -p {port} --logfile /dev/null")
+    while not listening() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert listening(), f"iperf3 server on {host.name} port {port} did not start"

@@ -10,7 +10,7 @@ import json
 import subprocess
 import time
 
-from integration.helpers import fn_packets, hnp, settled, tunnels
+from integration.helpers import fn_packets, hnp, iperf_server, settled, tunnels
 from mininet_topos.harness import UdpStream, dump_flows, wait_for
 from openflow_rules.pipeline import Fn, Table
 
@@ -100,8 +100,7 @@ def test_72_handoff_to_the_nearest_elma_keeps_hnp_and_udp_stream(live, tmp_path)
 
 def test_72_tcp_session_survives_a_handoff_back_to_elma1(live):
     srv = live.net.host("mn2")
-    srv.cmd("iperf3 -s -1 -D -p 5207 --logfile /dev/null")
-    time.sleep(0.3)
+    iperf_server(srv, 5207)
     client = live.net.host("mn1").popen(
         ["timeout", "30", "iperf3", "-6", "-c", live.addresses["mn2"], "-p", "5207", "-t", "5", "-J", "-b", "20M"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -11,7 +11,7 @@ import json
 import subprocess
 import time
 
-from integration.helpers import hnp, settled, tunnels
+from integration.helpers import hnp, iperf_server, settled, tunnels
 from mininet_topos.harness import UdpStream, dump_flows, wait_for
 from openflow_rules.pipeline import Fn, split_cookie
 
@@ -45,8 +45,7 @@ def test_an_mn_moved_into_another_elmas_area_keeps_its_hoa_and_tcp_session(live)
     assert before["lma"] == "elma1"
     hoa = live.addresses["mn3"]
     srv = live.net.host("mn2")
-    srv.cmd("iperf3 -s -1 -D -p 5203 --logfile /dev/null")
-    time.sleep(0.3)
+    iperf_server(srv, 5203)
     client = live.net.host("mn3").popen(
         ["timeout", "30", "iperf3", "-6", "-c", live.addresses["mn2"], "-p", "5203", "-t", "5", "-J", "-b", "20M"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -10,7 +10,7 @@ import json
 import subprocess
 import time
 
-from integration.helpers import anchor_packets, fn_packets, hnp, settled, tunnels
+from integration.helpers import anchor_packets, fn_packets, hnp, iperf_server, settled, tunnels
 from mininet_topos.harness import UdpStream, dump_flows, wait_for
 from openflow_rules.pipeline import Fn
 
@@ -91,8 +91,7 @@ def test_after_the_handoff_the_path_crosses_neither_an_lma_nor_the_old_emag(live
 
 def test_tcp_session_survives_handoffs_back_and_to_a_third_emag(live):
     srv = live.net.host("mn2")
-    srv.cmd("iperf3 -s -1 -D -p 5202 --logfile /dev/null")
-    time.sleep(0.3)
+    iperf_server(srv, 5202)
     client = live.net.host("mn1").popen(
         ["timeout", "30", "iperf3", "-6", "-c", live.addresses["mn2"], "-p", "5202", "-t", "6", "-J", "-b", "20M"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

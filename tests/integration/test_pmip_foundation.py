@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import time
 
+from integration.helpers import iperf_server
 from mininet_topos.harness import dump_flows, wait_for
 from openflow_rules.pipeline import Fn, Table, cookie
 
@@ -106,8 +107,7 @@ def test_ping_to_fixed_cn_and_to_legacy_domain(live):
 
 def _iperf(live, client: str, server: str, udp: bool) -> dict:
     srv = live.net.host(server)
-    srv.cmd("iperf3 -s -1 -D -p 5201 --logfile /dev/null")
-    time.sleep(0.3)
+    iperf_server(srv, 5201)
     flags = "-u -b 2M" if udp else ""
     out = live.net.host(client).cmd(f"timeout 15 iperf3 -6 -c {live.addresses[server]} -p 5201 -t 1 {flags} -J")
     import json

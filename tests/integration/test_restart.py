@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from integration.conftest import LOG_ROOT, write_domain
-from integration.helpers import anchor_packets, hnp, settled, tunnels
+from integration.helpers import anchor_packets, hnp, iperf_server, settled, tunnels
 from mininet_topos.harness import Controller, Network, RedisServer, UdpStream, dump_flows, ensure_ovs, wait_for
 
 GEN_BIT = 1 << 55
@@ -106,8 +106,7 @@ def optimize(w: World) -> None:
 
 
 def start_tcp(w: World, seconds: int):
-    w.net.host("mn2").cmd("iperf3 -s -1 -D -p 5211 --logfile /dev/null")
-    time.sleep(0.3)
+    iperf_server(w.net.host("mn2"), 5211)
     return w.net.host("mn3").popen(
         ["timeout", str(seconds + 30), "iperf3", "-6", "-c", w.addresses["mn2"], "-p", "5211", "-t", str(seconds),
          "-b", "4M", "-i", "1", "-J"],
