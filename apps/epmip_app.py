@@ -35,7 +35,8 @@ from ryu.controller.handler import (  # noqa: E402
 from ryu.lib import hub  # noqa: E402
 from ryu.ofproto import ofproto_v1_3  # noqa: E402
 
-from apps import ofp_adapter  # noqa: E402
+from apps import fastpath, ofp_adapter  # noqa: E402
+from apps.heap import Heap  # noqa: E402
 from apps.launcher import register_options  # noqa: E402
 from apps.rest_app import register_rest, resolve_token  # noqa: E402
 from controller.config import ConfigError, load_domain  # noqa: E402
@@ -159,8 +160,23 @@ class EpmipApp(app_manager.RyuApp):
             self.core.bus.tap = self.capture.write
             LOG.info("epmip: writing every signalling message to %s (pcap, IPv6 Mobility Headers)", capture_path)
         self.datapaths: dict[int, Datapath] = {}
+        # packet-ins and port status straight from the switch connection to the core, without
+        # Ryu's per-message objects and event queue (apps/fastpath.py); taken only while no other
+        # app observes those events
+        ofp = ofproto_v1_3
+        fastpath.install(
+            self.name,
+            self.core_lock,
+            self.datapaths,
+            {
+                ofp.OFPT_PACKET_IN: (ofp_event.EventOFPPacketIn, self._fast_packet_in),
+                ofp.OFPT_PORT_STATUS: (ofp_event.EventOFPPortStatus, self._fast_port_status),
+            },
+        )
         register_rest(kwargs["wsgi"], self, token=token)
         _log_rest_exposure(token is not None, token_source)
+        self.heap = Heap()
+        self.heap.freeze(time.monotonic(), full=True)  # the domain and the restored state (apps/heap.py)
         self.threads.append(hub.spawn(self._ticker))
         LOG.info(
             "epmip: domain %s (%s mode) from %s: %d switches, %d mobile nodes",
@@ -220,8 +236,15 @@ class EpmipApp(app_manager.RyuApp):
         """Every message of one event to a switch in one write, in order (one ``Datapath.send``,
         so one socket write instead of one per message), packed by ``ofp_adapter.to_bytes``."""
         batches: dict[int, list[bytes]] = {}
+        self._pack(intents, batches)
+        for dpid, batch in batches.items():
+            self.datapaths[dpid].send(b"".join(batch))
+
+    def _pack(self, intents: Iterable[Intent], batches: dict[int, list[bytes]]) -> None:
+        """The wire bytes of ``intents`` added to ``batches`` (dpid -> messages, in order)."""
+        datapaths = self.datapaths
         for intent in intents:
-            dp = self.datapaths.get(intent.dpid)
+            dp = datapaths.get(intent.dpid)
             if dp is None:
                 continue
             dp.xid = xid = (dp.xid + 1) & 0xFFFFFFFF  # what Datapath.set_xid does
@@ -229,15 +252,15 @@ class EpmipApp(app_manager.RyuApp):
             if batch is None:
                 batch = batches[intent.dpid] = []
             batch.append(ofp_adapter.to_bytes(dp, intent, xid))
-        for dpid, batch in batches.items():
-            self.datapaths[dpid].send(b"".join(batch))
 
     def _ticker(self) -> None:
         while True:
             hub.sleep(self.tick_interval)
             try:
                 with self.core_lock:
-                    self.send(self.core.tick(time.monotonic()))
+                    now = time.monotonic()
+                    self.send(self.core.tick(now))
+                    self.heap.tick(now)
             except Exception:
                 self.core.count("handler_errors")
                 LOG.exception("epmip timer tick failed")
@@ -260,31 +283,65 @@ class EpmipApp(app_manager.RyuApp):
             del self.datapaths[dpid]
             self.core.switch_down(dpid, time.monotonic())
 
+    # Ryu's path (these handlers) and the fast path (apps/fastpath.py: the same events from the
+    # raw message, while no other app observes them) end in the same two methods.
+
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     @guarded
     def _port_status(self, ev) -> None:
         msg = ev.msg
-        dp = msg.datapath
+        self.send(self._on_port_status(msg.datapath, msg.reason, msg.desc))
+
+    def _on_port_status(self, dp, reason: int, port) -> list[Intent]:
         ofp = dp.ofproto
-        port = msg.desc
         if port.port_no >= ofp.OFPP_MAX:
-            return
+            return []
         now = time.monotonic()
         down = (port.state & ofp.OFPPS_LINK_DOWN) or (port.config & ofp.OFPPC_PORT_DOWN)
-        if msg.reason == ofp.OFPPR_DELETE or (msg.reason == ofp.OFPPR_MODIFY and down):
-            self.send(self.core.port_removed(dp.id, port.port_no, now))
-        else:
-            self.send(self.core.port_added(dp.id, _port_info(port), now))
+        if reason == ofp.OFPPR_DELETE or (reason == ofp.OFPPR_MODIFY and down):
+            return self.core.port_removed(dp.id, port.port_no, now)
+        return self.core.port_added(dp.id, _port_info(port), now)
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     @guarded
     def _packet_in(self, ev) -> None:
         msg = ev.msg
-        in_port = msg.match.get("in_port")
+        self.send(self._on_packet_in(msg.datapath.id, msg.match.get("in_port"), msg.table_id, bytes(msg.data)))
+
+    def _on_packet_in(self, dpid: int, in_port: int | None, table: int, data: bytes) -> list[Intent]:
         if in_port is None:
             self.core.count("packet_in_without_port")
-            return
-        self.send(self.core.packet_in(msg.datapath.id, in_port, bytes(msg.data), time.monotonic(), table=msg.table_id))
+            return []
+        return self.core.packet_in(dpid, in_port, data, time.monotonic(), table=table)
+
+    def _fast_packet_in(self, dp, buf: bytearray, off: int, length: int, out: dict[int, list[bytes]]) -> bool:
+        """A packet-in from the fast path; the core lock is held (apps/fastpath.py)."""
+        try:
+            table, in_port, data = fastpath.packet_in(buf, off, length)
+            self._pack(self._on_packet_in(dp.id, in_port, table, data), out)
+        except fastpath.Malformed as exc:
+            self.core.count("packet_in_malformed")
+            LOG.warning("switch %#x: malformed packet-in ignored: %s", dp.id or 0, exc)
+        except Exception:
+            self.core.count("handler_errors")
+            LOG.exception("epmip handler _fast_packet_in failed")
+        return True
+
+    def _fast_port_status(self, dp, buf: bytearray, off: int, length: int, out: dict[int, list[bytes]]) -> bool:
+        """A port status from the fast path; the core lock is held (apps/fastpath.py)."""
+        try:
+            reason, port = fastpath.port_status(dp, buf, off, length)
+        except fastpath.Malformed as exc:
+            self.core.count("port_status_malformed")
+            LOG.warning("switch %#x: malformed port status ignored: %s", dp.id or 0, exc)
+            return True
+        try:
+            fastpath.port_status_bookkeeping(dp, reason, port)
+            self._pack(self._on_port_status(dp, reason, port), out)
+        except Exception:
+            self.core.count("handler_errors")
+            LOG.exception("epmip handler _fast_port_status failed")
+        return True
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     @guarded

@@ -72,6 +72,7 @@ QUICK_SAMPLES = {"registration": 200, "route_setup": 2000, "handoff": 200, "ryu"
 POOLS = {"elma1": ["2001:db8:a000::/40"], "elma3": ["2001:db8:c000::/40", "2001:db8:d000::/40"]}
 MAX_MNS = (1 << 24) - 2  # /64s in a /40 pool, less the first
 SEED = 1
+HEAP_EVERY = 1024  # events between looks at the heap's freeze timer
 STEP = 1e-4  # the fake clock advances this much per event (PBU timestamps must not go back)
 LIFETIME = 60.0
 
@@ -219,8 +220,11 @@ def uplink_header(dst_mac: str, src_mac: str, src: ipaddress.IPv6Address, dst: i
 
 class ControlPlane:
     def __init__(self, n: int) -> None:
+        from apps.heap import Heap
         from controller.core import EpmipController, PortInfo
 
+        self.heap = Heap()
+        self._events = 0
         self.PortInfo = PortInfo
         self.domain = build_domain(n)
         self.ctl = EpmipController(self.domain)
@@ -238,9 +242,15 @@ class ControlPlane:
             self.ctl.switch_up(sw.dpid, ports, self._tick())
         if len(self.ctl.connected) != len(self.domain.switches):
             raise BenchError("not every switch connected")
+        # the heap as epmip-manager keeps it (apps/heap.py): frozen once the domain is loaded, and
+        # again every few seconds (here: checked every HEAP_EVERY events, the app's timer does it)
+        self.heap.freeze(time.monotonic(), full=True)
 
     def _tick(self) -> float:
         self.now += STEP
+        self._events += 1
+        if not self._events % HEAP_EVERY:
+            self.heap.tick(time.monotonic())
         return self.now
 
     def _port(self, switch: str) -> int:
@@ -370,8 +380,7 @@ class ControlPlane:
         t0 = time.perf_counter()
         deadline = t0 + budget
         for dpid, port, frame in items:
-            self.now += STEP
-            intents += len(ctl.packet_in(dpid, port, frame, self.now, table=uplink))
+            intents += len(ctl.packet_in(dpid, port, frame, self._tick(), table=uplink))
             done += 1
             if time.perf_counter() > deadline:
                 break

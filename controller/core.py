@@ -20,6 +20,7 @@ import statistics
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from controller import frames, ndp
 from controller.binding_cache import ACTIVE
@@ -82,6 +83,8 @@ class EpmipController:
         self.generation: dict[int, int] = {}  # dpid -> cookie generation of its flows (make-before-break)
         self._nd_tokens: dict[tuple[int, int], tuple[float, float]] = {}  # (dpid, port) -> (tokens, when)
         self.now = 0.0  # the time of the event being handled
+        self._stats_cache: list[Stats] | None = None
+        self._marks: list[set[Any]] | None = None
 
     # ------------------------------------------------------------ counters
 
@@ -95,6 +98,13 @@ class EpmipController:
 
     def _all_stats(self) -> list[Stats]:
         return [node.stats for node in self.nodes.values()] + [self.policy.stats]
+
+    def _stats_list(self) -> list[Stats]:
+        """``_all_stats``, built once (the nodes are made in __init__ and never replaced)."""
+        found = self._stats_cache
+        if found is None:
+            found = self._stats_cache = self._all_stats()
+        return found
 
     def find_lmf(self, address: ipaddress.IPv6Address) -> str | None:
         """§4.4.1 as the domain's configuration says today (REST and tests; a DRF asks its view)."""
@@ -112,10 +122,11 @@ class EpmipController:
         self.bus.release_due(now)
         _, more = self.bus.deliver()
         intents += more
-        for stats in self._all_stats():  # latency samples, in the order the nodes took them
-            for name, samples in stats.latencies.items():
-                self.latencies[name].extend(samples)
-            stats.latencies.clear()
+        for stats in self._stats_list():  # latency samples, in the order the nodes took them
+            if stats.latencies:
+                for name, samples in stats.latencies.items():
+                    self.latencies[name].extend(samples)
+                stats.latencies.clear()
         out = []
         for intent in intents:
             gen = self.generation.get(intent.dpid)
@@ -135,8 +146,12 @@ class EpmipController:
         if self.store is None:
             self._root_changes.clear()
             self.policy.changed.clear()
-            for node in self.nodes.values():
-                node.discard_changes()
+            marks = self._marks
+            if marks is None:  # every node's mark sets, gathered once (Node.mark_sets)
+                marks = self._marks = [m for node in self.nodes.values() for m in node.mark_sets()]
+            for found in marks:
+                if found:
+                    found.clear()
             return
         changes = list(self._root_changes)
         self._root_changes.clear()

@@ -123,7 +123,7 @@ class Lma:
         if mn is None or not mn.allowed:
             return self._reply(pbu, Status.PROXY_REG_NOT_ENABLED)
         try:
-            coa = ipaddress.IPv6Address(pbu.coa)
+            coa = text.address_of(pbu.coa)
         except ValueError:
             return self._reply(pbu, Status.MAG_NOT_AUTHORIZED_FOR_PROXY_REG)
         mag = view.peer_at(coa)

@@ -69,7 +69,7 @@ class Lmf:
         """Answer from the binding cache, or relay to the LMF that manages the address (§4.4.3)."""
         fx = Effects()
         try:
-            address: ipaddress.IPv6Address | None = ipaddress.IPv6Address(msg.address)
+            address: ipaddress.IPv6Address | None = text.address_of(msg.address)
         except ValueError:
             address = None
         if address is not None and not self.manages(address):

@@ -12,10 +12,13 @@ destination).  Frames may carry Ethernet padding after the IPv6 payload; it is i
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import string
 import struct
 from dataclasses import dataclass
+
+from openflow_rules import text
 
 ETH_TYPE_IPV6 = 0x86DD
 ALL_NODES = "ff02::1"
@@ -171,7 +174,11 @@ def parse(data: bytes) -> NdMessage:
 # ------------------------------------------------------------------ building
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def _mac_bytes(mac: str) -> bytes:
+    """The 6 bytes of a MAC's text (``:`` or ``-`` between 1-2 hex digits).  Memoised (a pure
+    function of its text, so no state): every RA is built from the router's MAC and the host's,
+    which recur, and checking the text digit by digit was a fifth of a registration."""
     parts = mac.replace("-", ":").split(":")
     if len(parts) != 6 or not all(0 < len(p) <= 2 and all(c in string.hexdigits for c in p) for p in parts):
         raise ValueError(f"not a MAC address: {mac!r}")
@@ -184,8 +191,8 @@ def _link_layer_option(kind: int, mac: str) -> bytes:
 
 def _frame(src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, icmp_type: int, body: bytes) -> bytes:
     """Ethernet + IPv6 (hop limit 255) + ICMPv6 of ``icmp_type`` with ``body``, checksum filled in."""
-    src = ipaddress.IPv6Address(src_ip).packed
-    dst = ipaddress.IPv6Address(dst_ip).packed
+    src = text.address_of(src_ip).packed
+    dst = text.address_of(dst_ip).packed
     message = _ICMP.pack(icmp_type, 0, 0) + body
     message = message[:2] + struct.pack("!H", _checksum(src, dst, message)) + message[4:]
     eth = _ETH.pack(_mac_bytes(dst_mac), _mac_bytes(src_mac), ETH_TYPE_IPV6)

@@ -191,9 +191,14 @@ class Node:
         return []
 
     def discard_changes(self) -> None:
-        """Forget what was marked changed (no store attached): the marks must not pile up.  Runs
-        for every node after every event, so the mark sets (made once, in the parts' __init__)
-        are looked up once and only non-empty ones are touched."""
+        """Forget what was marked changed (no store attached): the marks must not pile up."""
+        for found in self.mark_sets():
+            if found:
+                found.clear()
+
+    def mark_sets(self) -> list[set[Any]]:
+        """The sets this node's parts mark changed records in (made once, in the parts' __init__,
+        and never replaced: the core gathers them once to clear them after every event)."""
         marks = self._mark_sets
         if marks is None:
             marks = [self.cids.changed]
@@ -203,9 +208,7 @@ class Node:
                     if found is not None:
                         marks.append(found)
             self._mark_sets = marks
-        for found in marks:
-            if found:
-                found.clear()
+        return marks
 
     def _tracked(self) -> list[object]:
         return []

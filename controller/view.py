@@ -10,6 +10,7 @@ into every node's view by the composition root, as an operator's configuration p
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -244,4 +245,12 @@ class Prefix(ipaddress.IPv6Network):
 
 def prefix_of(address: Addr) -> Net:
     """The /64 holding ``address`` (every HNP and DRF entry is a /64)."""
-    return Prefix((int(address) >> 64 << 64, 64))
+    return _prefix64(int(address) >> 64)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _prefix64(top: int) -> Prefix:
+    """The /64 whose top 64 bits are ``top``.  Memoised (a pure function; prefixes are immutable,
+    so no state is shared): building an IPv6Network costs more than the rest of a binding-cache
+    lookup, and the /64s events ask for recur (a source's and its correspondents')."""
+    return Prefix((top << 64, 64))

@@ -291,8 +291,12 @@ def drf_obj(mn_obj: int, cn_id: int) -> int:
     return (mn_obj << DRF_ENDPOINT.shift) | (cn_id & (DRF_CORRESPONDENT.mask >> DRF_CORRESPONDENT.shift))
 
 
+def _prefixlen(p: Prefix) -> int:
+    return p.prefixlen if isinstance(p, ipaddress.IPv6Network) else ipaddress.IPv6Network(p).prefixlen
+
+
 def _drf_match(hnp: Prefix, cn_prefix: Prefix) -> Match:
-    if ipaddress.IPv6Network(hnp).prefixlen == 0:  # a router with DRF (§7.3): from any source
+    if _prefixlen(hnp) == 0:  # a router with DRF (§7.3): from any source
         return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": _p(cn_prefix)}
     return {"eth_type": ETH_TYPE_IPV6, "ipv6_src": _p(hnp), "ipv6_dst": _p(cn_prefix)}
 

@@ -28,3 +28,24 @@ def prefix(n: ipaddress.IPv6Network | str) -> str:
         return n
     text = socket.inet_ntop(_AF_INET6, n.network_address.packed)
     return str(n) if "." in text else f"{text}/{n.prefixlen}"
+
+
+_PARSED: dict[str, ipaddress.IPv6Address] = {}
+_PARSED_MAX = 1 << 14
+
+
+def address_of(text: str) -> ipaddress.IPv6Address:
+    """``ipaddress.IPv6Address(text)``, from a bounded cache: the addresses messages carry as text
+    (a queried HoA, a CoA) are few and recur, and parsing one is the dearest step of reading a
+    message.  Address objects are immutable, so sharing one is safe.  ValueError as the
+    constructor raises it."""
+    found = _PARSED.get(text)
+    if found is None:
+        try:  # C parser; what it refuses (a scope id, junk) goes to ipaddress, which says why
+            found = ipaddress.IPv6Address(int.from_bytes(socket.inet_pton(_AF_INET6, text), "big"))
+        except (OSError, ValueError, TypeError):
+            found = ipaddress.IPv6Address(text)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[text] = found
+    return found

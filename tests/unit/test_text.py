@@ -47,3 +47,37 @@ def test_a_prefix_with_its_hash_kept_is_equal_to_and_hashed_like_the_network():
     assert isinstance(p, Prefix) and p == plain and hash(p) == hash(plain) and str(p) == str(plain)
     assert {plain: 1}[p] == 1 and {p: 2}[plain] == 2
     assert prefix_of(ipaddress.IPv6Address("2001:db8:a:2::1")) != plain
+
+
+def test_address_of_parses_as_ipaddress_does():
+    """``text.address_of`` (inet_pton, then ipaddress for what it refuses) gives the same address
+    as ``IPv6Address(text)`` and refuses what it refuses, on valid, upper-case, exploded and
+    damaged text."""
+    rng = random.Random(77)
+    cases = [*EDGES, "fe80::1%eth0", "::1.2.3.256", "::ffff:01.2.3.4", "1::2::3", "12345::", "", " ::1", "1.2.3.4"]
+    for _ in range(10000):
+        a = ipaddress.IPv6Address(random_address(rng))
+        cases += [str(a), a.exploded, str(a).upper()]
+        chars = list(str(a))
+        chars[rng.randrange(len(chars))] = rng.choice(":0fgx.%")
+        cases.append("".join(chars))
+    for case in cases:
+        try:
+            want: object = ipaddress.IPv6Address(case)
+        except ValueError:
+            want = ValueError
+        text._PARSED.clear()
+        try:
+            got: object = text.address_of(case)
+        except ValueError:
+            got = ValueError
+        assert got == want and str(got) == str(want), case
+    assert text.address_of("2001:db8::1") is text.address_of("2001:db8::1")  # the cache
+
+
+def test_prefix_of_is_the_64_of_the_address_and_cached():
+    from controller.view import prefix_of
+
+    a = ipaddress.IPv6Address("2001:db8:7:8:9::1")
+    assert prefix_of(a) == ipaddress.IPv6Network("2001:db8:7:8::/64")
+    assert prefix_of(a) is prefix_of(ipaddress.IPv6Address("2001:db8:7:8::2"))
