@@ -14,6 +14,7 @@ records with no datapath.  Every add they build is generation 0 and passes
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -61,7 +62,9 @@ def _p(prefix: Prefix) -> str:
     return text.prefix(prefix)
 
 
+@functools.lru_cache(maxsize=1 << 12)
 def _tunnel(label: int, port: int) -> tuple[Action, ...]:
+    """Memoised: the actions are immutable, and a switch has one label and port per peer."""
     return (PushMpls(ETH_TYPE_MPLS), SetField("mpls_label", label), Output(port))
 
 

@@ -279,3 +279,29 @@ def test_mangled_frames_raise_only_packet_error():
         accepted += 1
         assert msg.kind in ("rs", "ns")
     assert accepted < 300  # almost every mangled frame fails the checksum or a length check
+
+
+@pytest.mark.parametrize(
+    "mac, want",
+    [
+        ("00:11:22:33:44:55", bytes.fromhex("001122334455")),
+        ("0:1:2:a:B:ff", bytes([0, 1, 2, 10, 11, 255])),
+        ("00-11-22-33-44-55", bytes.fromhex("001122334455")),
+        ("00:11-22:33-44:55", bytes.fromhex("001122334455")),
+        ("00:11:22:33:44:55:66", None),
+        ("00:11:22:33:44", None),
+        ("001:1:2:3:4:5", None),
+        ("00:11:22:33:44:5g", None),
+        ("00:11:22:33:44:55\n", None),
+        (" 0:11:22:33:44:55", None),
+        ("00::22:33:44:55", None),
+        ("", None),
+    ],
+)
+def test_mac_text_to_bytes(mac: str, want: bytes | None) -> None:
+    ndp._mac_bytes.cache_clear()
+    if want is None:
+        with pytest.raises(ValueError, match="not a MAC address"):
+            ndp._mac_bytes(mac)
+    else:
+        assert ndp._mac_bytes(mac) == want
