@@ -84,6 +84,7 @@ class EpmipController:
         self._nd_tokens: dict[tuple[int, int], tuple[float, float]] = {}  # (dpid, port) -> (tokens, when)
         self.now = 0.0  # the time of the event being handled
         self._stats_cache: list[Stats] | None = None
+        self._trunks: dict[str, frozenset[int]] = {}
         self._marks: list[set[Any]] | None = None
 
     # ------------------------------------------------------------ counters
@@ -383,7 +384,10 @@ class EpmipController:
 
     def _port_up(self, node: Node, port: PortInfo, now: float) -> Effects:
         self.connected[node.view.dpid][port.port_no] = port
-        if port.port_no in self.domain.trunk_ports(node.name):
+        trunks = self._trunks.get(node.name)
+        if trunks is None:  # the links are the domain file's: found once per switch, not per port event
+            trunks = self._trunks[node.name] = frozenset(self.domain.trunk_ports(node.name))
+        if port.port_no in trunks:
             return Effects()
         host = self.domain.host_for_port_mac(port.hw_addr)
         if host is None:
