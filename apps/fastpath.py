@@ -30,8 +30,8 @@ loop (docs/benchmarks.md).
 
 from __future__ import annotations
 
+import _socket
 import logging
-import socket
 import ssl
 import struct
 from collections.abc import Callable
@@ -48,7 +48,8 @@ LOG = logging.getLogger("epmip.fastpath")
 HEADER = struct.Struct("!BBHI")
 HEADER_SIZE = HEADER.size
 READ_SIZE = 65536
-_PLAIN_SOCKET = socket.socket
+# the OS socket under eventlet's GreenSocket (socket.socket itself is eventlet's once Ryu patched it)
+_RAW_SOCKET = _socket.socket
 BATCH = 64  # fast messages handled under one lock hold before their bytes are sent
 
 # (datapath, buffer, offset of the message, its length, out: dpid -> [bytes]) -> handled
@@ -100,7 +101,13 @@ def write(dp: Any, data: bytes) -> None:
     q = dp.send_q
     sock = dp.socket
     raw = getattr(sock, "fd", None)
-    if q is not None and type(raw) is _PLAIN_SOCKET and not q.qsize() and q.getting():
+    if (
+        q is not None
+        and isinstance(raw, _RAW_SOCKET)
+        and not isinstance(raw, ssl.SSLSocket)
+        and not q.qsize()
+        and q.getting()
+    ):
         try:
             sent = raw.send(data)  # the non-blocking socket under eventlet's: never yields
         except BlockingIOError:

@@ -231,3 +231,38 @@ def test_install_replaces_ryu_s_loop() -> None:
         ryu_controller.Datapath._recv_loop = original
         (fastpath.REGISTRY.handlers, fastpath.REGISTRY.lock, fastpath.REGISTRY.datapaths,
          fastpath.REGISTRY.installed) = saved  # fmt: skip
+
+
+PATCHED_WRITE = """
+from apps import compat
+compat.apply()
+from ryu.lib import hub
+hub.patch(thread=False)  # as epmip-manager does before Ryu starts: socket.socket is eventlet's now
+from eventlet import patcher
+from eventlet.greenio import GreenSocket
+from apps import fastpath
+import sys
+sys.path.insert(0, "tests/unit")
+from test_fastpath import FakeBrick, FakeDatapath
+# as Ryu's server accepts a switch: eventlet's GreenSocket around the OS socket
+os_ours, theirs = patcher.original("socket").socketpair()
+ours = GreenSocket(os_ours)
+idle = FakeDatapath(ours, FakeBrick({}), idle=True)
+fastpath.write(idle, b"direct")
+busy = FakeDatapath(ours, FakeBrick({}), idle=False)
+fastpath.write(busy, b"queued")
+print(idle.sent == [] and theirs.recv(100) == b"direct" and busy.sent == [b"queued"])
+"""
+
+
+def test_write_goes_straight_into_the_os_socket_when_the_send_loop_is_idle() -> None:
+    """In a process patched as epmip-manager's (eventlet's GreenSocket in Ryu's Datapath): straight
+    into the OS socket when the send loop waits on an empty queue; through Ryu's queue when busy."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", PATCHED_WRITE], cwd=root, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
