@@ -330,7 +330,7 @@ class Mag:
             self.stats.count("registration_rejected")
             return fx
         try:
-            hnps = [ipaddress.IPv6Network(p) for p in pba.hnps]
+            hnps = self.view.hnps_named(pba.mn_id, pba.hnps)  # the LMA's objects when it is in-process
         except ValueError:
             LOG.error("%s: PBA for %s carries a bad HNP %r", self.name, pba.mn_id, pba.hnps)
             att.state = REJECTED
