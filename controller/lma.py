@@ -94,7 +94,7 @@ class Lma:
             if hnp not in self._static:
                 hnps.append(hnp)
             number += stride
-        return hnps
+        return hnps[:]  # a copy of exactly its length: the binding keeps it (append over-allocates)
 
     # ------------------------------------------------------------ PBU handling
 
