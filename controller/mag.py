@@ -62,6 +62,9 @@ class Attachment:
     bound_at: float | None = None
     refreshing: bool = False  # a refresh PBU is awaiting its PBA
     left_at: float | None = None  # when it left (a de-registration's timestamp, kept on every resend)
+    # the first refresh's timer is not in the heap yet: the registration's PBA-timeout entry, which
+    # is earlier, pushes it when it pops (one heap entry per MN instead of two; issue 13)
+    refresh_owed: bool = field(default=False, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -340,7 +343,12 @@ class Mag:
         self._by_hnp.update(dict.fromkeys(hnps, att.mn.id))
         att.lifetime = pba.lifetime
         att.refresh_at = now + pba.lifetime * self.view.timers.refresh_fraction
-        self._schedule(att.refresh_at, att.mn.id)
+        if first and att.sent_at + self._backoff(att.retries) <= att.refresh_at:
+            # the PBU's timeout entry (pushed with exactly this time, still in the heap while
+            # registering) comes first: its pop pushes the refresh's (``tick``)
+            att.refresh_owed = True
+        else:
+            self._schedule(att.refresh_at, att.mn.id)
         att.retries = 0
         if not first:
             # The RA's prefix lifetimes follow the binding lifetime, so every refresh of the
@@ -440,6 +448,9 @@ class Mag:
             att = self.attachments.get(mn_id)
             if att is None:
                 continue
+            if att.refresh_owed:  # its first refresh's timer (``on_pba``): in order, even if due by now
+                att.refresh_owed = False
+                heapq.heappush(self._timers, (att.refresh_at, mn_id))
             if att.state == BOUND and att.refreshing and _due(att.sent_at, self._backoff(att.retries - 1), now):
                 if att.retries >= PBU_RETRIES:  # the LMA does not answer: the binding is lost here
                     LOG.error("%s: no PBA for the refresh of %s from %s: binding lost", self.name, mn_id, att.lma)
