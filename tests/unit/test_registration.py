@@ -129,6 +129,7 @@ def test_lma_mag_and_drf_share_one_hnp_object(net, domain):
     assert att.hnps == bce.hnps and att.hnps[0] is bce.hnps[0]
     drf_key = next(k for k in node.drf.location if k == bce.hnps[0])
     assert drf_key is bce.hnps[0]
+    assert "mn1" not in node.dmf.arrived_at  # the DMF reads the arrival from the attachment
     net.ctl.tick(1.0 + domain.timers.binding_lifetime * domain.timers.refresh_fraction)
     assert bce.updates == 1 and node.attachments["mn1"].hnps[0] is bce.hnps[0]
 
