@@ -62,15 +62,24 @@ class Stats:
         self.latencies[what].append(seconds)
 
 
+_SEQ_INTS: list[int | None] = [None] * 0x10000  # one int object per 16-bit value, made on first use
+
+
 class Sequence:
-    """A sender's own 16-bit sequence numbers (RFC 5213 §8.1: per sender, wrapping)."""
+    """A sender's own 16-bit sequence numbers (RFC 5213 §8.1: per sender, wrapping).  Every value
+    is one shared int object (``_SEQ_INTS``): a MAG's attachment keeps the number of its last PBU,
+    and a million of them would otherwise hold a million ints above 256 (32 B each; issue 13)."""
 
     def __init__(self) -> None:
         self._seq = 0
 
     def next(self) -> int:
-        self._seq = (self._seq + 1) & 0xFFFF
-        return self._seq
+        seq = (self._seq + 1) & 0xFFFF
+        shared = _SEQ_INTS[seq]
+        if shared is None:
+            shared = _SEQ_INTS[seq] = seq
+        self._seq = shared
+        return shared
 
     @property
     def last(self) -> int:
