@@ -9,7 +9,6 @@ co-located LMF's location database (``controller/lmf.py``).  In mode ``lr`` the 
 
 from __future__ import annotations
 
-import heapq
 import ipaddress
 import logging
 import math
@@ -18,7 +17,7 @@ from typing import Any
 
 from controller.binding_cache import ACTIVE, DELETING, BindingCache, BindingCacheEntry
 from controller.config import MobileNode
-from controller.effects import Effects, Stats
+from controller.effects import Effects, Stats, TimerQueue
 from controller.interfaces import BindingHooks
 from controller.lr import LrLma
 from controller.messages import PBA, PBU, Status
@@ -50,7 +49,7 @@ class Lma:
         # de-registration (the network reordered them) and must not bind the MN there
         self._ignored_dereg: dict[str, tuple[str, float]] = {}
         self._static: set[ipaddress.IPv6Network] | None = None  # every profile's static HNPs (lazily)
-        self._timers: list[tuple[float, str]] = []  # (when, mn_id): lifetime ends, delayed deletes
+        self._timers = TimerQueue()  # (when, mn_id): lifetime ends, delayed deletes
         self.changed: set[str] = set()  # MNs whose record (binding, replay window) changed: for the store
         self.lr: LrLma | None = LrLma(view, self.cache, stats) if view.mode == "lr" else None
         self.hooks: BindingHooks | None = None  # an eLMA(DRF)'s DAF (§7.2), set when the node is composed
@@ -251,16 +250,15 @@ class Lma:
         return fx
 
     def _schedule(self, when: float, mn_id: str) -> None:
-        """Look at ``mn_id``'s entry again at ``when`` (a heap: the tick costs O(log n) per due
-        entry instead of a pass over the whole cache; stale entries are skipped when popped).  Every
+        """Look at ``mn_id``'s entry again at ``when`` (a ``TimerQueue``: the tick costs at most
+        O(log n) per due entry instead of a pass over the whole cache; stale entries are skipped when popped).  Every
         change of an entry schedules it, so this is also where the entry is marked for the store."""
-        heapq.heappush(self._timers, (when, mn_id))
+        self._timers.push(when, mn_id)
         self.changed.add(mn_id)
 
     def tick(self, now: float) -> Effects:
         fx = Effects()
-        while self._timers and self._timers[0][0] <= now:
-            _, mn_id = heapq.heappop(self._timers)
+        while (mn_id := self._timers.pop_due(now)) is not None:
             bce = self.cache.get(mn_id)
             if bce is None:
                 continue
@@ -344,8 +342,8 @@ class Lma:
         )  # fmt: skip
         self.cache.put(bce)
         self.view.assigned_hnps(mn_id, bce.hnps)
-        heapq.heappush(self._timers, (bce.expires_at, mn_id))
+        self._timers.push(bce.expires_at, mn_id)
         if bce.delete_at is not None:
-            heapq.heappush(self._timers, (bce.delete_at, mn_id))
+            self._timers.push(bce.delete_at, mn_id)
             withdraw = bce.delete_at - self.view.timers.min_delay_before_bce_delete + WITHDRAW_AFTER
-            heapq.heappush(self._timers, (withdraw, mn_id))
+            self._timers.push(withdraw, mn_id)
