@@ -218,6 +218,30 @@ def uplink_header(dst_mac: str, src_mac: str, src: ipaddress.IPv6Address, dst: i
 # ---------------------------------------------------------------- one size (in its own process)
 
 
+class _Where:
+    """MN -> (its switch, its port) as the bench attached it, without an entry per MN: the switch is
+    the profile's ``attach`` unless a handoff moved the MN (only those are stored) and the port is
+    the MAG attachment's.  A dict of tuples here was ~100 B per MN, counted in the controller's RSS
+    per registered MN although it is the bench's own bookkeeping."""
+
+    def __init__(self, cp: ControlPlane) -> None:
+        self.cp = cp
+        self.moved: dict[str, str] = {}  # MN -> its switch, when not its profile's attach switch
+
+    def __setitem__(self, mn_id: str, where: tuple[Switch, int]) -> None:
+        if where[0].name != self.cp.domain.mobile_nodes[mn_id].attach:
+            self.moved[mn_id] = where[0].name
+        else:
+            self.moved.pop(mn_id, None)
+
+    def __getitem__(self, mn_id: str) -> tuple[Switch, int]:
+        name = self.moved.get(mn_id) or self.cp.domain.mobile_nodes[mn_id].attach
+        att = self.cp.ctl.mags[name].attachments.get(mn_id)
+        if att is None:
+            raise BenchError(f"{mn_id} is not attached at {name}")
+        return self.cp.domain.switches[name], att.port
+
+
 class ControlPlane:
     def __init__(self, n: int) -> None:
         from apps.heap import Heap
@@ -229,7 +253,7 @@ class ControlPlane:
         self.domain = build_domain(n)
         self.ctl = EpmipController(self.domain)
         self.now = 0.0
-        self.where: dict[str, tuple[Switch, int]] = {}
+        self.where = _Where(self)
         self.next_port: dict[str, int] = {}
         partner: dict[str, list[str]] = {}
         for emag, lma in attach_points(_layout()):

@@ -97,9 +97,13 @@ class BindingCacheEntry:
 
 
 def _key(address: ipaddress.IPv6Address | ipaddress.IPv6Network) -> int:
+    """The /64 holding ``address`` as an integer (its low 64 bits zero).  For a /64 (or shorter)
+    network that is its own network address's integer, the very object the network holds: an index entry adds no
+    integer object per HNP (memory per MN, issue 13)."""
     if isinstance(address, ipaddress.IPv6Network):
-        address = address.network_address
-    return int(address) >> 64
+        whole = int(address.network_address)
+        return whole if address.prefixlen <= 64 else whole >> 64 << 64
+    return int(address) >> 64 << 64
 
 
 class BindingCache:

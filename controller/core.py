@@ -42,7 +42,7 @@ ND_BURST = 10
 MAX_RUNTIME_PREFIX = 32  # a prefix added at run time may be no wider than this (a /32 or longer)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per access port, so one per MN: no __dict__ (issue 13)
 class PortInfo:
     port_no: int
     hw_addr: str

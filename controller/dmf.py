@@ -109,7 +109,9 @@ class Dmf:
         self.handoff_started: dict[str, float] = {}  # MNs that arrived here: attach time
         self.holders: dict[str, set[str]] = {}  # local endpoint -> DRFs (names) holding its location
         self.pbci_stamps: dict[str, float] = {}  # MN -> newest PBCI timestamp accepted for it
-        self.arrived_at: dict[str, float] = {}  # local MN -> its attach time here (timestamp clock)
+        # local MN -> its attach time here (timestamp clock), for an endpoint that does not carry it
+        # itself: a MAG's attachment has ``attached_at`` (``_arrived``), so no entry per MN (issue 13)
+        self.arrived_at: dict[str, float] = {}
         self.previous: dict[str, str] = {}  # MN that arrived here -> the p-eMAG its PBCI went to
         self.told: dict[str, set[str]] = {}  # MN that came from no eMAG -> holders told here, awaiting PBCA
         self.outstanding = Outstanding(PBCA_TIMEOUT, PBCI_TRIES)  # (mn_id, dst) -> PBCI awaiting its PBCA
@@ -148,6 +150,14 @@ class Dmf:
         if holders:  # no empty set per MN: most have no holder (memory per MN, issue 13)
             self.holders.setdefault(ep.key, set()).update(self._names(holders))
 
+    def _arrived(self, key: str, here: Endpoint | None) -> float | None:
+        """When the local endpoint ``key`` (``here``) arrived (timestamp clock), if known."""
+        arrived = self.arrived_at.get(key)
+        if arrived is None and here is not None:
+            since = getattr(here, "attached_at", None)
+            arrived = self.view.now_stamp(since) if isinstance(since, float) else None
+        return arrived
+
     def on_departed_holders(self, key: str, holders: list[str]) -> None:
         """The PBA to a departed MN's de-registration listed the LMF's holders of its location."""
         self.changed.add(key)
@@ -164,7 +174,8 @@ class Dmf:
         """An MN registered here (PBA accepted).  If it came from another eMAG, tell that one."""
         fx = Effects()
         self.on_holders(ep, holders)  # marks ep.key changed
-        self.arrived_at[ep.key] = self.view.now_stamp(attached_at)
+        if getattr(ep, "attached_at", None) != attached_at:
+            self.arrived_at[ep.key] = self.view.now_stamp(attached_at)
         me = Location(self.view.address, self.name, "local", now)
         for hnp in ep.hnps:
             self.drf.learn(hnp, me, fx)  # local MNs that talked to it now deliver locally
@@ -239,12 +250,9 @@ class Dmf:
         last = 0.0 if seen is None else seen
         here = self.endpoints.endpoint(msg.mn_id)
         moved_away = msg.new_coa not in ("", text.address(self.view.address))
-        arrived = self.arrived_at.get(msg.mn_id)
-        if arrived is None and here is not None:
-            # attached here, its registration not answered yet: its attach time is still newer news
-            # than a move stamped before it (a late copy of an older PBCI must not detach it)
-            since = getattr(here, "attached_at", None)
-            arrived = self.view.now_stamp(since) if isinstance(since, float) else None
+        # attached here (bound, or its registration not answered yet: its attach time is still
+        # newer news than a move stamped before it - a late copy of an older PBCI must not detach it)
+        arrived = self._arrived(msg.mn_id, here)
         if msg.timestamp < last or (
             here is not None and moved_away and arrived is not None and msg.timestamp < arrived
         ):

@@ -9,7 +9,6 @@ co-located LMF's location database (``controller/lmf.py``).  In mode ``lr`` the 
 
 from __future__ import annotations
 
-import heapq
 import ipaddress
 import logging
 import math
@@ -18,7 +17,7 @@ from typing import Any
 
 from controller.binding_cache import ACTIVE, DELETING, BindingCache, BindingCacheEntry
 from controller.config import MobileNode
-from controller.effects import Effects, Stats
+from controller.effects import Effects, Stats, TimerQueue
 from controller.interfaces import BindingHooks
 from controller.lr import LrLma
 from controller.messages import PBA, PBU, Status
@@ -49,9 +48,8 @@ class Lma:
         # elsewhere): a registration from that MAG stamped earlier is older than its own
         # de-registration (the network reordered them) and must not bind the MN there
         self._ignored_dereg: dict[str, tuple[str, float]] = {}
-        self._allocated: dict[str, list[ipaddress.IPv6Network]] = {}
         self._static: set[ipaddress.IPv6Network] | None = None  # every profile's static HNPs (lazily)
-        self._timers: list[tuple[float, str]] = []  # (when, mn_id): lifetime ends, delayed deletes
+        self._timers = TimerQueue()  # (when, mn_id): lifetime ends, delayed deletes
         self.changed: set[str] = set()  # MNs whose record (binding, replay window) changed: for the store
         self.lr: LrLma | None = LrLma(view, self.cache, stats) if view.mode == "lr" else None
         self.hooks: BindingHooks | None = None  # an eLMA(DRF)'s DAF (§7.2), set when the node is composed
@@ -75,29 +73,27 @@ class Lma:
         by the MN's position *i* in the domain file (number i+1, then i+1+M, i+1+2M ... with M the
         number of MNs), so that they are stable across re-registrations and restarts.  A /64 that
         is some MN's static HNP (its profile names it) is skipped: the MNs' sequences never meet,
-        so skipping within one's own keeps every MN's prefixes its own."""
+        so skipping within one's own keeps every MN's prefixes its own.  Worked out on every call:
+        a binding keeps its HNPs (``on_pbu`` asks only when it has none), so no per-MN table."""
         if mn.static_hnps:
             return list(mn.static_hnps)
-        hnps = self._allocated.get(mn.id)
-        if hnps is None:
-            if self._static is None:
-                self._static = {h for p in self.view.profiles.values() for h in p.static_hnps}
-            pool = self.view.hnp_pool(mn)
-            index = self.view.mn_index[mn.id] + 1
-            stride = len(self.view.mn_index)
-            hnps = []
-            number = index
-            shift = 128 - pool.prefixlen  # hnp.subnet_of(pool) in integers: subnet_of caches two
-            base = int(pool.network_address) >> shift  # more address objects on every HNP (~470 B)
-            while len(hnps) < mn.hnp_count:
-                hnp = ipaddress.IPv6Network((int(pool.network_address) + (number << 64), 64))
-                if pool.prefixlen > 64 or int(hnp.network_address) >> shift != base:
-                    raise ValueError(f"{self.name}: prefix {pool} has no /64 left for {mn.id}")
-                if hnp not in self._static:
-                    hnps.append(hnp)
-                number += stride
-            self._allocated[mn.id] = hnps
-        return hnps
+        if self._static is None:
+            self._static = {h for p in self.view.profiles.values() for h in p.static_hnps}
+        pool = self.view.hnp_pool(mn)
+        index = self.view.mn_index[mn.id] + 1
+        stride = len(self.view.mn_index)
+        hnps: list[ipaddress.IPv6Network] = []
+        number = index
+        shift = 128 - pool.prefixlen  # hnp.subnet_of(pool) in integers: subnet_of caches two
+        base = int(pool.network_address) >> shift  # more address objects on every HNP (~470 B)
+        while len(hnps) < mn.hnp_count:
+            hnp = ipaddress.IPv6Network((int(pool.network_address) + (number << 64), 64))
+            if pool.prefixlen > 64 or int(hnp.network_address) >> shift != base:
+                raise ValueError(f"{self.name}: prefix {pool} has no /64 left for {mn.id}")
+            if hnp not in self._static:
+                hnps.append(hnp)
+            number += stride
+        return hnps[:]  # a copy of exactly its length: the binding keeps it (append over-allocates)
 
     # ------------------------------------------------------------ PBU handling
 
@@ -132,10 +128,10 @@ class Lma:
         bound = view.anchor_of(mn)
         if bound is not None and bound != self.name:
             return self._reply(pbu, Status.NOT_LMA_FOR_THIS_MOBILE_NODE)
-        hnps = self.hnps_for(mn)
+        bce = self.cache.get(mn.id)
+        hnps = bce.hnps if bce is not None else self.hnps_for(mn)  # a binding keeps what was assigned
         if pbu.hnps and sorted(pbu.hnps) != sorted(text.prefix(h) for h in hnps):
             return self._reply(pbu, Status.NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX)
-        bce = self.cache.get(mn.id)
         last = bce.timestamp if bce is not None else self._last_stamp.get(mn.id, -math.inf)
         if pbu.timestamp < last:  # also after the binding is gone: an old PBU cannot bring it back
             return self._reply(pbu, Status.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED)
@@ -161,10 +157,11 @@ class Lma:
         changed = bce is None or previous is not None or bce.state != ACTIVE
         if bce is None:
             bce = BindingCacheEntry(
-                mn_id=mn.id, mn_ll_id=pbu.mn_ll_id or mn.mac, hnps=list(hnps), coa=coa,
+                mn_id=mn.id, mn_ll_id=pbu.mn_ll_id or mn.mac, hnps=hnps, coa=coa,
                 lifetime=pbu.lifetime, timestamp=pbu.timestamp, registered_at=now,
                 expires_at=now + pbu.lifetime,
             )  # fmt: skip
+            self.view.assigned_hnps(mn.id, hnps)  # the MAG's attachment shares these objects
             self.stats.count("bce_created")
         else:
             bce.updates += 1
@@ -253,16 +250,15 @@ class Lma:
         return fx
 
     def _schedule(self, when: float, mn_id: str) -> None:
-        """Look at ``mn_id``'s entry again at ``when`` (a heap: the tick costs O(log n) per due
-        entry instead of a pass over the whole cache; stale entries are skipped when popped).  Every
+        """Look at ``mn_id``'s entry again at ``when`` (a ``TimerQueue``: the tick costs at most
+        O(log n) per due entry instead of a pass over the whole cache; stale entries are skipped when popped).  Every
         change of an entry schedules it, so this is also where the entry is marked for the store."""
-        heapq.heappush(self._timers, (when, mn_id))
+        self._timers.push(when, mn_id)
         self.changed.add(mn_id)
 
     def tick(self, now: float) -> Effects:
         fx = Effects()
-        while self._timers and self._timers[0][0] <= now:
-            _, mn_id = heapq.heappop(self._timers)
+        while (mn_id := self._timers.pop_due(now)) is not None:
             bce = self.cache.get(mn_id)
             if bce is None:
                 continue
@@ -345,8 +341,9 @@ class Lma:
             updates=int(b["updates"]),
         )  # fmt: skip
         self.cache.put(bce)
-        heapq.heappush(self._timers, (bce.expires_at, mn_id))
+        self.view.assigned_hnps(mn_id, bce.hnps)
+        self._timers.push(bce.expires_at, mn_id)
         if bce.delete_at is not None:
-            heapq.heappush(self._timers, (bce.delete_at, mn_id))
+            self._timers.push(bce.delete_at, mn_id)
             withdraw = bce.delete_at - self.view.timers.min_delay_before_bce_delete + WITHDRAW_AFTER
-            heapq.heappush(self._timers, (withdraw, mn_id))
+            self._timers.push(withdraw, mn_id)

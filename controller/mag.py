@@ -14,7 +14,6 @@ LRIs (``controller/lr.py``).
 
 from __future__ import annotations
 
-import heapq
 import ipaddress
 import logging
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from typing import Any, Protocol
 from controller import lr, ndp
 from controller.buffer import HandoffBuffer
 from controller.config import MobileNode
-from controller.effects import Effects, Numbering, Sequence, Stats
+from controller.effects import Effects, Numbering, Sequence, Stats, TimerQueue
 from controller.frames import rewrite_ethernet
 from controller.interfaces import Endpoint
 from controller.messages import HACK, HI, LRI, PBA, PBU, PPA, PPQ, HandoffIndicator, Message, Status
@@ -62,6 +61,9 @@ class Attachment:
     bound_at: float | None = None
     refreshing: bool = False  # a refresh PBU is awaiting its PBA
     left_at: float | None = None  # when it left (a de-registration's timestamp, kept on every resend)
+    # the first refresh's timer is not queued yet: the registration's PBA-timeout entry, which
+    # is earlier, queues it when it pops (one timer entry per MN instead of two; issue 13)
+    refresh_owed: bool = field(default=False, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -102,7 +104,7 @@ class Mag:
         self._departed_regs: dict[str, Attachment] = {}  # buffered MNs not yet de-registered
         self._by_port: dict[int, str] = {}  # port -> mn_id; kept with ``attachments``
         self._by_hnp: dict[ipaddress.IPv6Network, str] = {}  # HNP -> mn_id, for the attached MNs
-        self._timers: list[tuple[float, str]] = []  # (when, mn_id)
+        self._timers = TimerQueue()  # (when, mn_id)
         self.anchors: dict[str, str] = {}  # mn_id -> its LMA, as the policy store answered
         self._deregs: dict[str, Attachment] = {}  # MNs gone from here whose de-registration awaits a PBA
         self._hi_to: dict[str, str] = {}  # MN -> the MAG our HI for it went to (its HACK must come from there)
@@ -213,10 +215,10 @@ class Mag:
         return float(min(timers.initial_bindack_timeout * 2.0**resends, timers.max_bindack_timeout))
 
     def _schedule(self, when: float, mn_id: str) -> None:
-        """Look at ``mn_id``'s attachment again at ``when`` (PBA timeout or refresh); a heap, so the
+        """Look at ``mn_id``'s attachment again at ``when`` (PBA timeout or refresh); a timer queue, so the
         tick does not visit every attachment.  Stale entries are skipped when popped.  A change of
         an attachment comes with a timer, so this also marks the MN's record for the store."""
-        heapq.heappush(self._timers, (when, mn_id))
+        self._timers.push(when, mn_id)
         self.changed.add(mn_id)
 
     def leave(self, key: str, now: float) -> Effects:
@@ -330,7 +332,7 @@ class Mag:
             self.stats.count("registration_rejected")
             return fx
         try:
-            hnps = [ipaddress.IPv6Network(p) for p in pba.hnps]
+            hnps = self.view.hnps_named(pba.mn_id, pba.hnps)  # the LMA's objects when it is in-process
         except ValueError:
             LOG.error("%s: PBA for %s carries a bad HNP %r", self.name, pba.mn_id, pba.hnps)
             att.state = REJECTED
@@ -340,7 +342,12 @@ class Mag:
         self._by_hnp.update(dict.fromkeys(hnps, att.mn.id))
         att.lifetime = pba.lifetime
         att.refresh_at = now + pba.lifetime * self.view.timers.refresh_fraction
-        self._schedule(att.refresh_at, att.mn.id)
+        if first and att.sent_at + self._backoff(att.retries) <= att.refresh_at:
+            # the PBU's timeout entry (queued with exactly this time, still there while
+            # registering) comes first: its pop pushes the refresh's (``tick``)
+            att.refresh_owed = True
+        else:
+            self._schedule(att.refresh_at, att.mn.id)
         att.retries = 0
         if not first:
             # The RA's prefix lifetimes follow the binding lifetime, so every refresh of the
@@ -420,8 +427,7 @@ class Mag:
     def tick(self, now: float) -> Effects:
         fx = Effects()
         timers = self.view.timers
-        while self._timers and self._timers[0][0] <= now:
-            _, mn_id = heapq.heappop(self._timers)
+        while (mn_id := self._timers.pop_due(now)) is not None:
             dereg = self._deregs.get(mn_id)
             if (
                 dereg is not None
@@ -440,6 +446,9 @@ class Mag:
             att = self.attachments.get(mn_id)
             if att is None:
                 continue
+            if att.refresh_owed:  # its first refresh's timer (``on_pba``): in order, even if due by now
+                att.refresh_owed = False
+                self._timers.push(att.refresh_at, mn_id)
             if att.state == BOUND and att.refreshing and _due(att.sent_at, self._backoff(att.retries - 1), now):
                 if att.retries >= PBU_RETRIES:  # the LMA does not answer: the binding is lost here
                     LOG.error("%s: no PBA for the refresh of %s from %s: binding lost", self.name, mn_id, att.lma)
@@ -585,13 +594,13 @@ class Mag:
             self._by_port[att.port] = mn_id
             self._by_hnp.update(dict.fromkeys(att.hnps, mn_id))
             wait = PBA_TIMEOUT * (2 ** max(att.retries - 1, 0) if att.state == BOUND else 2**att.retries)
-            heapq.heappush(self._timers, (att.sent_at + wait, mn_id))
+            self._timers.push(att.sent_at + wait, mn_id)
             if att.state == BOUND:
-                heapq.heappush(self._timers, (att.refresh_at, mn_id))
+                self._timers.push(att.refresh_at, mn_id)
         dereg = _load_attachment(mn, rec.get("dereg"), epoch)
         if dereg is not None:
             self._deregs[mn_id] = dereg
-            heapq.heappush(self._timers, (dereg.sent_at + PBA_TIMEOUT * 2 ** max(dereg.retries - 1, 0), mn_id))
+            self._timers.push(dereg.sent_at + PBA_TIMEOUT * 2 ** max(dereg.retries - 1, 0), mn_id)
         departed = _load_attachment(mn, rec.get("departed"), epoch)
         if departed is not None:
             self._departed_regs[mn_id] = departed
@@ -625,7 +634,7 @@ def _load_attachment(mn: MobileNode, d: dict[str, Any] | None, epoch: float) -> 
 
 
 def _due(sent_at: float, wait: float, now: float) -> bool:
-    """Has ``wait`` passed since ``sent_at``?  With a tolerance: the timer heap pops an entry at
+    """Has ``wait`` passed since ``sent_at``?  With a tolerance: the timer queue pops an entry at
     ``sent_at + wait``, and ``now - sent_at`` may come out a rounding error short of ``wait``."""
     return now - sent_at >= wait - 1e-9
 

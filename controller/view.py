@@ -49,12 +49,20 @@ class Peer:
 
 
 class Shared:
-    """The read-only parts every view of one domain has in common (built once, never mutated)."""
+    """The read-only parts every view of one domain has in common (built once, never mutated), and
+    one intern table (``hnps``)."""
 
     def __init__(self, domain: Domain) -> None:
         self.profiles: Mapping[str, MobileNode] = MappingProxyType(domain.mobile_nodes)
         self.mn_index: Mapping[str, int] = MappingProxyType({m: i for i, m in enumerate(domain.mobile_nodes)})
         self.fixed_index: Mapping[str, int] = MappingProxyType({n: i for i, n in enumerate(domain.fixed_nodes)})
+        # MN (by its index) -> the HNP list an LMA of this process assigned it last: an intern table
+        # of immutable values, not shared state.  A MAG whose PBA names exactly these prefixes keeps
+        # this list instead of parsing new IPv6Network objects, so the LMA's binding, the MAG's
+        # attachment and the DRF's keys hold one object per HNP (about 250 B each; memory per MN,
+        # issue 13).  The list is never changed in place (whoever holds it replaces it).  A list by
+        # MN index (made at the first assignment): 8 B per MN, where a dict by MN id was ~35.
+        self.hnps: list[list[Net] | None] = []
 
 
 class View:
@@ -74,6 +82,7 @@ class View:
         self.profiles = shared.profiles
         self.mn_index = shared.mn_index
         self.fixed_index = shared.fixed_index
+        self._hnps = shared.hnps
         self.epoch = 0.0  # added to ``now`` for timestamps (wall-clock like); set by the root
         self.peers: dict[str, Peer] = {
             sw.name: Peer(sw.name, sw.role, sw.address, sw.label, topo.port_toward(me, sw.name))
@@ -216,6 +225,29 @@ class View:
         if self.deployment == "lma_daf" and mn.lma is not None:
             return next(p for p, owner in self.lma_prefixes if owner == mn.lma)
         return self.own_prefixes()[0]
+
+    def assigned_hnps(self, mn_id: str, hnps: list[Net]) -> None:
+        """An LMA assigned ``hnps`` to ``mn_id``: MAGs may share these objects (``hnps_named``)."""
+        i = self.mn_index.get(mn_id)
+        if i is None:
+            return
+        table = self._hnps
+        if not table:
+            table.extend([None] * len(self.mn_index))
+        table[i] = hnps
+
+    def hnps_named(self, mn_id: str, texts: list[str]) -> list[Net]:
+        """The prefixes ``texts`` (a PBA's) as IPv6Network objects: the list the LMA assigned when
+        it names exactly these, else parsed (ValueError for a bad one)."""
+        i = self.mn_index.get(mn_id)
+        assigned = self._hnps[i] if i is not None and i < len(self._hnps) else None
+        if assigned is not None and len(assigned) == len(texts):
+            for net, t in zip(assigned, texts, strict=True):
+                if text.prefix(net) != t:
+                    break
+            else:
+                return assigned
+        return [Net(t) for t in texts]
 
     def select_lma(self, mn: MobileNode) -> str:
         """§4.1: the profile's LMA if it has one (a legacy LMA then disables DAF), else this MAG's

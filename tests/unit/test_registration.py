@@ -119,6 +119,35 @@ def test_initial_registration_message_sequence(net):
     assert stats["events"]["registration_completed"] == 1
 
 
+def test_lma_mag_and_drf_share_one_hnp_object(net, domain):
+    """Memory per MN (issue 13): the MAG keeps the LMA's HNP objects (no second IPv6Network per
+    HNP), also across a refresh, and the DRF's local location is keyed by the same object."""
+    net.attach("mn1", now=1.0)
+    bce = net.ctl.lmas["elma1"].cache.get("mn1")
+    node = net.ctl.mags["emag1"]
+    att = node.attachments["mn1"]
+    assert att.hnps == bce.hnps and att.hnps[0] is bce.hnps[0]
+    drf_key = next(k for k in node.drf.location if k == bce.hnps[0])
+    assert drf_key is bce.hnps[0]
+    assert "mn1" not in node.dmf.arrived_at  # the DMF reads the arrival from the attachment
+    net.ctl.tick(1.0 + domain.timers.binding_lifetime * domain.timers.refresh_fraction)
+    assert bce.updates == 1 and node.attachments["mn1"].hnps[0] is bce.hnps[0]
+
+
+def test_registration_leaves_one_timer_entry_per_mn(net, domain):
+    """Memory per MN (issue 13): a registration answered in time leaves one MAG heap entry (its
+    PBU's timeout); that entry's pop schedules the refresh, which still comes on time."""
+    net.attach("mn1", now=1.0)
+    mag = net.ctl.mags["emag1"].mag
+    assert [w for w, m in mag._timers if m == "mn1"] == [1.0 + domain.timers.initial_bindack_timeout]
+    net.ctl.tick(2.5)
+    refresh_at = 1.0 + domain.timers.binding_lifetime * domain.timers.refresh_fraction
+    assert [w for w, m in mag._timers if m == "mn1"] == [refresh_at]
+    assert len(net.messages("PBU")) == 1
+    net.ctl.tick(refresh_at)
+    assert len(net.messages("PBU")) == 2 and net.ctl.counters["binding_refresh"] == 1
+
+
 def test_router_advertisement_carries_the_hnp(net):
     intents = net.attach("mn1", now=1.0)
     hnp = ipaddress.IPv6Network(net.ctl.binding("mn1")["hnps"][0])

@@ -1,0 +1,51 @@
+"""Per-MN state kept compact (memory per MN, issue 13): ``controller.effects.TimerQueue`` pops as a
+heap of (when, key) tuples would, in the same order, with entries that come in order kept in deques;
+``Sequence`` gives one int object per value."""
+
+from __future__ import annotations
+
+import heapq
+import random
+
+from controller.effects import Sequence, TimerQueue
+
+
+def test_pops_as_a_heap_of_tuples_would():
+    rng = random.Random(7)
+    for _ in range(200):
+        queue, heap, now = TimerQueue(), [], 0.0
+        for _ in range(rng.randrange(1, 60)):
+            if rng.random() < 0.6:
+                # mostly in order (now + a fixed wait), sometimes earlier, often equal times
+                when = rng.choice([now + 1.0, now + 0.5, now + rng.random() * 3, round(now)])
+                key = rng.choice("abcde")
+                queue.push(when, key)
+                heapq.heappush(heap, (when, key))
+            else:
+                now += rng.random()
+                got, want = [], []
+                while (key := queue.pop_due(now)) is not None:
+                    got.append(key)
+                while heap and heap[0][0] <= now:
+                    want.append(heapq.heappop(heap)[1])
+                assert got == want
+            assert len(queue) == len(heap) and sorted(queue) == sorted(heap)
+
+
+def test_entries_in_order_need_no_tuple():
+    queue = TimerQueue()
+    for i in range(100):
+        queue.push(float(i), f"m{i}")
+    queue.push(50.0, "m49")  # out of order: the heap
+    assert queue._heap == [(50.0, "m49")] and len(queue._whens) == 100
+    assert [queue.pop_due(50.0) for _ in range(53)][-4:] == ["m49", "m49", "m50", None]
+
+
+def test_sequence_numbers_are_one_object_per_value():
+    seq = Sequence()
+    first = [seq.next() for _ in range(0x10000)]
+    assert first[:3] == [1, 2, 3] and first[-1] == 0
+    again = [seq.next() for _ in range(0x10000)]
+    assert again == first and all(a is b for a, b in zip(again, first, strict=True))
+    seq.resume(70000)  # a restart: numbers go on after the stored one, still shared
+    assert seq.next() == 70001 & 0xFFFF and seq.last is first[(70001 & 0xFFFF) - 1]
