@@ -186,12 +186,9 @@ class FakeDatapath:
         self.bytes += len(buf)
 
 
-def packet_in_event(dp: FakeDatapath, port: int, frame: bytes, table_id: int = 0):
-    """An EventOFPPacketIn as Ryu delivers it: the OFPT_PACKET_IN wire bytes (no buffer, the whole
-    frame, match in_port) parsed by Ryu's own OFPPacketIn.parser."""
+def packet_in_bytes(dp: FakeDatapath, port: int, frame: bytes, table_id: int = 0) -> bytes:
+    """The OFPT_PACKET_IN wire bytes a switch sends (no buffer, the whole frame, match in_port)."""
     import struct
-
-    from ryu.controller import ofp_event
 
     ofp, parser = dp.ofproto, dp.ofproto_parser
     match = bytearray()
@@ -199,8 +196,17 @@ def packet_in_event(dp: FakeDatapath, port: int, frame: bytes, table_id: int = 0
     body = struct.pack(ofp.OFP_PACKET_IN_PACK_STR, ofp.OFP_NO_BUFFER, len(frame), ofp.OFPR_ACTION, table_id, 0)
     length = ofp.OFP_HEADER_SIZE + len(body) + len(match) + 2 + len(frame)
     buf = struct.pack(ofp.OFP_HEADER_PACK_STR, ofp.OFP_VERSION, ofp.OFPT_PACKET_IN, length, 0)
-    buf += body + bytes(match) + bytes(2) + frame
-    msg = parser.OFPPacketIn.parser(dp, ofp.OFP_VERSION, ofp.OFPT_PACKET_IN, length, 0, buf)
+    return buf + body + bytes(match) + bytes(2) + frame
+
+
+def packet_in_event(dp: FakeDatapath, port: int, frame: bytes, table_id: int = 0):
+    """An EventOFPPacketIn as Ryu delivers it: ``packet_in_bytes`` parsed by Ryu's own
+    OFPPacketIn.parser."""
+    from ryu.controller import ofp_event
+
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    buf = packet_in_bytes(dp, port, frame, table_id)
+    msg = parser.OFPPacketIn.parser(dp, ofp.OFP_VERSION, ofp.OFPT_PACKET_IN, len(buf), 0, buf)
     if msg.match.get("in_port") != port or bytes(msg.data) != frame or msg.table_id != table_id:
         raise BenchError("OFPPacketIn round trip failed")
     return ofp_event.EventOFPPacketIn(msg)
@@ -418,7 +424,9 @@ class ControlPlane:
 
         ctl = self.ctl
         pairs = self._pairs()
-        core_pairs, app_pairs = pairs[: len(pairs) // 2][:sample], pairs[len(pairs) // 2 :][:sample]
+        rest = pairs[len(pairs) // 2 :]
+        core_pairs, app_pairs = pairs[: len(pairs) // 2][:sample], rest[: len(rest) // 2][:sample]
+        fast_pairs = rest[len(rest) // 2 :][:sample]
         say(f"  timing up to {len(core_pairs):,} query-driven route set-ups ({budget:g} s budget) ...")
         sent0, direct0 = Counter(ctl.bus.sent), ctl.counters["drf_direct_installed"]
         items = [self._frame(a, b) for a, b in core_pairs]
@@ -463,6 +471,32 @@ class ControlPlane:
             "flow_mods": flow_mods,
             "bytes_serialized": sum(dp.bytes for dp in dps.values()),
         }
+
+        # The same through epmip-manager's receive path (apps/fastpath.py): the packet-in's wire
+        # bytes in, the flow-mod bytes out (what the loop writes to the switch), no Ryu objects.
+        raw = []
+        for a, b in fast_pairs:
+            dpid, port, frame = self._frame(a, b)
+            raw.append((dps[dpid], bytearray(packet_in_bytes(dps[dpid], port, frame, int(Table.UPLINK)))))
+        say(f"  timing up to {len(raw):,} route set-ups through the receive path ({budget:g} s budget) ...")
+        q0, mods0 = ctl.bus.sent["PBQR"], sum(dp.sent["OFPFlowMod"] for dp in dps.values())
+        done_fast = 0
+        out: dict[int, list[bytes]] = {}
+        t0 = time.perf_counter()
+        deadline = t0 + budget
+        for dp, buf in raw:
+            app._fast_packet_in(dp, buf, 0, len(buf), out)
+            for dpid, parts in out.items():
+                dps[dpid].send(b"".join(parts))
+            out.clear()
+            done_fast += 1
+            if time.perf_counter() > deadline:
+                break
+        fast_s = time.perf_counter() - t0
+        fast_mods = sum(dp.sent["OFPFlowMod"] for dp in dps.values()) - mods0
+        if ctl.counters["handler_errors"] != errors0 or ctl.bus.sent["PBQR"] - q0 != done_fast or fast_mods < done_fast:
+            raise BenchError("the receive path did not set up one route per packet-in")
+        result["fast_path"] = _rate(done_fast, fast_s) | {"flow_mods": fast_mods}
 
         # DRF misses for correspondents this eMAG has located already: no query.
         by_emag: dict[str, list[tuple[str, str]]] = {}
@@ -757,6 +791,7 @@ ROWS = (
     ("registrations/s without the port-MAC lookup", ("registration", "no_port_lookup", "per_s")),
     ("route set-ups/s: DRF miss -> PBQR/PBQA -> flow intent", ("route_setup", "core", "per_s")),
     ("route set-ups/s: Ryu app handler -> OFPFlowMod serialized", ("route_setup", "ryu_app", "per_s")),
+    ("route set-ups/s: receive path, packet-in bytes -> flow-mod bytes", ("route_setup", "fast_path", "per_s")),
     ("DRF misses/s answered from the location cache", ("route_setup", "cache_hit", "per_s")),
     ("handoffs/s: port_removed + port_added", ("handoff", "port_added", "per_s")),
     ("handoffs/s without the port-MAC lookups", ("handoff", "no_port_lookup", "per_s")),
@@ -841,6 +876,10 @@ def report(result: dict) -> str:
                          _fmt(core["us_per_op"]), core["count"]])  # fmt: skip
         cmp_rows.append([f"epmip Ryu handler (N={first['n']:,}): packet-in -> OFPFlowMod", _fmt(app["per_s"]),
                          _fmt(app["us_per_op"]), app["flow_mods"]])  # fmt: skip
+        fast = first["route_setup"].get("fast_path")
+        if fast:
+            cmp_rows.append([f"epmip receive path (N={first['n']:,}): packet-in bytes -> flow-mod bytes",
+                             _fmt(fast["per_s"]), _fmt(fast["us_per_op"]), fast["flow_mods"]])  # fmt: skip
     lines.append(text_table(["packet-in -> flow-mod (same run)", "per s", "us each", "flow-mods"], cmp_rows))
     lines += ["", "notes:"]
     lines += [f"  - {n}" for n in result["notes"]]
@@ -859,7 +898,9 @@ EXPLAIN = (
     "route set-ups: packet_in(table=UPLINK) of a 54-byte header to an MN on another eMAG not yet located: "
     "DRF miss, PBQR, LMF binding-cache lookup, PBQA, DRF flow intent (no Ryu objects).  Ryu app handler: the "
     "same set-up through EpmipApp._packet_in with a prebuilt EventOFPPacketIn, the intents packed by "
-    "apps/ofp_adapter.to_bytes (one buffer per switch) and handed to a fake datapath's send().",
+    "apps/ofp_adapter.to_bytes (one buffer per switch) and handed to a fake datapath's send().  Receive path: "
+    "what epmip-manager runs (apps/fastpath.py): EpmipApp._fast_packet_in on the packet-in's wire bytes, "
+    "the flow-mod bytes handed to the fake datapath.",
     "simple_switch_13: its own packet-in handler with a prebuilt EventOFPPacketIn for a learned destination: "
     "Ethernet parse, MAC learning, OFPFlowMod and OFPPacketOut built and serialized on the same fake datapath.  "
     "Neither figure includes socket I/O, Ryu's OpenFlow parsing of the packet-in or its event queue.",
