@@ -223,7 +223,7 @@ def router_advertisement(
         net, plen = prefix.split("/")
         body += _PREFIX_INFO.pack(
             OPT_PREFIX_INFO, 4, int(plen), _PI_FLAG_AUTONOMOUS, valid_lifetime, valid_lifetime, 0,
-            ipaddress.IPv6Address(net).packed,
+            text.address_of(net).packed,
         )  # fmt: skip
     return _frame(router_mac, dst_mac, router_ll, dst_ip, ND_ROUTER_ADVERT, body)
 

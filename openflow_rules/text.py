@@ -10,6 +10,7 @@ path (it was a quarter of a route set-up's time in the profile).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 
@@ -26,6 +27,13 @@ def address(a: ipaddress.IPv6Address | str) -> str:
 def prefix(n: ipaddress.IPv6Network | str) -> str:
     if isinstance(n, str):
         return n
+    return _prefix_text(n)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _prefix_text(n: ipaddress.IPv6Network) -> str:
+    """Memoised (a pure function of an immutable network): a registration writes its HNP seven
+    times (PBU, PBA, flows, RA), so six come from here; a miss costs ~0.6 us more than no memo."""
     text = socket.inet_ntop(_AF_INET6, n.network_address.packed)
     return str(n) if "." in text else f"{text}/{n.prefixlen}"
 
