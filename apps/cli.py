@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--max-full", type=int, default=100_000, help="register all MNs up to this size (default: 100000)")
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
+    p.add_argument("--before", default=None, help="an earlier run's --json output: print the figures side by side")
     p = bench_sub.add_parser(
         "load", help="attach events, route set-ups, handoffs over real OpenFlow sockets; simple_switch_13 as reference"
     )
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--logs", default=None, help="keep the domain file, controller logs and profile in this directory")
     p.add_argument("--store", action="store_true", help="the controller writes its state to SQLite (default: no store)")
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
+    p.add_argument("--before", default=None, help="an earlier run's --json output: print the figures side by side")
     args = parser.parse_args(argv)
     if args.command == "check-config":
         return check_config(args.file)
@@ -162,13 +164,15 @@ def main(argv: list[str] | None = None) -> int:
             sizes = parse_sizes(args.sizes) if args.sizes else None
         except argparse.ArgumentTypeError as exc:
             parser.error(str(exc))
-        return run_control_plane(args.json, sizes, quick=args.quick, budget=args.budget, max_full=args.max_full)
+        return run_control_plane(
+            args.json, sizes, quick=args.quick, budget=args.budget, max_full=args.max_full, before=args.before
+        )
     if args.command == "bench" and args.bench == "load":
         from benchmarks.load import run as run_load
 
         return run_load(
             args.mns, args.routes, args.handoffs, args.rate, args.window, args.latency_seconds,
-            profile=not args.no_profile, as_json=args.json, logs=args.logs, store=args.store,
+            profile=not args.no_profile, as_json=args.json, logs=args.logs, store=args.store, before=args.before,
         )  # fmt: skip
     parser.error(f"unknown command {args.command}")
     return 2

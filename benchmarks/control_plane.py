@@ -918,6 +918,34 @@ EXPLAIN = (
 )
 
 
+# (label, path under a size's result, higher is better) for the before/after table
+COMPARED = tuple(
+    (label, path, not ("ms" in label or "bytes" in label)) for label, path in ROWS if "when timed" not in label
+)
+
+
+def before_after(before: dict, after: dict) -> str:
+    """The figures of ``after`` beside those of an earlier run (``--before``), per size both have."""
+    from benchmarks import before_after as ba
+
+    old = {s["n"]: s for s in before.get("sizes", []) if isinstance(s, dict) and "n" in s}
+    out = []
+    for size in after["sizes"]:
+        prev = old.get(size["n"])
+        if prev is None:
+            continue
+        rows = [(label, (lambda r, p=path: ba.get(r, p)), higher) for label, path, higher in COMPARED]
+        env_b, env_a = before.get("environment", {}), after.get("environment", {})
+        note = f"git {env_b.get('git', '?')} -> {env_a.get('git', '?')}"
+        out.append(ba.table(f"N={size['n']:,}: before -> after", prev, size, rows, note))
+    ss = ("ryu_simple_switch_13", "per_s")
+    out.append(ba.table("simple_switch_13 in the same runs", before, after,
+                        [("packet-ins/s (in-process)", lambda r: ba.get(r, ss), True)]))  # fmt: skip
+    if len(out) == 1:
+        out.insert(0, "(the --before run has none of this run's sizes)")
+    return "\n\n".join(out)
+
+
 def run(
     json_out: bool = False,
     sizes: list[int] | None = None,
@@ -925,9 +953,13 @@ def run(
     budget: float | None = None,
     max_full: int = DEFAULT_MAX_FULL,
     trace_max: int = DEFAULT_TRACE_MAX,
+    before: str | None = None,
 ) -> int:
     sizes = list(sizes or (QUICK_SIZES if quick else DEFAULT_SIZES))
     try:
+        from benchmarks import before_after as ba
+
+        earlier = ba.load(before, "control-plane", ("sizes",)) if before else None
         for n in sizes:
             if not 1 <= n <= MAX_MNS:
                 raise ValueError(f"size {n} is not between 1 and {MAX_MNS}")
@@ -941,6 +973,8 @@ def run(
         print(json.dumps(result))
     else:
         print(report(result))
+        if earlier is not None:
+            print("\n" + before_after(earlier, result))
     return 0
 
 

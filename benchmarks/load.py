@@ -47,6 +47,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -664,11 +665,54 @@ def report(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _ratio(r: dict) -> float | None:
+    route, ss = r.get("route", {}).get("per_s"), r.get("reference", {}).get("packet_in", {}).get("per_s")
+    return route / ss if route and ss else None
+
+
+def before_after(before: dict, after: dict) -> str:
+    """This run's figures beside an earlier run's (``--before``: its --json output)."""
+    from benchmarks import before_after as ba
+
+    def figure(path: tuple[str, ...]) -> Callable[[dict], float | None]:
+        return lambda r: ba.get(r, path)
+
+    rows: list[ba.Row] = []
+    for key, label in PHASES:
+        at = ("reference", key) if key.startswith("packet_in") else (key,)
+        rows.append((f"{label}: per s", figure((*at, "per_s")), True))
+        rows.append((f"{label}: p99 ms", figure((*at, "p99_ms")), False))
+        rows.append((f"{label}: CPU us/event", figure((*at, "cpu_us_per_event")), False))
+    rows.append(("route set-ups / simple_switch_13 packet-ins", _ratio, True))
+    env_b, env_a = before.get("environment", {}), after.get("environment", {})
+    git = f"git {env_b.get('git', '?')} -> {env_a.get('git', '?')}"
+    note = f"{git}; MNs {before.get('mns', '?')} -> {after.get('mns', '?')}"
+    return ba.table("before -> after", before, after, rows, note)
+
+
+PHASES = (
+    ("attach", "attach"),
+    ("route", "route set-up"),
+    ("route_half_rate", "route set-up at half rate"),
+    ("handoff", "handoff"),
+    ("packet_in", "simple_switch_13"),
+    ("packet_in_half_rate", "simple_switch_13 at half rate"),
+)
+
+
 def run(
     mns: int = DEFAULT_MNS, routes: int = 20_000, handoffs: int = 3_000, rate: float = 0.0,
     window: int = DEFAULT_WINDOW, latency_seconds: float = 3.0, profile: bool = True, as_json: bool = False,
-    logs: str | None = None, store: bool = False,
+    logs: str | None = None, store: bool = False, before: str | None = None,
 ) -> int:  # fmt: skip
+    from benchmarks import before_after as ba
+
+    try:
+        earlier = ba.load(before, "load", ("route", "reference")) if before else None
+    except ba.BeforeError as exc:
+        say(f"epmip bench load: {exc}")
+        return 1
+
     class Args:
         pass
 
@@ -697,4 +741,6 @@ def run(
     else:
         print(report(result))
         print(f"  total run time {result['seconds']} s")
+        if earlier is not None:
+            print("\n" + before_after(earlier, result))
     return 0
