@@ -315,7 +315,11 @@ class EpmipApp(app_manager.RyuApp):
         return self.core.packet_in(dpid, in_port, data, time.monotonic(), table=table)
 
     def _fast_packet_in(self, dp, buf: bytearray, off: int, length: int, out: dict[int, list[bytes]]) -> bool:
-        """A packet-in from the fast path; the core lock is held (apps/fastpath.py)."""
+        """A packet-in from the fast path; the core lock is held (apps/fastpath.py).  A switch the
+        app has not taken yet (its state change is still queued for the app's handler) goes Ryu's
+        way, behind that change."""
+        if dp.id not in self.datapaths:
+            return False
         try:
             table, in_port, data = fastpath.packet_in(buf, off, length)
             self._pack(self._on_packet_in(dp.id, in_port, table, data), out)
@@ -329,6 +333,8 @@ class EpmipApp(app_manager.RyuApp):
 
     def _fast_port_status(self, dp, buf: bytearray, off: int, length: int, out: dict[int, list[bytes]]) -> bool:
         """A port status from the fast path; the core lock is held (apps/fastpath.py)."""
+        if dp.id not in self.datapaths:
+            return False
         try:
             reason, port = fastpath.port_status(dp, buf, off, length)
         except fastpath.Malformed as exc:

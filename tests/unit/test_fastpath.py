@@ -266,3 +266,33 @@ def test_write_goes_straight_into_the_os_socket_when_the_send_loop_is_idle() -> 
     out = subprocess.run([sys.executable, "-c", PATCHED_WRITE], cwd=root, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True"
+
+
+def test_a_switch_the_app_has_not_taken_yet_goes_ryu_s_way() -> None:
+    """Right after the handshake the app's state-change handler may not have run yet (its event
+    waits in the app's queue): a packet-in of that switch must queue behind it, not reach the
+    core first."""
+    from apps import compat
+
+    compat.apply()
+    from apps.epmip_app import EpmipApp
+
+    class Core:
+        def __init__(self) -> None:
+            self.seen: list = []
+
+        def packet_in(self, dpid, in_port, data, now, table=None):
+            self.seen.append((dpid, in_port, data, table))
+            return []
+
+        def count(self, what: str) -> None:
+            raise AssertionError(what)
+
+    app = EpmipApp.__new__(EpmipApp)
+    app.core, app.datapaths = Core(), {}
+    dp = FakeDatapath(None, FakeBrick({}))
+    raw = bytearray(packet_in(b"rs", 9, table=0))
+    assert app._fast_packet_in(dp, raw, 0, len(raw), {}) is False and app.core.seen == []
+    app.datapaths[dp.id] = dp
+    assert app._fast_packet_in(dp, raw, 0, len(raw), {}) is True
+    assert app.core.seen == [(dp.id, 9, b"rs", 0)]
