@@ -64,6 +64,7 @@ DEFAULT_MNS = 20_000
 DEFAULT_WINDOW = 64  # events in flight at most (per phase, across all switches)
 PHASE_TIMEOUT = 30.0  # seconds without a completion before a phase gives up on the rest
 READY_TIMEOUT = 120.0
+READY_PER_MN = 3e-4  # more seconds to start per MN in the domain file (libyaml reads ~10k MNs/s)
 UPLINK_TABLE = 2  # openflow_rules.pipeline.Table.UPLINK (checked in the tests)
 LIFETIME = 3600  # binding lifetime: nothing is refreshed or expires during a run
 
@@ -457,7 +458,8 @@ class Load:
         ctl = Controller(["apps/epmip_app.py"], str(self.config), self.workdir / "epmip-manager.log", prof)
         try:
             t0 = time.monotonic()
-            ctl.wait_listening()
+            say(f"  starting epmip-manager (it reads the {self.n:,} MNs' profiles) ...")
+            ctl.wait_listening(READY_TIMEOUT + self.n * READY_PER_MN)
             rss0 = ctl.rss()
             driver = Driver(ctl.port, self.switch_ports)
             driver.connect()

@@ -303,7 +303,9 @@ def load_domain(path: str) -> Domain:
 
 def parse_domain(text: str, source: str = "<memory>") -> Domain:
     try:
-        doc = yaml.safe_load(text)
+        # libyaml's loader when PyYAML has it (the same documents, about 3x faster: a domain of
+        # 100,000 MNs took 33 s to read with the pure-Python one)
+        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "document"
@@ -648,14 +650,16 @@ def _fixed_nodes(items: list[Any], switches: dict[str, Switch], networks: list[F
 
 
 def _check_unique_hosts(mns: dict[str, MobileNode], fns: dict[str, FixedNode], router_mac: str) -> None:
-    seen: dict[str, str] = {router_mac: "router.mac"}
+    seen: dict[str, str] = {router_mac: "router.mac"}  # MAC -> who has it
+    names = set(seen.values())  # a set, not seen.values(): that check was O(hosts) per host
     for kind, table in (("mobile_nodes", mns), ("fixed_nodes", fns)):
         for key, node in table.items():
-            if key in seen.values() or (kind == "fixed_nodes" and key in mns):
+            if key in names or (kind == "fixed_nodes" and key in mns):
                 raise ConfigError(f"{kind} ({key})", key, "a host name not used twice")
             if node.mac in seen:
                 raise ConfigError(f"{kind} ({key}).mac", node.mac, f"a MAC not used by {seen[node.mac]}")
             seen[node.mac] = key
+            names.add(key)
 
 
 def _deployment(
