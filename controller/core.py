@@ -34,7 +34,7 @@ from controller.topology import Topology
 from controller.view import Shared, View, prefix_of
 from openflow_rules import flows
 from openflow_rules.intents import Barrier, FlowMod, Intent
-from openflow_rules.pipeline import Table
+from openflow_rules.pipeline import GEN_BIT, Table
 
 LOG = logging.getLogger("epmip.core")
 ND_RATE = 5.0  # RS/NS per second and access port the controller answers
@@ -129,11 +129,16 @@ class EpmipController:
                     self.latencies[name].extend(samples)
                 stats.latencies.clear()
         out = []
+        generation, connected = self.generation, self.connected
         for intent in intents:
-            gen = self.generation.get(intent.dpid)
-            if gen is None or intent.dpid not in self.connected:
+            gen = generation.get(intent.dpid)
+            if gen is None or intent.dpid not in connected:
                 continue
-            out.append(flows.in_generation(intent, gen) if isinstance(intent, FlowMod) else intent)
+            # generation 0 and a cookie already in it (every builder makes G=0): nothing to move
+            if gen or (isinstance(intent, FlowMod) and intent.cookie & GEN_BIT):
+                out.append(flows.in_generation(intent, gen) if isinstance(intent, FlowMod) else intent)
+            else:
+                out.append(intent)
         self._persist()  # before the intents leave: what the switches get, the store has
         return out
 
