@@ -299,7 +299,7 @@ class Hnp(int, Prefix):
 
     @property
     def network_address(self) -> Addr:  # type: ignore[override]
-        return Addr(self >> 8)
+        return _address(self >> 8)
 
     @property
     def _prefixlen(self) -> int:
@@ -360,6 +360,14 @@ class Hnp(int, Prefix):
 
     def __reduce__(self) -> tuple[type[Hnp], tuple[int, int]]:
         return Hnp, (self >> 8, self & 0xFF)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _address(value: int) -> Addr:
+    """Memoised (a pure function; addresses are immutable): a registration asks an HNP's network
+    address several times (each message and flow names the prefix as text), and making an
+    IPv6Address costs ten times a cache hit."""
+    return Addr(value)
 
 
 @functools.lru_cache(maxsize=129)
