@@ -297,6 +297,11 @@ class Hnp(int, Prefix):
     def __init__(self, network: int, prefixlen: int) -> None:
         pass  # no IPv6Network.__init__: nothing is stored but the int
 
+    @classmethod
+    def holding(cls, address: Addr) -> Hnp:
+        """The /64 holding ``address`` (a lookup key: no checks, nothing memoised)."""
+        return int.__new__(cls, int(address) >> 64 << 72 | 64)
+
     @property
     def network_address(self) -> Addr:  # type: ignore[override]
         return _address(self >> 8)

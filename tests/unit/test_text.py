@@ -80,6 +80,8 @@ def test_a_compact_hnp_behaves_as_the_network():
     assert hs[0] != hs[3] and hs[0] == Hnp(int(nets[0].network_address), 64)
     with pytest.raises(ValueError):
         Hnp(1, 64)  # host bits set
+    held = Hnp.holding(ipaddress.IPv6Address("2001:db8:0:5::99"))  # a lookup key: the /64 holding it
+    assert held == nets[0] and hash(held) == hash(nets[0]) and str(held) == "2001:db8:0:5::/64"
 
 
 def test_address_of_parses_as_ipaddress_does():
