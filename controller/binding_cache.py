@@ -1,13 +1,15 @@
 """The binding cache: the (e)LMA's BCEs and, for an eLMA, the LMF's location database.
 
 A small store interface (get/put/delete/lookup by address) so that it can later sit on a shared
-store; lookups by address are O(1) because every HNP here is a /64 (indexed by the top 64 bits).
+store; lookups by address are O(1) because every HNP here is a /64 (indexed by that /64).
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
+
+from controller.view import Hnp
 
 ACTIVE = "active"
 DELETING = "deleting"  # de-registered, waiting MinDelayBeforeBCEDelete
@@ -96,20 +98,22 @@ class BindingCacheEntry:
         }
 
 
-def _key(address: ipaddress.IPv6Address | ipaddress.IPv6Network) -> int:
-    """The /64 holding ``address`` as an integer (its low 64 bits zero).  For a /64 (or shorter)
-    network that is its own network address's integer, the very object the network holds: an index entry adds no
-    integer object per HNP (memory per MN, issue 13)."""
+def _key(address: ipaddress.IPv6Address | ipaddress.IPv6Network) -> ipaddress.IPv6Network:
+    """The /64 holding ``address`` (for a network, its network address).  A /64 HNP is its own
+    key - the very object the binding holds, so an index entry adds no object per HNP (memory per
+    MN, issue 13) - and an address's is an ``Hnp`` made for the lookup, equal to and hashed like it
+    (one int: cheaper than a /64 IPv6Network, and than a memo that misses at a million MNs)."""
     if isinstance(address, ipaddress.IPv6Network):
-        whole = int(address.network_address)
-        return whole if address.prefixlen <= 64 else whole >> 64 << 64
-    return int(address) >> 64 << 64
+        if address.prefixlen == 64:
+            return address
+        return Hnp.holding(address.network_address)
+    return Hnp.holding(address)
 
 
 class BindingCache:
     def __init__(self) -> None:
         self._by_mn: dict[str, BindingCacheEntry] = {}
-        self._by_prefix: dict[int, str] = {}
+        self._by_prefix: dict[ipaddress.IPv6Network, str] = {}
         self._coas: dict[ipaddress.IPv6Address, ipaddress.IPv6Address] = {}
 
     def _intern(self, address: ipaddress.IPv6Address | None) -> ipaddress.IPv6Address | None:

@@ -26,7 +26,7 @@ from controller import frames, ndp
 from controller.binding_cache import ACTIVE
 from controller.config import Domain, FixedNode, Switch
 from controller.dispatcher import Dispatcher
-from controller.effects import LATENCY_SAMPLES, Effects, Stats
+from controller.effects import LATENCY_SAMPLES, Effects, PortTable, Stats
 from controller.nodes import ArNode, EmagNode, LmaNode, Node, make_node
 from controller.policy import PolicyStore
 from controller.store import Change, Store, StoreError
@@ -79,7 +79,7 @@ class EpmipController:
         self.mags: dict[str, EmagNode] = {n: x for n, x in self.nodes.items() if isinstance(x, EmagNode)}
         self.lmas: dict[str, LmaNode] = {n: x for n, x in self.nodes.items() if isinstance(x, LmaNode)}
         self.ars: dict[str, ArNode] = {n: x for n, x in self.nodes.items() if isinstance(x, ArNode)}
-        self.connected: dict[int, dict[int, PortInfo]] = {}
+        self.connected: dict[int, PortTable[PortInfo]] = {}  # by dpid, then port (one per MN: compact)
         self.generation: dict[int, int] = {}  # dpid -> cookie generation of its flows (make-before-break)
         self._nd_tokens: dict[tuple[int, int], tuple[float, float]] = {}  # (dpid, port) -> (tokens, when)
         self.now = 0.0  # the time of the event being handled
@@ -259,7 +259,7 @@ class EpmipController:
             self.count("unknown_switch")
             LOG.error("switch with dpid %#x is not in the domain file %s; ignoring it", dpid, self.domain.source)
             return []
-        self.connected[dpid] = {}
+        self.connected[dpid] = PortTable()
         self.count("switch_up")
         node = self.nodes[sw.name]
         fx = self._gone_while_away(node, ports, now)

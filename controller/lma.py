@@ -21,7 +21,7 @@ from controller.effects import Effects, Stats, TimerQueue
 from controller.interfaces import BindingHooks
 from controller.lr import LrLma
 from controller.messages import PBA, PBU, Status
-from controller.view import View
+from controller.view import Hnp, View
 from openflow_rules import flows, text
 
 LOG = logging.getLogger("epmip.lma")
@@ -87,9 +87,10 @@ class Lma:
         shift = 128 - pool.prefixlen  # hnp.subnet_of(pool) in integers: subnet_of caches two
         base = int(pool.network_address) >> shift  # more address objects on every HNP (~470 B)
         while len(hnps) < mn.hnp_count:
-            hnp = ipaddress.IPv6Network((int(pool.network_address) + (number << 64), 64))
-            if pool.prefixlen > 64 or int(hnp.network_address) >> shift != base:
+            address = int(pool.network_address) + (number << 64)
+            if pool.prefixlen > 64 or address >> shift != base:
                 raise ValueError(f"{self.name}: prefix {pool} has no /64 left for {mn.id}")
+            hnp = Hnp(address, 64)  # one int (72 B), not an IPv6Network and its address (~210 B)
             if hnp not in self._static:
                 hnps.append(hnp)
             number += stride

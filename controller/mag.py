@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from controller import lr, ndp
 from controller.buffer import HandoffBuffer
 from controller.config import MobileNode
-from controller.effects import Effects, Numbering, Sequence, Stats, TimerQueue
+from controller.effects import Effects, Numbering, PortTable, Sequence, Stats, TimerQueue
 from controller.frames import rewrite_ethernet
 from controller.interfaces import Endpoint
 from controller.messages import HACK, HI, LRI, PBA, PBU, PPA, PPQ, HandoffIndicator, Message, Status
@@ -102,7 +102,7 @@ class Mag:
         self.attachments: dict[str, Attachment] = {}
         self.buffer = HandoffBuffer(view, stats)
         self._departed_regs: dict[str, Attachment] = {}  # buffered MNs not yet de-registered
-        self._by_port: dict[int, str] = {}  # port -> mn_id; kept with ``attachments``
+        self._by_port: PortTable[str] = PortTable()  # port -> mn_id; kept with ``attachments``
         self._by_hnp: dict[ipaddress.IPv6Network, str] = {}  # HNP -> mn_id, for the attached MNs
         self._timers = TimerQueue()  # (when, mn_id)
         self.anchors: dict[str, str] = {}  # mn_id -> its LMA, as the policy store answered

@@ -275,6 +275,111 @@ class Prefix(ipaddress.IPv6Network):
         return self._hash
 
 
+class Hnp(int, Prefix):
+    """A stored HNP: an IPv6 prefix that is one int (the network address shifted left by 8, or'ed
+    with the prefix length) - 72 B where an IPv6Network with its network address is about 210,
+    and an LMA's binding, the MAG's attachment and the DRF's keys hold one per HNP (memory per MN,
+    issue 13).  Otherwise it is an IPv6Network (a Prefix): equal to, hashed and ordered like the
+    IPv6Network of the same prefix, ``in`` for addresses, ``str``/``repr``/pickle alike; the
+    address and mask attributes are made when asked (nothing else is stored).  The int is an
+    implementation detail: its arithmetic is not a prefix's, and ``int()`` of it is not the address
+    (``int(h.network_address)`` is)."""
+
+    __slots__ = ()
+
+    def __new__(cls, network: int, prefixlen: int) -> Hnp:
+        if not 0 <= prefixlen <= 128 or not 0 <= network < 1 << 128:
+            raise ValueError(f"not an IPv6 prefix: {network:#x}/{prefixlen}")
+        if network & ((1 << (128 - prefixlen)) - 1):
+            raise ValueError(f"{Addr(network)}/{prefixlen} has host bits set")
+        return int.__new__(cls, network << 8 | prefixlen)
+
+    def __init__(self, network: int, prefixlen: int) -> None:
+        pass  # no IPv6Network.__init__: nothing is stored but the int
+
+    @classmethod
+    def holding(cls, address: Addr) -> Hnp:
+        """The /64 holding ``address`` (a lookup key: no checks, nothing memoised)."""
+        return int.__new__(cls, int(address) >> 64 << 72 | 64)
+
+    @property
+    def network_address(self) -> Addr:  # type: ignore[override]
+        return _address(self >> 8)
+
+    @property
+    def _prefixlen(self) -> int:
+        return self & 0xFF
+
+    @property
+    def prefixlen(self) -> int:
+        return self & 0xFF
+
+    @property
+    def netmask(self) -> Addr:  # type: ignore[override]
+        return Addr(_mask(self & 0xFF))
+
+    @property
+    def hostmask(self) -> Addr:
+        return Addr(_mask(self & 0xFF) ^ ((1 << 128) - 1))
+
+    @property
+    def broadcast_address(self) -> Addr:
+        return Addr(self >> 8 | _mask(self & 0xFF) ^ ((1 << 128) - 1))
+
+    def __hash__(self) -> int:
+        return hash(self >> 8 ^ _mask(self & 0xFF))  # IPv6Network's: network address ^ netmask
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is Hnp:
+            return int.__eq__(self, other)
+        if isinstance(other, Net):
+            return int(other.network_address) == self >> 8 and other.prefixlen == self & 0xFF
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __lt__ = Net.__lt__  # type: ignore[assignment]
+    __le__ = Net.__le__  # type: ignore[assignment]
+    __gt__ = Net.__gt__  # type: ignore[assignment]
+    __ge__ = Net.__ge__  # type: ignore[assignment]
+
+    def __contains__(self, other: object) -> bool:
+        if not isinstance(other, Addr):
+            return False
+        shift = 128 - (self & 0xFF)
+        return int(other) >> shift == self >> (8 + shift)
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __str__(self) -> str:
+        return f"{Addr(self >> 8)}/{self & 0xFF}"
+
+    def __repr__(self) -> str:
+        return f"IPv6Network('{self}')"
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def __reduce__(self) -> tuple[type[Hnp], tuple[int, int]]:
+        return Hnp, (self >> 8, self & 0xFF)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _address(value: int) -> Addr:
+    """Memoised (a pure function; addresses are immutable): a registration asks an HNP's network
+    address several times (each message and flow names the prefix as text), and making an
+    IPv6Address costs ten times a cache hit."""
+    return Addr(value)
+
+
+@functools.lru_cache(maxsize=129)
+def _mask(prefixlen: int) -> int:
+    return ((1 << prefixlen) - 1) << (128 - prefixlen)
+
+
 def prefix_of(address: Addr) -> Net:
     """The /64 holding ``address`` (every HNP and DRF entry is a /64)."""
     return _prefix64(int(address) >> 64)

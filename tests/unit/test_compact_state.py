@@ -1,13 +1,14 @@
 """Per-MN state kept compact (memory per MN, issue 13): ``controller.effects.TimerQueue`` pops as a
 heap of (when, key) tuples would, in the same order, with entries that come in order kept in deques;
-``Sequence`` gives one int object per value."""
+``Sequence`` gives one int object per value; ``PortTable`` answers as a dict by
+port would, with dense ports in a list."""
 
 from __future__ import annotations
 
 import heapq
 import random
 
-from controller.effects import Sequence, TimerQueue
+from controller.effects import PortTable, Sequence, TimerQueue
 
 
 def test_pops_as_a_heap_of_tuples_would():
@@ -49,3 +50,29 @@ def test_sequence_numbers_are_one_object_per_value():
     assert again == first and all(a is b for a, b in zip(again, first, strict=True))
     seq.resume(70000)  # a restart: numbers go on after the stored one, still shared
     assert seq.next() == 70001 & 0xFFFF and seq.last is first[(70001 & 0xFFFF) - 1]
+
+
+def test_a_port_table_answers_as_a_dict_would():
+    rng = random.Random(11)
+    for _ in range(100):
+        table, want = PortTable(), {}
+        for _ in range(rng.randrange(1, 80)):
+            port = rng.choice([rng.randrange(0, 40), rng.randrange(0, 400), rng.randrange(1 << 31), 0xFFFFFFFE])
+            op = rng.random()
+            if op < 0.5:
+                mn_id = f"mn{rng.randrange(50)}"
+                table[port] = mn_id
+                want[port] = mn_id
+            elif op < 0.75:
+                assert table.pop(port) == want.pop(port, None)
+            assert table.get(port) == want.get(port)
+        for port in [*want, *range(500)]:
+            assert table.get(port) == want.get(port)
+
+
+def test_dense_ports_need_no_dict_entry():
+    table = PortTable()
+    for port in range(1, 1001):
+        table[port] = f"mn{port}"
+    table[0xFFFFFFFE] = "local"  # far past the end: the dict
+    assert table._dict == {0xFFFFFFFE: "local"} and len(table._list) == 1001

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import random
 
+import pytest
+
 from openflow_rules import text
 
 EDGES = [
@@ -47,6 +49,39 @@ def test_a_prefix_with_its_hash_kept_is_equal_to_and_hashed_like_the_network():
     assert isinstance(p, Prefix) and p == plain and hash(p) == hash(plain) and str(p) == str(plain)
     assert {plain: 1}[p] == 1 and {p: 2}[plain] == 2
     assert prefix_of(ipaddress.IPv6Address("2001:db8:a:2::1")) != plain
+
+
+def test_a_compact_hnp_behaves_as_the_network():
+    """``Hnp`` (one int per stored HNP, issue 13) is equal to, hashed, ordered, printed, pickled
+    and contains addresses like the IPv6Network of the same prefix, both ways and as dict keys."""
+    import copy
+    import pickle
+
+    from controller.view import Hnp, Prefix
+
+    nets = [ipaddress.IPv6Network(t) for t in ("2001:db8:0:5::/64", "::/0", "2001:db8::1/128", "2001:db8::/48")]
+    for net in nets:
+        h = Hnp(int(net.network_address), net.prefixlen)
+        p = Prefix(str(net))
+        assert h == net and net == h and p == h and h == p and not h != net and not net != h and not p != h
+        assert hash(h) == hash(net) == hash(p)
+        assert {net: 1}[h] == 1 and {h: 2}[net] == 2 and {h: 3}[p] == 3
+        assert str(h) == str(net) and repr(h) == repr(net) and f"{h}" == f"{net}" and text.prefix(h) == text.prefix(net)
+        assert (h.network_address, h.prefixlen, h.netmask, h.hostmask) == (
+            net.network_address, net.prefixlen, net.netmask, net.hostmask,
+        )  # fmt: skip
+        assert h.broadcast_address == net.broadcast_address and bool(h)
+        assert pickle.loads(pickle.dumps(h)) == h and type(copy.deepcopy(h)) is Hnp and copy.deepcopy(h) == h
+        for a in (net.network_address, net.broadcast_address, ipaddress.IPv6Address("2002::1")):
+            assert (a in h) == (a in net)
+        assert h.subnet_of(ipaddress.IPv6Network("::/0")) and ipaddress.IPv6Network(str(h)) == net
+    hs = [Hnp(int(n.network_address), n.prefixlen) for n in nets]
+    assert [str(x) for x in sorted(hs)] == [str(x) for x in sorted(nets)] and sorted(hs + nets) == sorted(nets + nets)
+    assert hs[0] != hs[3] and hs[0] == Hnp(int(nets[0].network_address), 64)
+    with pytest.raises(ValueError):
+        Hnp(1, 64)  # host bits set
+    held = Hnp.holding(ipaddress.IPv6Address("2001:db8:0:5::99"))  # a lookup key: the /64 holding it
+    assert held == nets[0] and hash(held) == hash(nets[0]) and str(held) == "2001:db8:0:5::/64"
 
 
 def test_address_of_parses_as_ipaddress_does():
