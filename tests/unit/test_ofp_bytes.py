@@ -66,3 +66,38 @@ def test_host_and_prefix_matches_carry_their_masks():
         eth_type=0x86DD, ipv6_dst=("2001:db8:a:1::", "ffff:ffff:ffff:ffff::"), ipv6_src=("2001:db8::1", full)
     ).serialize(ref, 0)
     assert m == bytes(ref) and len(m) % 8 == 0
+
+
+def test_match_address_bytes_parse_as_ipaddress_does():
+    """``_ipv6`` (inet_pton, ipaddress only for what it refuses) gives ipaddress's bytes and raises
+    where ipaddress raises (host bits set, a bad length, junk)."""
+    import ipaddress
+    import random
+
+    from apps import ofp_adapter
+
+    def want(value: str) -> bytes:
+        if "/" in value:
+            net = ipaddress.IPv6Network(value)
+            return net.network_address.packed + net.netmask.packed
+        return ipaddress.IPv6Address(value).packed
+
+    rng = random.Random(11)
+    cases = ["::/0", "::1", "2001:db8::/64", "2001:db8::1/64", "2001:db8::/129", "2001:db8::/-1", "2001:db8::/ 64",
+             "2001:db8::/+64", "2001:DB8::/64", "fe80::1%eth0", "::/64x", "1::/", "junk", "::ffff:1.2.3.4"]  # fmt: skip
+    for _ in range(3000):
+        plen = rng.choice([0, 1, 48, 64, 127, 128])
+        a = rng.getrandbits(128)
+        cases += [f"{ipaddress.IPv6Address(a >> (128 - plen) << (128 - plen) if plen else 0)}/{plen}",
+                  f"{ipaddress.IPv6Address(a)}/{plen}", str(ipaddress.IPv6Address(a))]  # fmt: skip
+    for case in cases:
+        ofp_adapter._IPV6_CACHE.clear()
+        try:
+            expected: object = want(case)
+        except ValueError:
+            expected = ValueError
+        try:
+            got: object = ofp_adapter._ipv6(case)
+        except ValueError:
+            got = ValueError
+        assert got == expected, case
