@@ -724,25 +724,24 @@ def run(moves: int = 10, rate: float = 500.0, json_out: bool = False, out_dir: s
         print(text, end=end, file=progress, flush=True)
 
     started = time.monotonic()
-    try:
+
+    def work() -> tuple[dict, list[Path]]:
         handoff._check_args(moves, rate, interval, SIZE)
-        with handoff._stdout_to_stderr(json_out), handoff._sigterm_exits():
-            unknown = sorted(set(only) - set(ROUTE_MODES))
-            if unknown:
-                raise CompareError(f"--only {','.join(unknown)}: expected some of {', '.join(ROUTE_MODES)}")
-            result = collect(moves, rate, interval, str(Path(config or handoff.DEFAULT_DOMAIN).resolve()), say, only)
-            files = write_outputs(result, Path(out_dir) if out_dir else DEFAULT_OUT)
-    except (CompareError, handoff.BenchError, HarnessError) as exc:
-        print(f"epmip bench compare: error: {exc}", file=sys.stderr)
-        if json_out:
-            print(json.dumps({"benchmark": "compare", "error": str(exc)}), flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("epmip bench compare: interrupted (everything it started was stopped)", file=sys.stderr)
-        return 130
+        unknown = sorted(set(only) - set(ROUTE_MODES))
+        if unknown:
+            raise CompareError(f"--only {','.join(unknown)}: expected some of {', '.join(ROUTE_MODES)}")
+        result = collect(moves, rate, interval, str(Path(config or handoff.DEFAULT_DOMAIN).resolve()), say, only)
+        return result, write_outputs(result, Path(out_dir) if out_dir else DEFAULT_OUT)
+
+    done, status = handoff.run_guarded(
+        "compare", "compare", json_out, (CompareError, handoff.BenchError, HarnessError), work
+    )
+    if status is not None:
+        return status
+    result, files = done
     say(f"done in {time.monotonic() - started:.0f} s")
     if json_out:
-        print(json.dumps(analysis.json_ready(without_timelines(result)), allow_nan=False), flush=True)
+        handoff.print_json(without_timelines(result))
     else:
         print(text_report(result, files), flush=True)
     return 1 if result["errors"] else 0
@@ -760,22 +759,19 @@ def run_controllers(counts: str, moves: int = 10, rate: float = 500.0, json_out:
     def say(text: str, end: str = "\n") -> None:
         print(text, end=end, file=progress, flush=True)
 
-    try:
+    def work() -> tuple[dict, list[Path]]:
         handoff._check_args(moves, rate, interval, SIZE)
-        with handoff._stdout_to_stderr(json_out), handoff._sigterm_exits():
-            result = controllers.run_counts(controllers.parse_counts(counts), moves, rate, interval,
-                                            str(Path(config or handoff.DEFAULT_DOMAIN).resolve()), say)  # fmt: skip
-            files = controllers.write(result, Path(out_dir) if out_dir else DEFAULT_OUT)
-    except (controllers.ControllersError, handoff.BenchError, HarnessError) as exc:
-        print(f"epmip bench compare: error: {exc}", file=sys.stderr)
-        if json_out:
-            print(json.dumps({"benchmark": "compare-controllers", "error": str(exc)}), flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("epmip bench compare: interrupted (everything it started was stopped)", file=sys.stderr)
-        return 130
+        result = controllers.run_counts(controllers.parse_counts(counts), moves, rate, interval,
+                                        str(Path(config or handoff.DEFAULT_DOMAIN).resolve()), say)  # fmt: skip
+        return result, controllers.write(result, Path(out_dir) if out_dir else DEFAULT_OUT)
+
+    errors = (controllers.ControllersError, handoff.BenchError, HarnessError)
+    done, status = handoff.run_guarded("compare", "compare-controllers", json_out, errors, work)
+    if status is not None:
+        return status
+    result, files = done
     if json_out:
-        print(json.dumps(analysis.json_ready(result), allow_nan=False), flush=True)
+        handoff.print_json(result)
     else:
         print(controllers.table(result))
         say("wrote " + ", ".join(str(f) for f in files))

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 import urllib.error
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -85,20 +85,16 @@ def run(
     domain_file = str(config or DEFAULT_DOMAIN)
     if mode or buffer:
         domain_file = _override(domain_file, mode=mode, handoff_buffer=buffer)
-    try:
+
+    def work() -> dict:
         _check_args(moves, rate, duration_per_move, size)
-        with _stdout_to_stderr(json_out), _sigterm_exits():
-            result = _run(domain_file, moves, rate, duration_per_move, size, mobile, peer, log_dir, say)
-    except (BenchError, HarnessError) as exc:
-        print(f"epmip bench handoff: error: {exc}", file=sys.stderr)
-        if json_out:
-            print(json.dumps({"benchmark": "handoff", "error": str(exc)}), flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("epmip bench handoff: interrupted (everything it started was stopped)", file=sys.stderr)
-        return 130
+        return _run(domain_file, moves, rate, duration_per_move, size, mobile, peer, log_dir, say)
+
+    result, status = run_guarded("handoff", "handoff", json_out, (BenchError, HarnessError), work)
+    if status is not None:
+        return status
     if json_out:
-        print(json.dumps(analysis.json_ready(result), allow_nan=False), flush=True)
+        print_json(result)
     else:
         print(report(result), flush=True)
     return 0
@@ -494,6 +490,31 @@ def _stop_procs(procs: list[subprocess.Popen]) -> None:
             p.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(2)
+
+
+def run_guarded(
+    command: str, label: str, json_out: bool, errors: tuple[type[Exception], ...], work: Callable[[], Any]
+) -> tuple[Any, int | None]:
+    """Run ``work`` as every ``epmip bench`` run on Mininet runs: with --json, stdout goes to stderr
+    meanwhile; SIGTERM ends it through the ``finally`` blocks; an error of ``errors`` is reported
+    (with --json also as a JSON object naming ``label``) with exit status 1, Ctrl-C with 130.
+    Returns (the result, None), or (None, the exit status)."""
+    try:
+        with _stdout_to_stderr(json_out), _sigterm_exits():
+            return work(), None
+    except errors as exc:
+        print(f"epmip bench {command}: error: {exc}", file=sys.stderr)
+        if json_out:
+            print(json.dumps({"benchmark": label, "error": str(exc)}), flush=True)
+        return None, 1
+    except KeyboardInterrupt:
+        print(f"epmip bench {command}: interrupted (everything it started was stopped)", file=sys.stderr)
+        return None, 130
+
+
+def print_json(result: Any) -> None:
+    """A run's result as the one JSON object on stdout (--json)."""
+    print(json.dumps(analysis.json_ready(result), allow_nan=False), flush=True)
 
 
 @contextlib.contextmanager

@@ -55,11 +55,11 @@ from benchmarks.handoff import (
     _finish,
     _get,
     _listening,
-    _sigterm_exits,
     _stats,
-    _stdout_to_stderr,
     _stop_procs,
     _wait,
+    print_json,
+    run_guarded,
 )
 from benchmarks.soak_checks import (
     DRF_ROLES,
@@ -293,20 +293,15 @@ def run(moves: int = 40, interval: float = 1.0, rate: float = 200.0, mns: int = 
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    try:
+    def work() -> dict:
         _check_args(moves, interval, rate)
-        with _stdout_to_stderr(json_out), _sigterm_exits():
-            result = soak(moves, interval, rate, mns, seed, say, buffer=buffer, log_dir=log_dir)
-    except (BenchError, HarnessError) as exc:
-        print(f"epmip bench soak: error: {exc}", file=sys.stderr)
-        if json_out:
-            print(json.dumps({"benchmark": "soak", "error": str(exc)}), flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("epmip bench soak: interrupted (everything it started was stopped)", file=sys.stderr)
-        return 130
+        return soak(moves, interval, rate, mns, seed, say, buffer=buffer, log_dir=log_dir)
+
+    result, status = run_guarded("soak", "soak", json_out, (BenchError, HarnessError), work)
+    if status is not None:
+        return status
     if json_out:
-        print(json.dumps(analysis.json_ready(result), allow_nan=False), flush=True)
+        print_json(result)
     else:
         print(report(result), flush=True)
     return 0 if result["verdict"]["passed"] else 3
