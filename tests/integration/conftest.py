@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from integration.helpers import assert_no_controller_errors, show_log_tail
 from mininet_topos.harness import Controller, Network, ensure_ovs, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,9 +92,7 @@ def live(request, tmp_path_factory):
             lv.addresses[fn.name] = str(fn.address)
         yield lv
         status, stats = ctl.get("/epmip/v1/stats")
-        events = stats["events"]
-        assert events.get("openflow_errors", 0) == 0, f"switches reported OpenFlow errors: {ctl.tail()}"
-        assert events.get("handler_errors", 0) == 0, f"controller handler failed: {ctl.tail()}"
+        assert_no_controller_errors(stats, ctl)
     finally:
         try:
             if net is not None:
@@ -101,4 +100,4 @@ def live(request, tmp_path_factory):
         finally:
             ctl.stop()
             if request.session.testsfailed:
-                print(f"\n--- controller log tail ({ctl.log_path}) ---\n{ctl.tail(60)}")
+                show_log_tail(ctl, 60)

@@ -8,6 +8,18 @@ from mininet_topos.harness import dump_flows
 from openflow_rules.pipeline import Fn, Table
 
 
+def assert_no_controller_errors(stats: dict, ctl, who: str = "controller") -> None:
+    """After a test: no switch reported an OpenFlow error and no controller handler failed."""
+    events = stats["events"]
+    assert events.get("openflow_errors", 0) == 0, f"{who}: switches reported OpenFlow errors: {ctl.tail()}"
+    assert events.get("handler_errors", 0) == 0, f"{who}: a handler failed: {ctl.tail()}"
+
+
+def show_log_tail(ctl, lines: int, who: str = "controller") -> None:
+    """The end of a controller's log, printed for a failed test."""
+    print(f"\n--- {who} log tail ({ctl.log_path}) ---\n{ctl.tail(lines)}")
+
+
 def anchor_packets(switch: str) -> int:
     """Packets an (e)LMA handled as an anchor: tunnel ends (pop) and binding flows."""
     return sum(

@@ -20,7 +20,15 @@ from pathlib import Path
 import pytest
 
 from integration.conftest import LOG_ROOT, write_domain
-from integration.helpers import anchor_packets, hnp, iperf_server, settled, tunnels
+from integration.helpers import (
+    anchor_packets,
+    assert_no_controller_errors,
+    hnp,
+    iperf_server,
+    settled,
+    show_log_tail,
+    tunnels,
+)
 from mininet_topos.harness import Controller, Network, RedisServer, UdpStream, dump_flows, ensure_ovs, wait_for
 
 GEN_BIT = 1 << 55
@@ -64,8 +72,7 @@ def world(request, tmp_path):
         w.addresses = net.wait_addresses(["mn1", "mn2", "mn3"], timeout=30)
         yield w
         _, stats = w.ctl.get("/epmip/v1/stats")
-        assert stats["events"].get("openflow_errors", 0) == 0, w.ctl.tail()
-        assert stats["events"].get("handler_errors", 0) == 0, w.ctl.tail()
+        assert_no_controller_errors(stats, w.ctl)
     finally:
         try:
             if net is not None:
@@ -75,7 +82,7 @@ def world(request, tmp_path):
             if redis is not None:
                 redis.stop()
             if request.session.testsfailed and w is not None:
-                print(f"\n--- controller log tail ({w.ctl.log_path}) ---\n{w.ctl.tail(80)}")
+                show_log_tail(w.ctl, 80)
 
 
 def flows(switches=WATCHED) -> dict[tuple, int]:

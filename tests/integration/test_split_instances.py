@@ -19,7 +19,7 @@ import time
 import pytest
 
 from integration.conftest import LOG_ROOT, write_domain
-from integration.helpers import hnp, tunnels
+from integration.helpers import assert_no_controller_errors, hnp, show_log_tail, tunnels
 from mininet_topos.harness import Controller, Network, UdpStream, ensure_ovs, wait_for
 
 INSTANCES = {
@@ -96,9 +96,7 @@ def split(request, tmp_path_factory):
         yield sp
         for name, ctl in controllers.items():
             if ctl.proc is not None and ctl.proc.poll() is None:
-                events = sp.stats(name)["events"]
-                assert events.get("openflow_errors", 0) == 0, f"{name}: OpenFlow errors: {ctl.tail()}"
-                assert events.get("handler_errors", 0) == 0, f"{name}: a handler failed: {ctl.tail()}"
+                assert_no_controller_errors(sp.stats(name), ctl, name)
     finally:
         try:
             if net is not None:
@@ -107,7 +105,7 @@ def split(request, tmp_path_factory):
             for name, ctl in controllers.items():
                 ctl.stop()
                 if request.session.testsfailed:
-                    print(f"\n--- {name} log tail ({ctl.log_path}) ---\n{ctl.tail(40)}")
+                    show_log_tail(ctl, 40, name)
 
 
 def test_every_mn_registers_with_its_anchor_across_instances(split):
