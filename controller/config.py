@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -180,6 +181,7 @@ class Domain:
     by_dpid: dict[int, Switch] = field(default_factory=dict)
     _by_mac: dict[str, MobileNode] = field(default_factory=dict, repr=False)
     _by_port_mac: dict[str, MobileNode | FixedNode] = field(default_factory=dict, repr=False)
+    _trunks: dict[str, Mapping[int, str]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.by_dpid = {s.dpid: s for s in self.switches.values()}
@@ -198,15 +200,19 @@ class Domain:
                 return sw
         return None
 
-    def trunk_ports(self, switch: str) -> dict[int, str]:
-        """Port number -> neighbour switch name, for one switch."""
-        ports: dict[int, str] = {}
-        for link in self.links:
-            if link.a == switch:
-                ports[link.a_port] = link.b
-            elif link.b == switch:
-                ports[link.b_port] = link.a
-        return ports
+    def trunk_ports(self, switch: str) -> Mapping[int, str]:
+        """Port number -> neighbour switch name, for one switch.  Worked out once per switch (the
+        links are the file's; every port event asks)."""
+        found = self._trunks.get(switch)
+        if found is None:
+            ports: dict[int, str] = {}
+            for link in self.links:
+                if link.a == switch:
+                    ports[link.a_port] = link.b
+                elif link.b == switch:
+                    ports[link.b_port] = link.a
+            found = self._trunks[switch] = MappingProxyType(ports)
+        return found
 
     def host_for_port_mac(self, mac: str) -> MobileNode | FixedNode | None:
         """The host whose access link has this switch-side MAC (O(1): indexed once)."""

@@ -34,7 +34,7 @@ from controller.topology import Topology
 from controller.view import Shared, View, prefix_of
 from openflow_rules import flows
 from openflow_rules.intents import Barrier, FlowMod, Intent
-from openflow_rules.pipeline import GEN_BIT, Table
+from openflow_rules.pipeline import Table
 
 LOG = logging.getLogger("epmip.core")
 ND_RATE = 5.0  # RS/NS per second and access port the controller answers
@@ -83,9 +83,9 @@ class EpmipController:
         self.generation: dict[int, int] = {}  # dpid -> cookie generation of its flows (make-before-break)
         self._nd_tokens: dict[tuple[int, int], tuple[float, float]] = {}  # (dpid, port) -> (tokens, when)
         self.now = 0.0  # the time of the event being handled
-        self._stats_cache: list[Stats] | None = None
-        self._trunks: dict[str, frozenset[int]] = {}
-        self._marks: list[set[Any]] | None = None
+        # built once: the nodes and their parts are made here and never replaced
+        self._stats: list[Stats] = [node.stats for node in self.nodes.values()] + [self.policy.stats]
+        self._marks: list[set[Any]] = [m for node in self.nodes.values() for m in node.mark_sets()]
 
     # ------------------------------------------------------------ counters
 
@@ -93,19 +93,9 @@ class EpmipController:
     def counters(self) -> Counter[str]:
         """Every node's event counters and the root's, added up (a fresh Counter: read-only)."""
         total: Counter[str] = Counter(self.stats_.counters)
-        for stats in self._all_stats():
+        for stats in self._stats:
             total.update(stats.counters)
         return total
-
-    def _all_stats(self) -> list[Stats]:
-        return [node.stats for node in self.nodes.values()] + [self.policy.stats]
-
-    def _stats_list(self) -> list[Stats]:
-        """``_all_stats``, built once (the nodes are made in __init__ and never replaced)."""
-        found = self._stats_cache
-        if found is None:
-            found = self._stats_cache = self._all_stats()
-        return found
 
     def find_lmf(self, address: ipaddress.IPv6Address) -> str | None:
         """§4.4.1 as the domain's configuration says today (REST and tests; a DRF asks its view)."""
@@ -123,7 +113,7 @@ class EpmipController:
         self.bus.release_due(now)
         _, more = self.bus.deliver()
         intents += more
-        for stats in self._stats_list():  # latency samples, in the order the nodes took them
+        for stats in self._stats:  # latency samples, in the order the nodes took them
             if stats.latencies:
                 for name, samples in stats.latencies.items():
                     self.latencies[name].extend(samples)
@@ -134,11 +124,7 @@ class EpmipController:
             gen = generation.get(intent.dpid)
             if gen is None or intent.dpid not in connected:
                 continue
-            # generation 0 and a cookie already in it (every builder makes G=0): nothing to move
-            if gen or (isinstance(intent, FlowMod) and intent.cookie & GEN_BIT):
-                out.append(flows.in_generation(intent, gen) if isinstance(intent, FlowMod) else intent)
-            else:
-                out.append(intent)
+            out.append(flows.in_generation(intent, gen) if isinstance(intent, FlowMod) else intent)
         self._persist()  # before the intents leave: what the switches get, the store has
         return out
 
@@ -152,10 +138,7 @@ class EpmipController:
         if self.store is None:
             self._root_changes.clear()
             self.policy.changed.clear()
-            marks = self._marks
-            if marks is None:  # every node's mark sets, gathered once (Node.mark_sets)
-                marks = self._marks = [m for node in self.nodes.values() for m in node.mark_sets()]
-            for found in marks:
+            for found in self._marks:
                 if found:
                     found.clear()
             return
@@ -389,10 +372,7 @@ class EpmipController:
 
     def _port_up(self, node: Node, port: PortInfo, now: float) -> Effects:
         self.connected[node.view.dpid][port.port_no] = port
-        trunks = self._trunks.get(node.name)
-        if trunks is None:  # the links are the domain file's: found once per switch, not per port event
-            trunks = self._trunks[node.name] = frozenset(self.domain.trunk_ports(node.name))
-        if port.port_no in trunks:
+        if port.port_no in self.domain.trunk_ports(node.name):
             return Effects()
         host = self.domain.host_for_port_mac(port.hw_addr)
         if host is None:

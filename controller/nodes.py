@@ -73,7 +73,6 @@ class Node:
         self.stats = Stats()
         self.seq = Sequence()
         self.cids = Numbering()
-        self._mark_sets: list[set[Any]] | None = None  # discard_changes: every part's mark sets
         self.plain_hosts: dict[int, FixedNode] = {}  # port -> fixed host routed without a DRF
 
     @property
@@ -190,24 +189,16 @@ class Node:
     def _part_changes(self, epoch: float) -> list[Change]:
         return []
 
-    def discard_changes(self) -> None:
-        """Forget what was marked changed (no store attached): the marks must not pile up."""
-        for found in self.mark_sets():
-            if found:
-                found.clear()
-
     def mark_sets(self) -> list[set[Any]]:
-        """The sets this node's parts mark changed records in (made once, in the parts' __init__,
-        and never replaced: the core gathers them once to clear them after every event)."""
-        marks = self._mark_sets
-        if marks is None:
-            marks = [self.cids.changed]
-            for part in self._tracked():
-                for attr in ("changed", "changed_locations", "changed_endpoints"):
-                    found = getattr(part, attr, None)
-                    if found is not None:
-                        marks.append(found)
-            self._mark_sets = marks
+        """The sets this node's parts mark changed records in (made in the parts' __init__ and never
+        replaced: the core gathers them once, to clear them after every event when no store
+        takes the changes)."""
+        marks: list[set[Any]] = [self.cids.changed]
+        for part in self._tracked():
+            for attr in ("changed", "changed_locations", "changed_endpoints"):
+                found = getattr(part, attr, None)
+                if found is not None:
+                    marks.append(found)
         return marks
 
     def _tracked(self) -> list[object]:

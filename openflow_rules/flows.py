@@ -108,8 +108,9 @@ def delete_stale(dpid: int, current_gen: int) -> FlowMod:
 
 def in_generation(fm: FlowMod, gen: int) -> FlowMod:
     """An add built here, moved to generation ``gen`` (its cookie's G bit); a delete is returned
-    unchanged (the delete builders ignore G)."""
-    if fm.command != "add":
+    unchanged (the delete builders ignore G), and so is an add already in generation 0 (what
+    every builder makes: the common case, on every event's path)."""
+    if fm.command != "add" or (gen == 0 and not fm.cookie & GEN_BIT):
         return fm
     cookie = with_generation(fm.cookie, gen)
     return fm if cookie == fm.cookie else dataclasses.replace(fm, cookie=cookie)  # frozen: no copy needed
