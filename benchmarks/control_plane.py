@@ -52,7 +52,9 @@ import sys
 import time
 import tracemalloc
 from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -248,6 +250,21 @@ class _Where:
         return self.cp.domain.switches[name], att.port
 
 
+def _timed(items: Iterable[Any], budget: float, step: Callable[[Any], int | None]) -> tuple[int, float, int]:
+    """``step`` on each item until they run out or ``budget`` seconds have passed: (items done,
+    seconds, the sum of what ``step`` returned)."""
+    total = 0
+    done = 0
+    t0 = time.perf_counter()
+    deadline = t0 + budget
+    for item in items:
+        total += step(item) or 0
+        done += 1
+        if time.perf_counter() > deadline:
+            break
+    return done, time.perf_counter() - t0, total
+
+
 class ControlPlane:
     def __init__(self, n: int) -> None:
         from apps.heap import Heap
@@ -403,18 +420,14 @@ class ControlPlane:
     def _timed_misses(self, items: list, budget: float) -> tuple[int, float, int]:
         from openflow_rules.pipeline import Table
 
+        ctl, uplink = self.ctl, Table.UPLINK
+        return _timed(items, budget, lambda it: len(ctl.packet_in(it[0], it[1], it[2], self._tick(), table=uplink)))
+
+    def _one_route_each(self, path: str, done: int, queries0: int, errors0: int, flow_mods: int) -> None:
+        """``path`` set up one route per packet-in: a query each, a flow-mod each, no handler error."""
         ctl = self.ctl
-        uplink = Table.UPLINK
-        intents = 0
-        done = 0
-        t0 = time.perf_counter()
-        deadline = t0 + budget
-        for dpid, port, frame in items:
-            intents += len(ctl.packet_in(dpid, port, frame, self._tick(), table=uplink))
-            done += 1
-            if time.perf_counter() > deadline:
-                break
-        return done, time.perf_counter() - t0, intents
+        if ctl.counters["handler_errors"] != errors0 or ctl.bus.sent["PBQR"] - queries0 != done or flow_mods < done:
+            raise BenchError(f"{path} did not set up one route per packet-in")
 
     def route_setups(self, sample: int, budget: float) -> dict:
         from ryu.lib import hub
@@ -455,18 +468,9 @@ class ControlPlane:
             events.append(packet_in_event(dps[dpid], port, frame, int(Table.UPLINK)))
         say(f"  timing up to {len(events):,} route set-ups through the Ryu app handler ({budget:g} s budget) ...")
         q0, errors0 = ctl.bus.sent["PBQR"], ctl.counters["handler_errors"]
-        done_app = 0
-        t0 = time.perf_counter()
-        deadline = t0 + budget
-        for ev in events:
-            handler(ev)
-            done_app += 1
-            if time.perf_counter() > deadline:
-                break
-        app_s = time.perf_counter() - t0
+        done_app, app_s, _ = _timed(events, budget, handler)
         flow_mods = sum(dp.sent["OFPFlowMod"] for dp in dps.values())
-        if ctl.counters["handler_errors"] != errors0 or ctl.bus.sent["PBQR"] - q0 != done_app or flow_mods < done_app:
-            raise BenchError("the Ryu app handler did not set up one route per packet-in")
+        self._one_route_each("the Ryu app handler", done_app, q0, errors0, flow_mods)
         result["ryu_app"] = _rate(done_app, app_s) | {
             "flow_mods": flow_mods,
             "bytes_serialized": sum(dp.bytes for dp in dps.values()),
@@ -480,22 +484,18 @@ class ControlPlane:
             raw.append((dps[dpid], bytearray(packet_in_bytes(dps[dpid], port, frame, int(Table.UPLINK)))))
         say(f"  timing up to {len(raw):,} route set-ups through the receive path ({budget:g} s budget) ...")
         q0, mods0 = ctl.bus.sent["PBQR"], sum(dp.sent["OFPFlowMod"] for dp in dps.values())
-        done_fast = 0
         out: dict[int, list[bytes]] = {}
-        t0 = time.perf_counter()
-        deadline = t0 + budget
-        for dp, buf in raw:
+
+        def receive(item: tuple[FakeDatapath, bytearray]) -> None:
+            dp, buf = item
             app._fast_packet_in(dp, buf, 0, len(buf), out)
             for dpid, parts in out.items():
                 dps[dpid].send(b"".join(parts))
             out.clear()
-            done_fast += 1
-            if time.perf_counter() > deadline:
-                break
-        fast_s = time.perf_counter() - t0
+
+        done_fast, fast_s, _ = _timed(raw, budget, receive)
         fast_mods = sum(dp.sent["OFPFlowMod"] for dp in dps.values()) - mods0
-        if ctl.counters["handler_errors"] != errors0 or ctl.bus.sent["PBQR"] - q0 != done_fast or fast_mods < done_fast:
-            raise BenchError("the receive path did not set up one route per packet-in")
+        self._one_route_each("the receive path", done_fast, q0, errors0, fast_mods)
         result["fast_path"] = _rate(done_fast, fast_s) | {"flow_mods": fast_mods}
 
         # DRF misses for correspondents this eMAG has located already: no query.
