@@ -656,9 +656,9 @@ def report(result: dict) -> str:
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
     lines.append("")
-    route, ss = result.get("route", {}).get("per_s"), ref.get("packet_in", {}).get("per_s")
-    if route and ss:
-        lines.append(f"route set-ups / simple_switch_13 packet-ins (same driver, same run): {route / ss:.2f}")
+    ratio = _ratio(result)
+    if ratio is not None:
+        lines.append(f"route set-ups / simple_switch_13 packet-ins (same driver, same run): {ratio:.2f}")
     if "rss_per_mn" in result:
         lines.append(f"controller RSS growth per attached MN: {result['rss_per_mn']:,} bytes")
     prof = result.get("profile")
@@ -682,6 +682,7 @@ def report(result: dict) -> str:
 
 
 def _ratio(r: dict) -> float | None:
+    """Route set-ups per simple_switch_13 packet-in, same driver and run (the issue's figure)."""
     route, ss = r.get("route", {}).get("per_s"), r.get("reference", {}).get("packet_in", {}).get("per_s")
     return route / ss if route and ss else None
 
