@@ -75,7 +75,7 @@ class Dispatcher:
 
     def wire_size(self, msg: Message) -> int:
         """``len(self.wire(msg))`` without computing the tag."""
-        return len(msg.encode()) + (AUTH_BYTES if self.keys is not None else 0)
+        return msg.size() + (AUTH_BYTES if self.keys is not None else 0)
 
     def send(self, msg: Message, now: float) -> None:
         size = self.wire_size(msg)

@@ -64,6 +64,17 @@ class Query:
     waiting: set[str] = field(default_factory=set)
     refresh: bool = False  # asked again before a location in use expires
     overtaken: bool = False  # a PBCI/PBCA or withdrawal told us of the prefix while it was out
+    address_text: str = field(init=False, repr=False)  # as the PBQR carries it, and its PBQA must
+
+    def __post_init__(self) -> None:
+        self.address_text = text.address(self.address)
+
+
+def _routable(address: Addr) -> bool:
+    """Not multicast (ff00::/8), link-local (fe80::/10) or unspecified: ``ipaddress``'s three
+    properties as int tests (each property is a network membership test; issue 13)."""
+    ip = int(address)
+    return ip != 0 and ip >> 120 != 0xFF and ip >> 118 != 0x3FA
 
 
 def location_record(loc: Location, epoch: float) -> dict[str, Any]:
@@ -112,7 +123,7 @@ class Drf:
     def uplink_miss(self, ep: Endpoint, dst: Addr, now: float) -> Effects:
         """The endpoint sent a packet to ``dst`` and no DRF entry matched (§4.2)."""
         fx = Effects()
-        if not ep.daf or dst.is_multicast or dst.is_link_local or dst.is_unspecified:
+        if not ep.daf or not _routable(dst):
             return fx
         prefix = prefix_of(dst)
         if prefix in self.sessions.get(ep.key, {}):
@@ -149,8 +160,8 @@ class Drf:
     def _send_query(self, q: Query, now: float, fx: Effects) -> None:
         q.sent_at = now
         msg = PBQR(
-            src=self.name, dst="" if q.lmf == HBH else q.lmf, seq=q.seq, address=text.address(q.address),
-            requester=text.address(self.view.address),
+            src=self.name, dst="" if q.lmf == HBH else q.lmf, seq=q.seq, address=q.address_text,
+            requester=self.view.address_text,
         )  # fmt: skip
         if q.lmf == HBH:
             # §4.4.2: the PBQR leaves this switch as an IPv6 packet to the queried address with a
@@ -168,7 +179,7 @@ class Drf:
         query = self._query_by_seq.get(msg.seq)
         if query is None or self.queries.get(query.prefix) is not query:
             return fx  # late answer to a query that timed out
-        if msg.address != text.address(query.address) or (query.lmf != HBH and msg.src != query.lmf):
+        if msg.address != query.address_text or (query.lmf != HBH and msg.src != query.lmf):
             # an answer must match the question: its sequence number, address and LMF
             self.stats.count("rejected_unmatched_pbqa")
             LOG.warning("%s: PBQA from %s for %s does not answer query %d", self.name, msg.src, msg.address, msg.seq)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
+from typing import NamedTuple
 
 ETH_HEADER = 14
 IPV6_HEADER = 40
@@ -22,8 +22,7 @@ NH_ICMPV6 = 58
 ND_TYPES: Mapping[int, str] = MappingProxyType({133: "rs", 135: "ns"})
 
 
-@dataclass(frozen=True)
-class Punt:
+class Punt(NamedTuple):
     """``kind``: ``rs`` | ``ns`` (ICMPv6 right after the IPv6 header), ``hbh`` (next header
     Hop-by-Hop), ``ipv6`` (anything else with an IPv6 header), ``other`` (not IPv6 or too short:
     src/dst are None)."""
@@ -38,12 +37,29 @@ class Punt:
         return self.kind in ("rs", "ns")
 
 
+class PackedAddress(ipaddress.IPv6Address):
+    """``IPv6Address(packed)`` for exactly 16 bytes, without the constructor's type dispatch and
+    checks (a punt makes two on every route set-up; issue 13).  An IPv6Address in every respect
+    (equal, hashed, ordered, printed and tested alike: ``tests/unit/test_frames.py``); a copy or
+    pickle of one is a plain IPv6Address."""
+
+    __slots__ = ()
+
+    def __init__(self, packed: bytes) -> None:  # pylint: disable=super-init-not-called
+        self._ip = int.from_bytes(packed, "big")
+        self._scope_id = None
+
+    def __reduce__(self) -> tuple[type[ipaddress.IPv6Address], tuple[int]]:
+        return ipaddress.IPv6Address, (self._ip,)
+
+
 def classify(data: bytes) -> Punt:
-    data = bytes(data)
+    if type(data) is not bytes:
+        data = bytes(data)
     if len(data) < ETH_HEADER + IPV6_HEADER or data[12:14] != ETH_TYPE_IPV6:
         return Punt("other", data)
-    src = ipaddress.IPv6Address(data[22:38])
-    dst = ipaddress.IPv6Address(data[38:54])
+    src = PackedAddress(data[22:38])
+    dst = PackedAddress(data[38:54])
     next_header = data[20]
     if next_header == NH_HBH:
         return Punt("hbh", data, src, dst)

@@ -59,7 +59,7 @@ class Lmf:
         return self.view.name
 
     def manages(self, address: ipaddress.IPv6Address) -> bool:
-        return any(address in p for p in self.view.own_prefixes())
+        return self.view.owns(address)
 
     def locate(self, address: ipaddress.IPv6Address) -> BindingCacheEntry | None:
         bce = self.cache.lookup(address)
@@ -89,7 +89,7 @@ class Lmf:
             PBQA(
                 src=self.name, dst=msg.src, seq=msg.seq, address=msg.address,
                 status=int(Status.ACCEPTED if bce else Status.NO_LOCATION),
-                coa=text.address(bce.coa) if bce else "", hnps=[text.prefix(p) for p in bce.hnps] if bce else [],
+                coa=text.address_cached(bce.coa) if bce else "", hnps=[text.prefix(p) for p in bce.hnps] if bce else [],
                 lifetime=bce.lifetime if bce else 0.0,
             )
         )  # fmt: skip

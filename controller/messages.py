@@ -16,11 +16,12 @@ import hashlib
 import hmac
 import ipaddress
 import math
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import msgpack
 
@@ -94,12 +95,23 @@ class Message:
     def encode(self, key: bytes | None = None) -> bytes:
         """Wire bytes: the msgpack document, and with ``key`` (the sender-receiver pair's key, see
         ``pair_key``) a 16-byte HMAC-SHA256 tag over exactly those bytes appended (§8)."""
-        body: dict[str, Any] = {"type": self.TYPE, "v": WIRE_VERSION}
-        names = _FIELD_NAMES.get(type(self)) or tuple(f.name for f in fields(self))
-        for name in names:  # asdict() without its deep copy: the same document
-            body[name] = getattr(self, name)
+        layout = _LAYOUTS.get(type(self))
+        if layout is not None:  # asdict() without its deep copy: the same document
+            body: dict[str, Any] = dict(zip(layout.keys, layout.head + layout.values(self), strict=True))
+        else:  # a subclass made elsewhere (tests)
+            body = {"type": self.TYPE, "v": WIRE_VERSION} | {f.name: getattr(self, f.name) for f in fields(self)}
         data: bytes = msgpack.packb(body, use_bin_type=True)
         return data + _tag(key, data) if key is not None else data
+
+    def size(self) -> int:
+        """``len(self.encode())`` without building the document: the values packed as an array,
+        plus what the keys add (fixed per type; a map and an array of as many entries have headers
+        of the same size).  The bus counts every message at its wire size, and most never leave
+        the process (issue 13: no encoding for a receiver in the same process)."""
+        layout = _LAYOUTS.get(type(self))
+        if layout is None:
+            return len(self.encode())
+        return len(msgpack.packb(layout.head + layout.values(self), use_bin_type=True)) + layout.keys_size
 
 
 @dataclass
@@ -274,6 +286,23 @@ MESSAGE_TYPES: Mapping[str, type[Message]] = MappingProxyType(
 _FIELD_NAMES: Mapping[type, tuple[str, ...]] = MappingProxyType(
     {cls: tuple(f.name for f in fields(cls)) for cls in MESSAGE_TYPES.values()}
 )
+
+
+class _Layout(NamedTuple):
+    keys: tuple[str, ...]  # the document's keys in order: type, v, the fields
+    head: tuple[str, int]  # the values of type and v
+    values: Callable[[Message], tuple[Any, ...]]  # the fields' values in order (one C call)
+    keys_size: int  # bytes the packed keys take
+
+
+def _layout(cls: type[Message]) -> _Layout:
+    names = _FIELD_NAMES[cls]
+    keys = ("type", "v", *names)
+    keys_size = sum(len(msgpack.packb(k, use_bin_type=True)) for k in keys)
+    return _Layout(keys, (cls.TYPE, WIRE_VERSION), operator.attrgetter(*names), keys_size)
+
+
+_LAYOUTS: Mapping[type, _Layout] = MappingProxyType({cls: _layout(cls) for cls in MESSAGE_TYPES.values()})
 
 _KINDS: Mapping[str, tuple[type, ...]] = MappingProxyType(
     {

@@ -72,6 +72,7 @@ class View:
         self.name = me
         self.dpid = self.me.dpid
         self.address: Addr = self.me.address
+        self.address_text = text.address(self.address)  # as messages carry it (a PBQR's requester)
         self.mode = domain.mode
         self.lmf_discovery = domain.lmf_discovery
         self.handoff_buffer = domain.handoff_buffer
@@ -96,6 +97,8 @@ class View:
         self.lma_prefixes: list[tuple[Net, str]] = [
             (p, sw.name) for sw in domain.switches.values() if sw.is_lma for p in sw.prefixes
         ]
+        self._prefix_tests: tuple[tuple[int, int, str], ...] = ()
+        self._index_prefixes()
         self.fixed_networks: tuple[FixedNetwork, ...] = tuple(domain.fixed_networks)
         # §7 (deployment lma_daf): the ePMIP area, the nearest router announcing it (anycast), the
         # eLMA(DRF)s by distance, the preferred and every LMF (consistent hashing, §7.4)
@@ -144,13 +147,26 @@ class View:
 
     # ------------------------------------------------------------ prefix configuration
 
+    def _index_prefixes(self) -> None:
+        """``lma_prefixes`` as (top bits, shift, owner): ``address in prefix`` is a shift and an int
+        compare instead of ``IPv6Network.__contains__`` (every query asks; issue 13)."""
+        self._prefix_tests = tuple(
+            (int(p.network_address) >> (128 - p.prefixlen), 128 - p.prefixlen, owner) for p, owner in self.lma_prefixes
+        )
+
     def own_prefixes(self) -> list[Net]:
         return [p for p, owner in self.lma_prefixes if owner == self.name]
 
+    def owns(self, address: Addr) -> bool:
+        """``address`` is in one of this node's own configured prefixes (an LMF manages it)."""
+        ip, me = int(address), self.name
+        return any(owner == me and ip >> shift == top for top, shift, owner in self._prefix_tests)
+
     def prefix_owner(self, address: Addr) -> Peer | None:
         """The (e)LMA whose configured prefixes hold ``address`` (§4.4.1), if any."""
-        for prefix, owner in self.lma_prefixes:
-            if address in prefix:
+        ip = int(address)
+        for top, shift, owner in self._prefix_tests:
+            if ip >> shift == top:
                 return self.peers[owner]
         return None
 
@@ -189,9 +205,11 @@ class View:
 
     def add_prefix(self, prefix: Net, owner: str) -> None:
         self.lma_prefixes.append((prefix, owner))
+        self._index_prefixes()
 
     def remove_prefix(self, prefix: Net) -> None:
         self.lma_prefixes = [(p, o) for p, o in self.lma_prefixes if p != prefix]
+        self._index_prefixes()
 
     # ------------------------------------------------------------ MN policy profiles
 

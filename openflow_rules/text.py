@@ -57,3 +57,18 @@ def address_of(text: str) -> ipaddress.IPv6Address:
             _PARSED.clear()
         _PARSED[text] = found
     return found
+
+
+_TEXTS: dict[int, str] = {}
+
+
+def address_cached(a: ipaddress.IPv6Address) -> str:
+    """``address(a)`` from a bounded memo, for the few addresses that recur on every event (a
+    binding's CoA: a MAG's address), keyed by the int (an address's own hash is made in Python)."""
+    ip = int(a)
+    found = _TEXTS.get(ip)
+    if found is None:
+        if len(_TEXTS) >= _PARSED_MAX:
+            _TEXTS.clear()
+        found = _TEXTS[ip] = address(a)
+    return found
