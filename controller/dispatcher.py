@@ -21,7 +21,7 @@ import heapq
 import logging
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from controller.effects import Effects
 from controller.messages import AUTH_BYTES, HBH_PEER, AuthenticationError, Message, MessageError, decode, pair_keys
@@ -38,14 +38,16 @@ Tap = Callable[[Message, float], None]
 Faults = Callable[[Message], list[float]]
 
 
-@dataclass
-class LoggedMessage:
+class LoggedMessage(NamedTuple):  # a tuple: two per route set-up (issue 13)
     time: float
     type: str
     src: str
     dst: str
     seq: int
     size: int
+
+
+LOGGED_FIELDS = ("time", "type", "src", "dst", "seq", "size")
 
 
 class Dispatcher:
@@ -164,7 +166,7 @@ class Dispatcher:
         return delivered, intents
 
     def recent(self, limit: int = 50) -> list[dict[str, object]]:
-        return [m.__dict__ for m in list(self.log)[-limit:]]
+        return [dict(zip(LOGGED_FIELDS, m, strict=True)) for m in list(self.log)[-limit:]]
 
 
 def _brief(msg: Message) -> str:

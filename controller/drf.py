@@ -52,7 +52,7 @@ class Location:
         return self.updated_at + REFRESH_AT * (self.expires_at - self.updated_at)
 
 
-@dataclass
+@dataclass(slots=True)
 class Query:
     prefix: Net
     address: Addr

@@ -246,6 +246,8 @@ class EmagNode(Node):
         return self.mag.attachments
 
     def handle(self, msg: Message, now: float) -> Effects:
+        if type(msg) is PBQA and self.drf is not None:  # the commonest: first (a route set-up)
+            return self.drf.on_pbqa(msg, now)
         fx = self.mag.handle(msg, now)
         if fx is not None:
             return fx

@@ -160,7 +160,10 @@ class View:
     def owns(self, address: Addr) -> bool:
         """``address`` is in one of this node's own configured prefixes (an LMF manages it)."""
         ip, me = int(address), self.name
-        return any(owner == me and ip >> shift == top for top, shift, owner in self._prefix_tests)
+        for top, shift, owner in self._prefix_tests:
+            if ip >> shift == top and owner == me:
+                return True
+        return False
 
     def prefix_owner(self, address: Addr) -> Peer | None:
         """The (e)LMA whose configured prefixes hold ``address`` (§4.4.1), if any."""
@@ -293,6 +296,21 @@ class Prefix(ipaddress.IPv6Network):
         return self._hash
 
 
+class Slash64(Prefix):
+    """``Slash64(top)`` is the Prefix of the /64 whose top 64 bits are ``top``, made from the int
+    without IPv6Network's parsing and checks (a third of the cost; ``prefix_of`` makes one for most
+    route set-ups).  It sets what ``IPv6Network.__init__`` sets, then becomes a plain Prefix (so
+    ``supernet``, copies and pickles, which call the class again, get one)."""
+
+    def __init__(self, top: int) -> None:  # pylint: disable=super-init-not-called
+        network = top << 64
+        self.network_address = Addr(network)
+        self.netmask = NETMASK64
+        self._prefixlen = 64
+        self._hash = hash(network ^ MASK64)  # IPv6Network's: network address ^ netmask
+        self.__class__ = Prefix
+
+
 class Hnp(int, Prefix):
     """A stored HNP: an IPv6 prefix that is one int (the network address shifted left by 8, or'ed
     with the prefix length) - 72 B where an IPv6Network with its network address is about 210,
@@ -406,6 +424,9 @@ def prefix_of(address: Addr) -> Net:
 @functools.lru_cache(maxsize=1 << 14)
 def _prefix64(top: int) -> Prefix:
     """The /64 whose top 64 bits are ``top``.  Memoised (a pure function; prefixes are immutable,
-    so no state is shared): building an IPv6Network costs more than the rest of a binding-cache
-    lookup, and the /64s events ask for recur (a source's and its correspondents')."""
-    return Prefix((top << 64, 64))
+    so no state is shared): the /64s events ask for recur (a source's and its correspondents')."""
+    return Slash64(top)
+
+
+MASK64 = ((1 << 64) - 1) << 64  # a /64's netmask
+NETMASK64 = ipaddress.IPv6Address(MASK64)

@@ -113,7 +113,7 @@ def in_generation(fm: FlowMod, gen: int) -> FlowMod:
     if fm.command != "add" or (gen == 0 and not fm.cookie & GEN_BIT):
         return fm
     cookie = with_generation(fm.cookie, gen)
-    return fm if cookie == fm.cookie else dataclasses.replace(fm, cookie=cookie)  # frozen: no copy needed
+    return fm if cookie == fm.cookie else dataclasses.replace(fm, cookie=cookie)  # a value: no copy needed
 
 
 # ------------------------------------------------------------------ base (per switch)

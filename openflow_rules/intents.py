@@ -50,10 +50,15 @@ class SetField:
 Action = Output | ToController | PushMpls | PopMpls | SetField
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class FlowMod:
     """One flow-mod.  ``command`` is ``add``, ``delete_strict`` or ``delete`` (non-strict, by match
-    and cookie/mask, across ``table`` or all tables when ``table`` is None)."""
+    and cookie/mask, across ``table`` or all tables when ``table`` is None).
+
+    A value: nothing changes one after it is made (``dataclasses.replace`` makes another), and
+    one may be shared (``flows.in_generation`` returns it as is).  Not ``frozen``: a frozen
+    dataclass sets each of its eleven fields through ``object.__setattr__``, which made building
+    one three times dearer, and every event builds several (issue 13)."""
 
     dpid: int
     table: int | None
