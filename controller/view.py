@@ -308,7 +308,7 @@ class Slash64(Prefix):
         self.netmask = NETMASK64
         self._prefixlen = 64
         self._hash = hash(network ^ MASK64)  # IPv6Network's: network address ^ netmask
-        self.__class__ = Prefix
+        self.__class__ = Prefix  # type: ignore[assignment]  # becomes the plain Prefix it equals
 
 
 class Hnp(int, Prefix):
