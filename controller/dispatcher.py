@@ -80,10 +80,11 @@ class Dispatcher:
         return msg.size() + (AUTH_BYTES if self.keys is not None else 0)
 
     def send(self, msg: Message, now: float) -> None:
-        size = self.wire_size(msg)
-        self.sent[msg.TYPE] += 1
+        size = msg.size() + (AUTH_BYTES if self.keys is not None else 0)  # wire_size, inline
+        mtype = msg.TYPE
+        self.sent[mtype] += 1
         self.bytes_sent += size
-        self.log.append(LoggedMessage(now, msg.TYPE, msg.src, msg.dst, msg.seq, size))
+        self.log.append(LoggedMessage(now, mtype, msg.src, msg.dst, msg.seq, size))
         if LOG.isEnabledFor(logging.DEBUG):
             # DEBUG, not INFO: two log records per route set-up were a tenth of the controller's
             # time under load; the recent messages are in ``log`` (GET /epmip/v1/messages)

@@ -18,7 +18,9 @@ import heapq
 import ipaddress
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from controller import hbh
@@ -36,6 +38,7 @@ Addr = ipaddress.IPv6Address
 HBH = "(hop-by-hop)"  # the "LMF" of a query sent toward the correspondent's address (§4.4.2)
 DIRECT = "direct"
 FALLBACK = "fallback"
+NO_SESSIONS: Mapping[Net, str] = MappingProxyType({})  # an endpoint without entries
 REFRESH_AT = 0.8  # a location in use is asked for again at this fraction of its lifetime
 
 
@@ -126,7 +129,8 @@ class Drf:
         if not ep.daf or not _routable(dst):
             return fx
         prefix = prefix_of(dst)
-        if prefix in self.sessions.get(ep.key, {}):
+        key = ep.key
+        if prefix in self.sessions.get(key, NO_SESSIONS):
             return fx  # the entry is being installed; this packet was already on its way
         self.stats.count("drf_miss")
         loc = self.location.get(prefix)
@@ -136,14 +140,14 @@ class Drf:
             return fx
         query = self.queries.get(prefix)
         if query is not None:
-            query.waiting.add(ep.key)
+            query.waiting.add(key)
             return fx
         lmf = self._lmf_for(dst)
         if lmf is None:
             self.stats.count("drf_no_lmf")
             self.fallback(ep, prefix, now, fx)
             return fx
-        query = Query(prefix, dst, lmf, self.seq.next(), now, now, waiting={ep.key})
+        query = Query(prefix, dst, lmf, self.seq.next(), now, now, waiting={key})
         self.queries[prefix] = query
         self._query_by_seq[query.seq] = query
         self._send_query(query, now, fx)
@@ -238,19 +242,27 @@ class Drf:
             LOG.error("%s: no path to %s; %s stays on PMIP routing", self.name, loc.switch, prefix)
             self.fallback(ep, prefix, loc.updated_at, fx)
             return
-        obj = self.endpoints.obj_of(ep.key)
+        key = ep.key
+        obj = self.endpoints.obj_of(key)
         cn_id = self.cids.of(prefix)
-        for hnp in ep.hnps:
-            fx.flow(flows.install_drf(self.view.dpid, obj, cn_id, hnp, prefix, label, port))
-        self.sessions.setdefault(ep.key, {})[prefix] = DIRECT
-        self.changed_endpoints.add(ep.key)
-        users = self._direct_to.setdefault(prefix, set())
+        dpid = self.view.dpid
+        fx.intents.extend([flows.install_drf(dpid, obj, cn_id, hnp, prefix, label, port) for hnp in ep.hnps])
+        sessions = self.sessions.get(key)
+        if sessions is None:
+            sessions = self.sessions[key] = {}
+        sessions[prefix] = DIRECT
+        self.changed_endpoints.add(key)
+        users = self._direct_to.get(prefix)
+        if users is None:
+            users = self._direct_to[prefix] = set()
         if not users and loc.expires_at != math.inf:
             # in use from now on: if its refresh point passed while nobody used it, the next tick
             # asks again (the timer heap popped it then and, unused, only waited for its expiry)
             heapq.heappush(self._expiry, (loc.refresh_at, prefix))
-        users.add(ep.key)
-        self._fallback_to.get(prefix, set()).discard(ep.key)
+        users.add(key)
+        falling_back = self._fallback_to.get(prefix)
+        if falling_back:
+            falling_back.discard(key)
         self.stats.count("drf_direct_installed")
 
     def fallback(self, ep: Endpoint, prefix: Net, now: float, fx: Effects) -> None:

@@ -363,7 +363,7 @@ class Hnp(int, Prefix):
         return Addr(self >> 8 | _mask(self & 0xFF) ^ ((1 << 128) - 1))
 
     def __hash__(self) -> int:
-        return hash(self >> 8 ^ _mask(self & 0xFF))  # IPv6Network's: network address ^ netmask
+        return hash(self >> 8 ^ MASKS[self & 0xFF])  # IPv6Network's: network address ^ netmask
 
     def __eq__(self, other: object) -> bool:
         if type(other) is Hnp:
@@ -428,5 +428,6 @@ def _prefix64(top: int) -> Prefix:
     return Slash64(top)
 
 
+MASKS = tuple(((1 << n) - 1) << (128 - n) for n in range(129))  # netmasks by prefix length
 MASK64 = ((1 << 64) - 1) << 64  # a /64's netmask
 NETMASK64 = ipaddress.IPv6Address(MASK64)

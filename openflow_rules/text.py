@@ -27,15 +27,27 @@ def address(a: ipaddress.IPv6Address | str) -> str:
 def prefix(n: ipaddress.IPv6Network | str) -> str:
     if isinstance(n, str):
         return n
+    if isinstance(n, int):
+        # a prefix that is an int (controller.view.Hnp, every stored HNP): memoised by its value,
+        # which is hashed and compared in C, where the object's own hash is Python code
+        key = int(n)
+        found = _INT_TEXTS.get(key)
+        if found is None:
+            if len(_INT_TEXTS) >= _PARSED_MAX:
+                _INT_TEXTS.clear()
+            found = _INT_TEXTS[key] = _text_of(n)
+        return found
     return _prefix_text(n)
 
 
-@functools.lru_cache(maxsize=1 << 14)
-def _prefix_text(n: ipaddress.IPv6Network) -> str:
-    """Memoised (a pure function of an immutable network): a registration writes its HNP seven
-    times (PBU, PBA, flows, RA), so six come from here; a miss costs ~0.6 us more than no memo."""
+def _text_of(n: ipaddress.IPv6Network) -> str:
     text = socket.inet_ntop(_AF_INET6, n.network_address.packed)
     return str(n) if "." in text else f"{text}/{n.prefixlen}"
+
+
+# Memoised (a pure function of an immutable network): a registration writes its HNP seven times
+# (PBU, PBA, flows, RA), so six come from here; a miss costs ~0.6 us more than no memo.
+_prefix_text = functools.lru_cache(maxsize=1 << 14)(_text_of)
 
 
 _PARSED: dict[str, ipaddress.IPv6Address] = {}
@@ -60,6 +72,7 @@ def address_of(text: str) -> ipaddress.IPv6Address:
 
 
 _TEXTS: dict[int, str] = {}
+_INT_TEXTS: dict[int, str] = {}
 
 
 def address_cached(a: ipaddress.IPv6Address) -> str:
