@@ -43,11 +43,16 @@ class PackedAddress(ipaddress.IPv6Address):
     (equal, hashed, ordered, printed and tested alike: ``tests/unit/test_frames.py``); a copy or
     pickle of one is a plain IPv6Address."""
 
-    __slots__ = ()
+    __slots__ = ("_packed",)
 
     def __init__(self, packed: bytes) -> None:  # pylint: disable=super-init-not-called
         self._ip = int.from_bytes(packed, "big")
         self._scope_id = None
+        self._packed = packed  # kept: its text (a query's) is made from these bytes
+
+    @property
+    def packed(self) -> bytes:
+        return self._packed
 
     def __reduce__(self) -> tuple[type[ipaddress.IPv6Address], tuple[int]]:
         return ipaddress.IPv6Address, (self._ip,)

@@ -81,16 +81,21 @@ class Lmf:
                 fx.send(PBQR(src=self.name, dst=owner, seq=seq, address=msg.address, requester=msg.requester))
                 return fx
         bce = self.locate(address) if address is not None else None
-        self.stats.count("lmf_query" if bce else "lmf_query_no_location")
-        if bce is not None and msg.requester:
-            self.holders.setdefault(bce.mn_id, {})[msg.requester] = now + bce.lifetime
+        if bce is None:
+            self.stats.count("lmf_query_no_location")
+            fx.send(PBQA(src=self.name, dst=msg.src, seq=msg.seq, address=msg.address, status=int(Status.NO_LOCATION)))
+            return fx
+        self.stats.count("lmf_query")
+        if msg.requester:
+            holders = self.holders.get(bce.mn_id)
+            if holders is None:
+                holders = self.holders[bce.mn_id] = {}
+            holders[msg.requester] = now + bce.lifetime
             self.changed.add(bce.mn_id)
         fx.send(
             PBQA(
-                src=self.name, dst=msg.src, seq=msg.seq, address=msg.address,
-                status=int(Status.ACCEPTED if bce else Status.NO_LOCATION),
-                coa=text.address_cached(bce.coa) if bce else "", hnps=[text.prefix(p) for p in bce.hnps] if bce else [],
-                lifetime=bce.lifetime if bce else 0.0,
+                src=self.name, dst=msg.src, seq=msg.seq, address=msg.address, status=int(Status.ACCEPTED),
+                coa=text.address_cached(bce.coa), hnps=[text.prefix(p) for p in bce.hnps], lifetime=bce.lifetime,
             )
         )  # fmt: skip
         return fx
