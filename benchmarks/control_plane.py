@@ -320,7 +320,7 @@ class ControlPlane:
         now = self._tick()
         ctl = self.ctl
         ctl.now = now
-        ctl.connected[sw.dpid][port] = self.PortInfo(port, access_port_mac(mn.mac))
+        ctl.connected[sw.dpid][port] = mn  # what ``_port_up`` keeps for a host's port: the host itself
         return ctl._run(ctl.mags[switch].mag.host_seen(mn, port, now), now)
 
     def detach(self, mn_id: str) -> list:

@@ -24,7 +24,7 @@ from typing import Any
 
 from controller import frames, ndp
 from controller.binding_cache import ACTIVE
-from controller.config import Domain, FixedNode, Switch
+from controller.config import Domain, FixedNode, MobileNode, Switch
 from controller.dispatcher import Dispatcher
 from controller.effects import LATENCY_SAMPLES, Effects, PortTable, Stats
 from controller.nodes import ArNode, EmagNode, LmaNode, Node, make_node
@@ -43,11 +43,17 @@ MARKS_KEPT = 256  # events between clearings of the change marks when no store t
 MAX_RUNTIME_PREFIX = 32  # a prefix added at run time may be no wider than this (a /32 or longer)
 
 
-@dataclass(frozen=True, slots=True)  # one per access port, so one per MN: no __dict__ (issue 13)
+@dataclass(frozen=True, slots=True)
 class PortInfo:
     port_no: int
     hw_addr: str
     name: str = ""
+
+
+# What the port table keeps for a port: the host whose access link it is (the domain's object) or,
+# for any other port, its PortInfo.  A host's port is one per MN: a PortInfo and its MAC string
+# there were ~120 B per MN (memory per MN, issue 13), a reference to the host is 8 B.
+PortEntry = PortInfo | MobileNode | FixedNode
 
 
 class EpmipController:
@@ -80,7 +86,7 @@ class EpmipController:
         self.mags: dict[str, EmagNode] = {n: x for n, x in self.nodes.items() if isinstance(x, EmagNode)}
         self.lmas: dict[str, LmaNode] = {n: x for n, x in self.nodes.items() if isinstance(x, LmaNode)}
         self.ars: dict[str, ArNode] = {n: x for n, x in self.nodes.items() if isinstance(x, ArNode)}
-        self.connected: dict[int, PortTable[PortInfo]] = {}  # by dpid, then port (one per MN: compact)
+        self.connected: dict[int, PortTable[PortEntry]] = {}  # by dpid, then port (one per MN: compact)
         self.generation: dict[int, int] = {}  # dpid -> cookie generation of its flows (make-before-break)
         self._nd_tokens: dict[tuple[int, int], tuple[float, float]] = {}  # (dpid, port) -> (tokens, when)
         self.now = 0.0  # the time of the event being handled
@@ -339,7 +345,7 @@ class EpmipController:
             LOG.debug("%s port %d: RS from %s ignored (not a known MN on an (e)MAG)", node.name, in_port, nd.eth_src)
             return []
         port = self.connected[dpid].get(in_port)
-        owner = self.domain.host_for_port_mac(port.hw_addr) if port is not None else None
+        owner = self._owner(port)
         if port is not None and (owner is None or getattr(owner, "id", None) != mn.id):
             # The MN's link-layer id on a port that is not its own: a spoofed RS (RFC 4861 gives a
             # router no way to tell) must not move, or register, the MN here.
@@ -374,11 +380,19 @@ class EpmipController:
         self.bus.receive_bytes(dst, data, now)
         return self._run(Effects(), now)
 
+    def _owner(self, port: PortEntry | None) -> MobileNode | FixedNode | None:
+        """The host whose access link a port of the port table is, if any."""
+        if port is None or not isinstance(port, PortInfo):
+            return port
+        return self.domain.host_for_port_mac(port.hw_addr)
+
     def _port_up(self, node: Node, port: PortInfo, now: float) -> Effects:
-        self.connected[node.view.dpid][port.port_no] = port
+        table = self.connected[node.view.dpid]
         if port.port_no in self.domain.trunk_ports(node.name):
+            table[port.port_no] = port
             return Effects()
         host = self.domain.host_for_port_mac(port.hw_addr)
+        table[port.port_no] = port if host is None else host
         if host is None:
             return Effects()
         if isinstance(host, FixedNode):
