@@ -76,3 +76,36 @@ def test_dense_ports_need_no_dict_entry():
         table[port] = f"mn{port}"
     table[0xFFFFFFFE] = "local"  # far past the end: the dict
     assert table._dict == {0xFFFFFFFE: "local"} and len(table._list) == 1001
+
+
+def test_local_locations_come_back_equal_to_what_was_stored():
+    import ipaddress
+    import math
+
+    from controller.drf import Location, LocationCache
+
+    me = ipaddress.IPv6Address("2001:db8:ffff::1")
+    other = ipaddress.IPv6Address("2001:db8:ffff::2")
+    cache = LocationCache(me, "emag1")
+    p = [ipaddress.IPv6Network(f"2001:db8:a:{i}::/64") for i in range(6)]
+    stored = {
+        p[0]: Location(me, "emag1", "local", 3.25),  # kept as its time alone
+        p[1]: Location(other, "emag2", "pbci", 4.0, 64.0),
+        p[2]: Location(me, "emag1", "pbqa", 5.0, 65.0),  # ours, but it expires: kept whole
+        p[3]: Location(me, "emag1", "local", 7),  # not a float: kept whole
+        p[4]: Location(other, "emag2", "local", 8.0),  # another DRF's: kept whole
+    }
+    for prefix, loc in stored.items():
+        cache[prefix] = loc
+    assert isinstance(cache._entries[p[0]], float) and cache._entries[p[1]] is stored[p[1]]
+    assert all(not isinstance(cache._entries[q], float) for q in p[1:5])
+    assert dict(cache.items()) == stored and list(cache) == list(stored) and len(cache) == 5
+    assert all(cache[q] == loc and cache.get(q) == loc and q in cache for q, loc in stored.items())
+    assert cache[p[0]].expires_at == math.inf and cache.get(p[5]) is None and p[5] not in cache
+    assert cache.pop(p[0]) == stored[p[0]] and cache.pop(p[0]) is None and len(cache) == 4
+
+
+def test_a_hosts_port_keeps_the_domains_host(net):
+    net.attach("mn1")
+    port = net.host_port("emag1")
+    assert net.ctl.connected[net.dpid("emag1")].get(port) is net.domain.mobile_nodes["mn1"]
