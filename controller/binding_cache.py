@@ -1,19 +1,21 @@
 """The binding cache: the (e)LMA's BCEs and, for an eLMA, the LMF's location database.
 
 A small store interface (get/put/delete/lookup by address) so that it can later sit on a shared
-store; lookups by address are O(1) because every HNP here is a /64 (indexed by that /64).
+store; lookups by address are O(1) because every HNP here is a /64: an HNP the LMA numbered
+(``HnpNumbering``) is found by arithmetic, any other by an index of its /64.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from controller.view import Hnp
 
 ACTIVE = "active"
 DELETING = "deleting"  # de-registered, waiting MinDelayBeforeBCEDelete
 INTERN_MAX = 1 << 16  # distinct CoAs a cache shares objects for
+NOBODY = ""  # an index entry that finds no binding (no MN-Identifier is empty)
 
 
 class BindingCacheEntry:
@@ -110,11 +112,56 @@ def _key(address: ipaddress.IPv6Address | ipaddress.IPv6Network) -> ipaddress.IP
     return Hnp.holding(address)
 
 
+def _number64(prefix: ipaddress.IPv6Network) -> int:
+    """The /64 number of a /64 (its network address shifted right by 64)."""
+    if type(prefix) is Hnp:
+        return int.__rshift__(prefix, 72)  # an Hnp is (network address << 8 | length)
+    return int(prefix.network_address) >> 64
+
+
+class HnpNumbering:
+    """Whose HNP a /64 is by an LMA's numbering (``Lma.hnps_for``): MN *i* of the domain's M MNs
+    gets the /64s number i+1, i+1+M, i+1+2M ... of a pool.  The binding cache finds such an HNP's
+    entry by this arithmetic instead of keeping an index entry for it (one per MN, ~45 B at a
+    million MNs; memory per MN, issue 13)."""
+
+    __slots__ = ("_ids", "_pools")
+
+    def __init__(self, ids: Sequence[str]) -> None:
+        self._ids = ids  # MN ids by their position in the domain file
+        self._pools: list[tuple[int, int]] = []  # (pool's first /64 number, its /64 count) numbered from
+
+    def numbered_from(self, pool: ipaddress.IPv6Network) -> None:
+        """The LMA numbers HNPs in ``pool`` (kept for good: bindings outlive a pool's change)."""
+        if pool.prefixlen <= 64:
+            entry = (int(pool.network_address) >> 64, 1 << (64 - pool.prefixlen))
+            if entry not in self._pools:
+                self._pools.append(entry)
+
+    def owner(self, number64: int) -> str | None:
+        """The MN whose numbered HNP the /64 ``number64`` would be, if a pool holds it."""
+        for first, count in self._pools:
+            number = number64 - first
+            if 0 < number < count and self._ids:
+                return self._ids[(number - 1) % len(self._ids)]
+        return None
+
+
 class BindingCache:
     def __init__(self) -> None:
         self._by_mn: dict[str, BindingCacheEntry] = {}
+        # the /64s of HNPs that ``numbering`` does not give their MN (static HNPs, bindings from a
+        # store written under another numbering, HNPs that are no /64)
         self._by_prefix: dict[ipaddress.IPv6Network, str] = {}
         self._coas: dict[ipaddress.IPv6Address, ipaddress.IPv6Address] = {}
+        self.numbering: HnpNumbering | None = None  # the LMA's, set before the first ``put``
+
+    def _numbered(self, prefix: ipaddress.IPv6Network, mn_id: str) -> bool:
+        """Is ``prefix`` ``mn_id``'s HNP by the numbering (so that no index entry is needed)?"""
+        return (
+            self.numbering is not None and prefix.prefixlen == 64
+            and self.numbering.owner(_number64(prefix)) == mn_id
+        )  # fmt: skip
 
     def _intern(self, address: ipaddress.IPv6Address | None) -> ipaddress.IPv6Address | None:
         """One object per distinct Proxy-CoA: a CoA is a MAG's address, so a million bindings name
@@ -137,26 +184,48 @@ class BindingCache:
     def get(self, mn_id: str) -> BindingCacheEntry | None:
         return self._by_mn.get(mn_id)
 
+    def _unindex(self, prefix: ipaddress.IPv6Network) -> None:
+        """``prefix`` is no longer found by address (its binding went or changed its HNPs), even
+        if another binding names it too (two bindings never should): the numbering's answer is
+        covered by a "nobody" entry then."""
+        key = _key(prefix)
+        self._by_prefix.pop(key, None)
+        if self.numbering is not None:
+            owner = self.numbering.owner(_number64(key))
+            holder = self._by_mn.get(owner) if owner is not None else None
+            if holder is not None and key in holder.hnps:
+                self._by_prefix[key] = NOBODY
+
     def put(self, bce: BindingCacheEntry) -> None:
         old = self._by_mn.get(bce.mn_id)
-        if old is not None:
-            for p in old.hnps:
-                self._by_prefix.pop(_key(p), None)
         coa = self._intern(bce.coa)
         bce.coa = coa if coa is not None else bce.coa
         bce.previous_coa = self._intern(bce.previous_coa)
         self._by_mn[bce.mn_id] = bce
-        for p in bce.hnps:
-            self._by_prefix[_key(p)] = bce.mn_id
+        if old is not None and old is not bce:  # (a refresh puts the same entry again)
+            for p in old.hnps:
+                self._unindex(p)
+        for p in bce.hnps:  # the latest binding naming a prefix has it
+            if self._numbered(p, bce.mn_id):
+                self._by_prefix.pop(p, None)
+            else:
+                self._by_prefix[_key(p)] = bce.mn_id
 
     def delete(self, mn_id: str) -> BindingCacheEntry | None:
         bce = self._by_mn.pop(mn_id, None)
         if bce is not None:
             for p in bce.hnps:
-                self._by_prefix.pop(_key(p), None)
+                self._unindex(p)
         return bce
 
     def lookup(self, address: ipaddress.IPv6Address) -> BindingCacheEntry | None:
         """The entry whose HNP contains ``address`` (the LMF's HoA -> CoA answer)."""
-        mn_id = self._by_prefix.get(_key(address))
-        return self._by_mn.get(mn_id) if mn_id is not None else None
+        key = _key(address)
+        mn_id = self._by_prefix.get(key)
+        if mn_id is not None:
+            return self._by_mn.get(mn_id)
+        if self.numbering is None:
+            return None
+        mn_id = self.numbering.owner(_number64(key))
+        bce = self._by_mn.get(mn_id) if mn_id is not None else None
+        return bce if bce is not None and key in bce.hnps else None

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from controller.binding_cache import ACTIVE, DELETING, BindingCache, BindingCacheEntry
+from controller.binding_cache import ACTIVE, DELETING, BindingCache, BindingCacheEntry, HnpNumbering
 from controller.config import MobileNode
 from controller.effects import Effects, Stats, TimerQueue
 from controller.interfaces import BindingHooks
@@ -39,6 +39,11 @@ class Lma:
         self.view = view
         self.stats = stats
         self.cache = cache if cache is not None else BindingCache()
+        # the cache finds the HNPs this LMA numbers (``hnps_for``) by the numbering, not an index
+        self.numbering = HnpNumbering(view.mn_ids)
+        for pool in view.own_prefixes()[:1]:  # before any binding, a restored one too
+            self.numbering.numbered_from(pool)
+        self.cache.numbering = self.numbering
         self.has_lmf = view.me.role == "elma"
         self.holders = holders  # the co-located LMF's location holders of an MN (eLMA only)
         self.gone: list[BindingCacheEntry] = []  # bindings whose MN left (tick): their holders must be told
@@ -80,6 +85,7 @@ class Lma:
         if self._static is None:
             self._static = {h for p in self.view.profiles.values() for h in p.static_hnps}
         pool = self.view.hnp_pool(mn)
+        self.numbering.numbered_from(pool)
         index = self.view.mn_index[mn.id] + 1
         stride = len(self.view.mn_index)
         hnps: list[ipaddress.IPv6Network] = []

@@ -55,6 +55,7 @@ class Shared:
     def __init__(self, domain: Domain) -> None:
         self.profiles: Mapping[str, MobileNode] = MappingProxyType(domain.mobile_nodes)
         self.mn_index: Mapping[str, int] = MappingProxyType({m: i for i, m in enumerate(domain.mobile_nodes)})
+        self.mn_ids: tuple[str, ...] = tuple(domain.mobile_nodes)  # the same the other way round
         self.fixed_index: Mapping[str, int] = MappingProxyType({n: i for i, n in enumerate(domain.fixed_nodes)})
         # MN (by its index) -> the HNP list an LMA of this process assigned it last: an intern table
         # of immutable values, not shared state.  A MAG whose PBA names exactly these prefixes keeps
@@ -82,6 +83,7 @@ class View:
         self.router_ll = str(domain.router_link_local)
         self.profiles = shared.profiles
         self.mn_index = shared.mn_index
+        self.mn_ids = shared.mn_ids
         self.fixed_index = shared.fixed_index
         self._hnps = shared.hnps
         self.epoch = 0.0  # added to ``now`` for timestamps (wall-clock like); set by the root

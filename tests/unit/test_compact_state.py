@@ -1,7 +1,9 @@
 """Per-MN state kept compact (memory per MN, issue 13): ``controller.effects.TimerQueue`` pops as a
 heap of (when, key) tuples would, in the same order, with entries that come in order kept in deques;
 ``Sequence`` gives one int object per value; ``PortTable`` answers as a dict by
-port would, with dense ports in a list."""
+port would, with dense ports in a list; the DRF's ``LocationCache`` gives back what was stored
+(a local location kept as its time); the binding cache finds numbered HNPs without an index
+entry, as it found them with one; a host's port keeps the domain's host object."""
 
 from __future__ import annotations
 
@@ -103,6 +105,52 @@ def test_local_locations_come_back_equal_to_what_was_stored():
     assert all(cache[q] == loc and cache.get(q) == loc and q in cache for q, loc in stored.items())
     assert cache[p[0]].expires_at == math.inf and cache.get(p[5]) is None and p[5] not in cache
     assert cache.pop(p[0]) == stored[p[0]] and cache.pop(p[0]) is None and len(cache) == 4
+
+
+def test_numbered_hnps_are_found_without_an_index_entry():
+    import ipaddress
+
+    from controller.binding_cache import BindingCache, BindingCacheEntry, HnpNumbering
+    from controller.view import Hnp
+
+    ids = [f"m{i}" for i in range(10)]
+    pool = ipaddress.IPv6Network("2001:db8:a000::/40")
+    base = int(pool.network_address)
+    numbering = HnpNumbering(ids)
+    numbering.numbered_from(pool)
+
+    def numbered(i: int, k: int = 0) -> Hnp:
+        return Hnp(base + ((i + 1 + k * len(ids)) << 64), 64)
+
+    def entry(mn_id: str, hnps: list) -> BindingCacheEntry:
+        return BindingCacheEntry(mn_id, "02:00:00:00:00:01", hnps, ipaddress.IPv6Address("2001:db8:ffff::1"),
+                                 60.0, 1.0, 1.0, 61.0)  # fmt: skip
+
+    static = ipaddress.IPv6Network("2001:db8:b:1::/64")
+    foreign = ipaddress.IPv6Network(f"{ipaddress.IPv6Address(base + (7 << 64))}/64")  # m6's number, m1's HNP
+    rng = random.Random(5)
+    for _ in range(50):
+        cache, plain = BindingCache(), BindingCache()  # ``plain``: every HNP indexed, as before
+        cache.numbering = numbering
+        for _ in range(30):
+            i = rng.randrange(10)
+            choice = rng.random()
+            hnps = (
+                [numbered(i)] if choice < 0.4 else [numbered(i), numbered(i, 1)] if choice < 0.5
+                else [static] if choice < 0.6 else [foreign] if choice < 0.7
+                else [ipaddress.IPv6Network(str(numbered(i)))] if choice < 0.8 else None
+            )  # fmt: skip
+            for c in (cache, plain):
+                if hnps is None:
+                    c.delete(ids[i])
+                else:
+                    c.put(entry(ids[i], list(hnps)))
+            for j in range(12):
+                for address in (numbered(j).network_address + 5, numbered(j, 1).network_address + 1):
+                    assert cache.lookup(address) == plain.lookup(address)
+            for address in (static.network_address + 1, foreign.network_address + 1):
+                assert cache.lookup(address) == plain.lookup(address)
+        assert len(cache._by_prefix) <= len(plain._by_prefix)
 
 
 def test_a_hosts_port_keeps_the_domains_host(net):
