@@ -189,7 +189,8 @@ class BindingCache:
         if another binding names it too (two bindings never should): the numbering's answer is
         covered by a "nobody" entry then."""
         key = _key(prefix)
-        self._by_prefix.pop(key, None)
+        if self._by_prefix:
+            self._by_prefix.pop(key, None)
         if self.numbering is not None:
             owner = self.numbering.owner(_number64(key))
             holder = self._by_mn.get(owner) if owner is not None else None
@@ -207,7 +208,8 @@ class BindingCache:
                 self._unindex(p)
         for p in bce.hnps:  # the latest binding naming a prefix has it
             if self._numbered(p, bce.mn_id):
-                self._by_prefix.pop(p, None)
+                if self._by_prefix:  # (mostly empty: no Hnp hash then)
+                    self._by_prefix.pop(p, None)
             else:
                 self._by_prefix[_key(p)] = bce.mn_id
 
@@ -221,7 +223,7 @@ class BindingCache:
     def lookup(self, address: ipaddress.IPv6Address) -> BindingCacheEntry | None:
         """The entry whose HNP contains ``address`` (the LMF's HoA -> CoA answer)."""
         key = _key(address)
-        mn_id = self._by_prefix.get(key)
+        mn_id = self._by_prefix.get(key) if self._by_prefix else None  # (mostly empty: no Hnp hash then)
         if mn_id is not None:
             return self._by_mn.get(mn_id)
         if self.numbering is None:

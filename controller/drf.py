@@ -85,7 +85,7 @@ class LocationCache:
     def __setitem__(self, prefix: Net, loc: Location) -> None:
         local = (
             loc.source == "local" and loc.expires_at == math.inf and loc.switch == self._switch
-            and loc.coa == self._address and type(loc.updated_at) is float
+            and (loc.coa is self._address or loc.coa == self._address) and type(loc.updated_at) is float
         )  # fmt: skip
         self._entries[prefix] = loc.updated_at if local else loc
 
