@@ -273,7 +273,7 @@ class Drf:
             if loc is None:
                 self.fallback(ep, query.prefix, now, fx)
             else:
-                self.direct(ep, query.prefix, loc, fx)
+                self.direct(ep, query.prefix, loc, fx, queued=not query.overtaken)
         return fx
 
     # ------------------------------------------------------------ entries
@@ -288,7 +288,9 @@ class Drf:
             return Location(peer.address, peer.name, source, now)
         return Location(peer.address, peer.name, source, now, now + (lifetime or self.view.timers.binding_lifetime))
 
-    def direct(self, ep: Endpoint, prefix: Net, loc: Location, fx: Effects) -> None:
+    def direct(self, ep: Endpoint, prefix: Net, loc: Location, fx: Effects, queued: bool = False) -> None:
+        """A direct entry from ``ep`` toward ``prefix`` at ``loc``; ``queued``: ``learn`` has just
+        put the location's refresh on the timer heap."""
         label, port = self.view.tunnel_to(loc.switch)
         if label is not None and port is None:  # the configured view has no path to that DRF
             LOG.error("%s: no path to %s; %s stays on PMIP routing", self.name, loc.switch, prefix)
@@ -307,7 +309,7 @@ class Drf:
         users = self._direct_to.get(prefix)
         if users is None:
             users = self._direct_to[prefix] = set()
-        if not users and loc.expires_at != math.inf:
+        if not users and not queued and loc.expires_at != math.inf:
             # in use from now on: if its refresh point passed while nobody used it, the next tick
             # asks again (the timer heap popped it then and, unused, only waited for its expiry)
             heapq.heappush(self._expiry, (loc.refresh_at, prefix))

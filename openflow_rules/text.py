@@ -10,7 +10,6 @@ path (it was a quarter of a route set-up's time in the profile).
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import socket
 
@@ -25,29 +24,26 @@ def address(a: ipaddress.IPv6Address | str) -> str:
 
 
 def prefix(n: ipaddress.IPv6Network | str) -> str:
+    """Memoised (a pure function of an immutable prefix): a registration writes its HNP seven
+    times (PBU, PBA, flows, RA) and a route set-up the correspondent's three times, from prefix
+    objects that are equal but not the same (the LMA's HNP, the DRF's key).  The memo's key is an
+    int - network address << 8 | length - hashed and compared in C: a prefix that is an int
+    (``controller.view.Hnp``, every stored HNP) is that int already; for another it costs two
+    attribute reads, where hashing and comparing IPv6Network objects runs Python code."""
     if isinstance(n, str):
         return n
-    if isinstance(n, int):
-        # a prefix that is an int (controller.view.Hnp, every stored HNP): memoised by its value,
-        # which is hashed and compared in C, where the object's own hash is Python code
-        key = int(n)
-        found = _INT_TEXTS.get(key)
-        if found is None:
-            if len(_INT_TEXTS) >= _PARSED_MAX:
-                _INT_TEXTS.clear()
-            found = _INT_TEXTS[key] = _text_of(n)
-        return found
-    return _prefix_text(n)
+    key = int(n) if isinstance(n, int) else int(n.network_address) << 8 | n.prefixlen
+    found = _TEXTS_BY_KEY.get(key)
+    if found is None:
+        if len(_TEXTS_BY_KEY) >= _PARSED_MAX:
+            _TEXTS_BY_KEY.clear()
+        found = _TEXTS_BY_KEY[key] = _text_of(n)
+    return found
 
 
 def _text_of(n: ipaddress.IPv6Network) -> str:
     text = socket.inet_ntop(_AF_INET6, n.network_address.packed)
     return str(n) if "." in text else f"{text}/{n.prefixlen}"
-
-
-# Memoised (a pure function of an immutable network): a registration writes its HNP seven times
-# (PBU, PBA, flows, RA), so six come from here; a miss costs ~0.6 us more than no memo.
-_prefix_text = functools.lru_cache(maxsize=1 << 14)(_text_of)
 
 
 _PARSED: dict[str, ipaddress.IPv6Address] = {}
@@ -72,7 +68,7 @@ def address_of(text: str) -> ipaddress.IPv6Address:
 
 
 _TEXTS: dict[int, str] = {}
-_INT_TEXTS: dict[int, str] = {}
+_TEXTS_BY_KEY: dict[int, str] = {}
 
 
 def address_cached(a: ipaddress.IPv6Address) -> str:

@@ -67,6 +67,8 @@ def test_a_compact_hnp_behaves_as_the_network():
         assert hash(h) == hash(net) == hash(p)
         assert {net: 1}[h] == 1 and {h: 2}[net] == 2 and {h: 3}[p] == 3
         assert str(h) == str(net) and repr(h) == repr(net) and f"{h}" == f"{net}" and text.prefix(h) == text.prefix(net)
+        # text.prefix's memo key for any prefix, which an Hnp is as an int: both share one entry
+        assert int(h) == int(net.network_address) << 8 | net.prefixlen
         assert (h.network_address, h.prefixlen, h.netmask, h.hostmask) == (
             net.network_address, net.prefixlen, net.netmask, net.hostmask,
         )  # fmt: skip
