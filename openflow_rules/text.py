@@ -37,13 +37,10 @@ def prefix(n: ipaddress.IPv6Network | str) -> str:
     if found is None:
         if len(_TEXTS_BY_KEY) >= _PARSED_MAX:
             _TEXTS_BY_KEY.clear()
-        found = _TEXTS_BY_KEY[key] = _text_of(n)
+        # from the key, not the object: an Hnp makes its network address on every ask
+        text = socket.inet_ntop(_AF_INET6, (key >> 8).to_bytes(16, "big"))
+        found = _TEXTS_BY_KEY[key] = str(n) if "." in text else f"{text}/{key & 0xFF}"
     return found
-
-
-def _text_of(n: ipaddress.IPv6Network) -> str:
-    text = socket.inet_ntop(_AF_INET6, n.network_address.packed)
-    return str(n) if "." in text else f"{text}/{n.prefixlen}"
 
 
 _PARSED: dict[str, ipaddress.IPv6Address] = {}
