@@ -147,6 +147,15 @@ class HnpNumbering:
         return None
 
 
+def _has(hnps: list[ipaddress.IPv6Network], key: ipaddress.IPv6Network) -> bool:
+    """``key in hnps`` for a lookup key (an Hnp): an Hnp among them is compared as the int it is,
+    in C, not by ``Hnp.__eq__`` (the LMF's every answer asks)."""
+    for h in hnps:
+        if h is key or (int.__eq__(h, key) if type(h) is Hnp and type(key) is Hnp else h == key):
+            return True
+    return False
+
+
 class BindingCache:
     def __init__(self) -> None:
         self._by_mn: dict[str, BindingCacheEntry] = {}
@@ -230,4 +239,4 @@ class BindingCache:
             return None
         mn_id = self.numbering.owner(_number64(key))
         bce = self._by_mn.get(mn_id) if mn_id is not None else None
-        return bce if bce is not None and key in bce.hnps else None
+        return bce if bce is not None and _has(bce.hnps, key) else None

@@ -104,14 +104,15 @@ class Message:
         return data + _tag(key, data) if key is not None else data
 
     def size(self) -> int:
-        """``len(self.encode())`` without building the document: the values packed as an array,
-        plus what the keys add (fixed per type; a map and an array of as many entries have headers
-        of the same size).  The bus counts every message at its wire size, and most never leave
-        the process (issue 13: no encoding for a receiver in the same process)."""
+        """``len(self.encode())`` without building the document: the fields' values packed as an
+        array, plus what the rest adds - the keys, the type and version values, the difference of
+        the map's header and the array's - which is fixed per type.  The bus counts every message
+        at its wire size, and most never leave the process (issue 13: no encoding for a receiver
+        in the same process)."""
         layout = _LAYOUTS.get(type(self))
         if layout is None:
             return len(self.encode())
-        return len(msgpack.packb(layout.head + layout.values(self), use_bin_type=True)) + layout.keys_size
+        return len(msgpack.packb(layout.values(self), use_bin_type=True)) + layout.rest_size
 
 
 @dataclass
@@ -292,14 +293,21 @@ class _Layout(NamedTuple):
     keys: tuple[str, ...]  # the document's keys in order: type, v, the fields
     head: tuple[str, int]  # the values of type and v
     values: Callable[[Message], tuple[Any, ...]]  # the fields' values in order (one C call)
-    keys_size: int  # bytes the packed keys take
+    rest_size: int  # what the document has beside its fields' values packed as an array
+
+
+def _header(entries: int) -> int:
+    """Bytes of a msgpack map's or array's header (fixmap/fixarray, map16/array16)."""
+    return 1 if entries < 16 else 3
 
 
 def _layout(cls: type[Message]) -> _Layout:
     names = _FIELD_NAMES[cls]
     keys = ("type", "v", *names)
-    keys_size = sum(len(msgpack.packb(k, use_bin_type=True)) for k in keys)
-    return _Layout(keys, (cls.TYPE, WIRE_VERSION), operator.attrgetter(*names), keys_size)
+    head = (cls.TYPE, WIRE_VERSION)
+    rest = sum(len(msgpack.packb(x, use_bin_type=True)) for x in (*keys, *head))
+    rest += _header(len(keys)) - _header(len(names))
+    return _Layout(keys, head, operator.attrgetter(*names), rest)
 
 
 _LAYOUTS: Mapping[type, _Layout] = MappingProxyType({cls: _layout(cls) for cls in MESSAGE_TYPES.values()})
