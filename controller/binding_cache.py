@@ -203,7 +203,7 @@ class BindingCache:
         if self.numbering is not None:
             owner = self.numbering.owner(_number64(key))
             holder = self._by_mn.get(owner) if owner is not None else None
-            if holder is not None and key in holder.hnps:
+            if holder is not None and _has(holder.hnps, key):
                 self._by_prefix[key] = NOBODY
 
     def put(self, bce: BindingCacheEntry) -> None:

@@ -80,7 +80,7 @@ class Dispatcher:
         return msg.size() + (AUTH_BYTES if self.keys is not None else 0)
 
     def send(self, msg: Message, now: float) -> None:
-        size = msg.size() + (AUTH_BYTES if self.keys is not None else 0)  # wire_size, inline
+        size = self.wire_size(msg)
         mtype = msg.TYPE
         self.sent[mtype] += 1
         self.bytes_sent += size

@@ -480,7 +480,7 @@ class ArNode(FixedHostsDafNode):
         if table != Table.UPLINK or host is None or punt.src is None or punt.dst is None:
             self.stats.count("uplink_punt_ignored")
             return Effects()
-        if not any(punt.src in h for h in host.hnps):
+        if not _holds(host.hnps, punt.src):
             self.stats.count("uplink_punt_ignored")
             return Effects()
         return self.drf.uplink_miss(host, punt.dst, now)

@@ -354,15 +354,15 @@ class Hnp(int, Prefix):
 
     @property
     def netmask(self) -> Addr:  # type: ignore[override]
-        return Addr(_mask(self & 0xFF))
+        return Addr(MASKS[self & 0xFF])
 
     @property
     def hostmask(self) -> Addr:
-        return Addr(_mask(self & 0xFF) ^ ((1 << 128) - 1))
+        return Addr(MASKS[self & 0xFF] ^ ((1 << 128) - 1))
 
     @property
     def broadcast_address(self) -> Addr:
-        return Addr(self >> 8 | _mask(self & 0xFF) ^ ((1 << 128) - 1))
+        return Addr(self >> 8 | MASKS[self & 0xFF] ^ ((1 << 128) - 1))
 
     def __hash__(self) -> int:
         return hash(self >> 8 ^ MASKS[self & 0xFF])  # IPv6Network's: network address ^ netmask
@@ -413,11 +413,6 @@ def _address(value: int) -> Addr:
     return Addr(value)
 
 
-@functools.lru_cache(maxsize=129)
-def _mask(prefixlen: int) -> int:
-    return ((1 << prefixlen) - 1) << (128 - prefixlen)
-
-
 def prefix_of(address: Addr) -> Net:
     """The /64 holding ``address`` (every HNP and DRF entry is a /64)."""
     return _prefix64(int(address) >> 64)
@@ -431,5 +426,5 @@ def _prefix64(top: int) -> Prefix:
 
 
 MASKS = tuple(((1 << n) - 1) << (128 - n) for n in range(129))  # netmasks by prefix length
-MASK64 = ((1 << 64) - 1) << 64  # a /64's netmask
+MASK64 = MASKS[64]  # a /64's netmask
 NETMASK64 = ipaddress.IPv6Address(MASK64)
