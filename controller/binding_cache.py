@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator, Sequence
 
-from controller.view import Hnp
+from controller.view import KEY64, MASK64, Hnp
 
 ACTIVE = "active"
 DELETING = "deleting"  # de-registered, waiting MinDelayBeforeBCEDelete
@@ -114,8 +114,8 @@ def _key(address: ipaddress.IPv6Address | ipaddress.IPv6Network) -> ipaddress.IP
 
 def _number64(prefix: ipaddress.IPv6Network) -> int:
     """The /64 number of a /64 (its network address shifted right by 64)."""
-    if type(prefix) is Hnp:
-        return int.__rshift__(prefix, 72)  # an Hnp is (network address << 8 | length)
+    if type(prefix) is Hnp:  # its key: (network address ^ netmask) + KEY64 for a /64
+        return (int.__sub__(prefix, KEY64) ^ MASK64) >> 64
     return int(prefix.network_address) >> 64
 
 

@@ -298,30 +298,18 @@ class Prefix(ipaddress.IPv6Network):
         return self._hash
 
 
-class Slash64(Prefix):
-    """``Slash64(top)`` is the Prefix of the /64 whose top 64 bits are ``top``, made from the int
-    without IPv6Network's parsing and checks (a third of the cost; ``prefix_of`` makes one for most
-    route set-ups).  It sets what ``IPv6Network.__init__`` sets, then becomes a plain Prefix (so
-    ``supernet``, copies and pickles, which call the class again, get one)."""
-
-    def __init__(self, top: int) -> None:  # pylint: disable=super-init-not-called
-        network = top << 64
-        self.network_address = Addr(network)
-        self.netmask = NETMASK64
-        self._prefixlen = 64
-        self._hash = hash(network ^ MASK64)  # IPv6Network's: network address ^ netmask
-        self.__class__ = Prefix  # type: ignore[assignment]  # becomes the plain Prefix it equals
-
-
 class Hnp(int, Prefix):
-    """A stored HNP: an IPv6 prefix that is one int (the network address shifted left by 8, or'ed
-    with the prefix length) - 72 B where an IPv6Network with its network address is about 210,
-    and an LMA's binding, the MAG's attachment and the DRF's keys hold one per HNP (memory per MN,
-    issue 13).  Otherwise it is an IPv6Network (a Prefix): equal to, hashed and ordered like the
-    IPv6Network of the same prefix, ``in`` for addresses, ``str``/``repr``/pickle alike; the
-    address and mask attributes are made when asked (nothing else is stored).  The int is an
-    implementation detail: its arithmetic is not a prefix's, and ``int()`` of it is not the address
-    (``int(h.network_address)`` is)."""
+    """A stored HNP, and the DRF's key of a correspondent's prefix: an IPv6 prefix that is one int,
+    its key (``text.prefix_key``: (network address ^ netmask) + length * ``text.LENGTH_UNIT``) -
+    about 60 B where an IPv6Network with its network address is about 210, and an LMA's binding,
+    the MAG's attachment and the DRF's entries hold one per HNP (memory per MN, issue 13).  It is
+    hashed and compared as that int, in C: the key is made so that the int's hash is
+    IPv6Network's (``hash(network address ^ netmask)``), and two Hnps are equal when their ints
+    are.  Otherwise it is an IPv6Network (a Prefix): equal to, hashed and ordered like the
+    IPv6Network of the same prefix (an IPv6Network compares with it through its address and mask
+    attributes, which are made when asked), ``in`` for addresses, ``str``/``repr``/pickle alike.
+    The int is an implementation detail: its arithmetic is not a prefix's, and ``int()`` of it is
+    not the address (``int(h.network_address)`` is)."""
 
     __slots__ = ()
 
@@ -330,70 +318,68 @@ class Hnp(int, Prefix):
             raise ValueError(f"not an IPv6 prefix: {network:#x}/{prefixlen}")
         if network & ((1 << (128 - prefixlen)) - 1):
             raise ValueError(f"{Addr(network)}/{prefixlen} has host bits set")
-        return int.__new__(cls, network << 8 | prefixlen)
+        return int.__new__(cls, text.prefix_key(network, prefixlen))
 
     def __init__(self, network: int, prefixlen: int) -> None:
         pass  # no IPv6Network.__init__: nothing is stored but the int
 
     @classmethod
     def holding(cls, address: Addr) -> Hnp:
-        """The /64 holding ``address`` (a lookup key: no checks, nothing memoised)."""
-        return int.__new__(cls, int(address) >> 64 << 72 | 64)
+        """The /64 holding ``address`` (no checks, nothing memoised: one int made in C)."""
+        return int.__new__(cls, (int(address) >> 64 << 64 ^ MASK64) + KEY64)
 
-    @property
-    def network_address(self) -> Addr:  # type: ignore[override]
-        return _address(self >> 8)
-
-    @property
-    def _prefixlen(self) -> int:
-        return self & 0xFF
-
-    @property
-    def prefixlen(self) -> int:
-        return self & 0xFF
-
-    @property
-    def netmask(self) -> Addr:  # type: ignore[override]
-        return Addr(MASKS[self & 0xFF])
-
-    @property
-    def hostmask(self) -> Addr:
-        return Addr(MASKS[self & 0xFF] ^ ((1 << 128) - 1))
-
-    @property
-    def broadcast_address(self) -> Addr:
-        return Addr(self >> 8 | MASKS[self & 0xFF] ^ ((1 << 128) - 1))
-
-    def __hash__(self) -> int:
-        return hash(self >> 8 ^ MASKS[self & 0xFF])  # IPv6Network's: network address ^ netmask
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is Hnp:
-            return int.__eq__(self, other)
-        if isinstance(other, Net):
-            return int(other.network_address) == self >> 8 and other.prefixlen == self & 0xFF
-        return NotImplemented
-
-    def __ne__(self, other: object) -> bool:
-        eq = self.__eq__(other)
-        return eq if eq is NotImplemented else not eq
-
+    # hashed and compared as the int (C); against an IPv6Network, int's answer is NotImplemented
+    # and the IPv6Network's own __eq__ compares the address and mask attributes below
+    __hash__ = int.__hash__
+    __eq__ = int.__eq__
+    __ne__ = int.__ne__
     __lt__ = Net.__lt__  # type: ignore[assignment]
     __le__ = Net.__le__  # type: ignore[assignment]
     __gt__ = Net.__gt__  # type: ignore[assignment]
     __ge__ = Net.__ge__  # type: ignore[assignment]
 
+    @property
+    def network_address(self) -> Addr:  # type: ignore[override]
+        return _address(text.key_parts(self)[0])
+
+    @property
+    def _prefixlen(self) -> int:
+        return self // LENGTH_UNIT
+
+    @property
+    def prefixlen(self) -> int:
+        return self // LENGTH_UNIT
+
+    @property
+    def top64(self) -> int:
+        """The top 64 bits of the network address (a /64's number)."""
+        return text.key_parts(self)[0] >> 64
+
+    @property
+    def netmask(self) -> Addr:  # type: ignore[override]
+        return Addr(MASKS[self // LENGTH_UNIT])
+
+    @property
+    def hostmask(self) -> Addr:
+        return Addr(MASKS[self // LENGTH_UNIT] ^ ALL_ONES)
+
+    @property
+    def broadcast_address(self) -> Addr:
+        network, length = text.key_parts(self)
+        return Addr(network | MASKS[length] ^ ALL_ONES)
+
     def __contains__(self, other: object) -> bool:
         if not isinstance(other, Addr):
             return False
-        shift = 128 - (self & 0xFF)
-        return int(other) >> shift == self >> (8 + shift)
+        network, length = text.key_parts(self)
+        return int(other) >> (128 - length) == network >> (128 - length)
 
     def __bool__(self) -> bool:
         return True
 
     def __str__(self) -> str:
-        return f"{Addr(self >> 8)}/{self & 0xFF}"
+        network, length = text.key_parts(self)
+        return f"{Addr(network)}/{length}"
 
     def __repr__(self) -> str:
         return f"IPv6Network('{self}')"
@@ -402,7 +388,7 @@ class Hnp(int, Prefix):
         return format(str(self), spec)
 
     def __reduce__(self) -> tuple[type[Hnp], tuple[int, int]]:
-        return Hnp, (self >> 8, self & 0xFF)
+        return Hnp, text.key_parts(self)
 
 
 @functools.lru_cache(maxsize=1 << 12)
@@ -413,18 +399,14 @@ def _address(value: int) -> Addr:
     return Addr(value)
 
 
-def prefix_of(address: Addr) -> Net:
-    """The /64 holding ``address`` (every HNP and DRF entry is a /64)."""
-    return _prefix64(int(address) >> 64)
+def prefix_of(address: Addr) -> Hnp:
+    """The /64 holding ``address`` (every HNP and DRF entry is a /64): an Hnp, made in C and hashed
+    in C in the DRF's dicts (a route set-up looks its correspondent's prefix up in about ten)."""
+    return Hnp.holding(address)
 
 
-@functools.lru_cache(maxsize=1 << 14)
-def _prefix64(top: int) -> Prefix:
-    """The /64 whose top 64 bits are ``top``.  Memoised (a pure function; prefixes are immutable,
-    so no state is shared): the /64s events ask for recur (a source's and its correspondents')."""
-    return Slash64(top)
-
-
-MASKS = tuple(((1 << n) - 1) << (128 - n) for n in range(129))  # netmasks by prefix length
+MASKS = text.MASKS  # netmasks by prefix length
+LENGTH_UNIT = text.LENGTH_UNIT
 MASK64 = MASKS[64]  # a /64's netmask
-NETMASK64 = ipaddress.IPv6Address(MASK64)
+KEY64 = 64 * LENGTH_UNIT  # what a /64's length adds to its key
+ALL_ONES = (1 << 128) - 1

@@ -12,8 +12,28 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import sys
 
 _AF_INET6 = socket.AF_INET6
+
+# A prefix as one int, its *key*: (network address ^ netmask) + length * LENGTH_UNIT.  Python
+# hashes an int by its value modulo ``sys.hash_info.modulus`` (2**61 - 1), and LENGTH_UNIT is a
+# multiple of it larger than any 128-bit value, so a key's own (C) hash is hash(network address ^
+# netmask): IPv6Network's hash of the same prefix.  ``controller.view.Hnp`` is a prefix that is its
+# key, so dicts hash and compare it in C; the memo below is keyed by it.
+MASKS = tuple(((1 << n) - 1) << (128 - n) for n in range(129))  # netmasks by prefix length
+LENGTH_UNIT = sys.hash_info.modulus << 128
+
+
+def prefix_key(network: int, length: int) -> int:
+    """The key of the prefix ``network``/``length`` (no checks)."""
+    return (network ^ MASKS[length]) + length * LENGTH_UNIT
+
+
+def key_parts(key: int) -> tuple[int, int]:
+    """(network address, length) of a prefix key."""
+    length, rest = divmod(key, LENGTH_UNIT)
+    return rest ^ MASKS[length], length
 
 
 def address(a: ipaddress.IPv6Address | str) -> str:
@@ -26,20 +46,21 @@ def address(a: ipaddress.IPv6Address | str) -> str:
 def prefix(n: ipaddress.IPv6Network | str) -> str:
     """Memoised (a pure function of an immutable prefix): a registration writes its HNP seven
     times (PBU, PBA, flows, RA) and a route set-up the correspondent's three times, from prefix
-    objects that are equal but not the same (the LMA's HNP, the DRF's key).  The memo's key is an
-    int - network address << 8 | length - hashed and compared in C: a prefix that is an int
-    (``controller.view.Hnp``, every stored HNP) is that int already; for another it costs two
-    attribute reads, where hashing and comparing IPv6Network objects runs Python code."""
+    objects that are equal but not the same (the LMA's HNP, the DRF's key).  The memo is keyed by
+    the prefix's key (``prefix_key``), hashed and compared in C: a prefix that is an int
+    (``controller.view.Hnp``: every stored HNP and DRF key) is its key already; for another it
+    costs two attribute reads, where hashing and comparing IPv6Network objects runs Python code."""
     if isinstance(n, str):
         return n
-    key = int(n) if isinstance(n, int) else int(n.network_address) << 8 | n.prefixlen
+    key = int(n) if isinstance(n, int) else prefix_key(int(n.network_address), n.prefixlen)
     found = _TEXTS_BY_KEY.get(key)
     if found is None:
         if len(_TEXTS_BY_KEY) >= _PARSED_MAX:
             _TEXTS_BY_KEY.clear()
         # from the key, not the object: an Hnp makes its network address on every ask
-        text = socket.inet_ntop(_AF_INET6, (key >> 8).to_bytes(16, "big"))
-        found = _TEXTS_BY_KEY[key] = str(n) if "." in text else f"{text}/{key & 0xFF}"
+        network, length = key_parts(key)
+        text = socket.inet_ntop(_AF_INET6, network.to_bytes(16, "big"))
+        found = _TEXTS_BY_KEY[key] = str(n) if "." in text else f"{text}/{length}"
     return found
 
 

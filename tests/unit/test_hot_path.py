@@ -10,7 +10,7 @@ import pickle
 import random
 
 from controller.drf import _routable
-from controller.view import Prefix, Slash64, View
+from controller.view import Hnp, View, prefix_of
 from openflow_rules import text
 
 Addr = ipaddress.IPv6Address
@@ -28,20 +28,25 @@ def test_routable_is_not_multicast_link_local_or_unspecified():
         assert _routable(a) == (not (a.is_multicast or a.is_link_local or a.is_unspecified)), a
 
 
-def test_a_slash64_is_the_prefix_ipaddress_makes():
+def test_prefix_of_is_the_64_ipaddress_makes():
+    """``prefix_of`` (an Hnp made from the address's int) against ``IPv6Network``: equal both ways,
+    hashed alike (as a dict key either way), printed alike, the same attributes and members."""
     rng = random.Random(64)
     for _ in range(3000):
         top = rng.getrandbits(64)
-        fast, plain = Slash64(top), Net((top << 64, 64))
-        assert type(fast) is Prefix and fast.__dict__ == Prefix((top << 64, 64)).__dict__
-        assert fast == plain and hash(fast) == hash(plain) and str(fast) == str(plain)
-        assert text.prefix(fast) == str(plain)
-        assert {plain: 1}[fast] == 1 and Addr(top << 64 | rng.getrandbits(64)) in fast
-        assert (fast.broadcast_address, fast.hostmask, fast.supernet(8)) == (
-            plain.broadcast_address, plain.hostmask, plain.supernet(8),
+        inside = Addr(top << 64 | rng.getrandbits(64))
+        fast, plain = prefix_of(inside), Net((top << 64, 64))
+        assert type(fast) is Hnp and fast == plain and plain == fast and not fast != plain
+        assert hash(fast) == hash(plain) and str(fast) == str(plain) and text.prefix(fast) == str(plain)
+        assert {plain: 1}[fast] == 1 and {fast: 2}[plain] == 2 and inside in fast
+        assert Addr(((top + 1) % (1 << 64)) << 64) not in fast
+        assert (fast.network_address, fast.prefixlen, fast.broadcast_address, fast.hostmask, fast.top64) == (
+            plain.network_address, 64, plain.broadcast_address, plain.hostmask, top,
         )  # fmt: skip
         for back in (copy.copy(fast), copy.deepcopy(fast), pickle.loads(pickle.dumps(fast))):
-            assert back == plain and isinstance(back, Net)
+            assert back == plain and back == fast and hash(back) == hash(plain)
+        other = prefix_of(Addr(rng.getrandbits(128)))
+        assert (other == fast) == (Net((int(other.network_address), 64)) == plain)
 
 
 def test_owner_and_own_prefix_tests_match_network_membership(domain):

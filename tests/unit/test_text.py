@@ -68,7 +68,9 @@ def test_a_compact_hnp_behaves_as_the_network():
         assert {net: 1}[h] == 1 and {h: 2}[net] == 2 and {h: 3}[p] == 3
         assert str(h) == str(net) and repr(h) == repr(net) and f"{h}" == f"{net}" and text.prefix(h) == text.prefix(net)
         # text.prefix's memo key for any prefix, which an Hnp is as an int: both share one entry
-        assert int(h) == int(net.network_address) << 8 | net.prefixlen
+        assert int(h) == text.prefix_key(int(net.network_address), net.prefixlen)
+        assert text.key_parts(int(h)) == (int(net.network_address), net.prefixlen)
+        assert hash(int(h)) == hash(net)  # why it is that int: its own (C) hash is the network's
         assert (h.network_address, h.prefixlen, h.netmask, h.hostmask) == (
             net.network_address, net.prefixlen, net.netmask, net.hostmask,
         )  # fmt: skip
@@ -112,9 +114,10 @@ def test_address_of_parses_as_ipaddress_does():
     assert text.address_of("2001:db8::1") is text.address_of("2001:db8::1")  # the cache
 
 
-def test_prefix_of_is_the_64_of_the_address_and_cached():
-    from controller.view import prefix_of
+def test_prefix_of_is_the_64_of_the_address():
+    from controller.view import Hnp, prefix_of
 
     a = ipaddress.IPv6Address("2001:db8:7:8:9::1")
     assert prefix_of(a) == ipaddress.IPv6Network("2001:db8:7:8::/64")
-    assert prefix_of(a) is prefix_of(ipaddress.IPv6Address("2001:db8:7:8::2"))
+    assert prefix_of(a) == prefix_of(ipaddress.IPv6Address("2001:db8:7:8::2"))
+    assert type(prefix_of(a)) is Hnp and hash(prefix_of(a)) == hash(ipaddress.IPv6Network("2001:db8:7:8::/64"))
