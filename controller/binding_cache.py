@@ -100,7 +100,7 @@ class BindingCacheEntry:
         }
 
 
-def _key(address: ipaddress.IPv6Address | ipaddress.IPv6Network) -> ipaddress.IPv6Network:
+def _key(address: ipaddress.IPv6Address | ipaddress.IPv6Network | int) -> ipaddress.IPv6Network:
     """The /64 holding ``address`` (for a network, its network address).  A /64 HNP is its own
     key - the very object the binding holds, so an index entry adds no object per HNP (memory per
     MN, issue 13) - and an address's is an ``Hnp`` made for the lookup, equal to and hashed like it
@@ -229,8 +229,8 @@ class BindingCache:
                 self._unindex(p)
         return bce
 
-    def lookup(self, address: ipaddress.IPv6Address) -> BindingCacheEntry | None:
-        """The entry whose HNP contains ``address`` (the LMF's HoA -> CoA answer)."""
+    def lookup(self, address: ipaddress.IPv6Address | int) -> BindingCacheEntry | None:
+        """The entry whose HNP contains ``address`` or its int (the LMF's HoA -> CoA answer)."""
         key = _key(address)
         mn_id = self._by_prefix.get(key) if self._by_prefix else None  # (mostly empty: no Hnp hash then)
         if mn_id is not None:

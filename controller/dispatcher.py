@@ -24,7 +24,16 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from controller.effects import Effects
-from controller.messages import AUTH_BYTES, HBH_PEER, AuthenticationError, Message, MessageError, decode, pair_keys
+from controller.messages import (
+    AUTH_BYTES,
+    HBH_PEER,
+    AuthenticationError,
+    Message,
+    MessageError,
+    Sizer,
+    decode,
+    pair_keys,
+)
 from openflow_rules.intents import Intent
 
 LOG = logging.getLogger("epmip.signalling")
@@ -59,7 +68,11 @@ class Dispatcher:
         self.sent: Counter[str] = Counter()
         self.bytes_sent = 0
         self.errors: Counter[str] = Counter()
-        self.log: deque[LoggedMessage] = deque(maxlen=history)
+        # the recent messages as plain tuples of LOGGED_FIELDS (``log`` names their fields): a
+        # tuple of atomic values is made in C, and the collector stops tracking it
+        self._log: deque[tuple[float, str, str, str, int, int]] = deque(maxlen=history)
+        self._size = Sizer()
+        self._tag_bytes = AUTH_BYTES if self.keys is not None else 0
         self.faults: Faults | None = None
         self._later: list[tuple[float, int, str, Message | bytes]] = []  # (due, order, dst, msg): delayed copies
         self._order = 0
@@ -77,14 +90,19 @@ class Dispatcher:
 
     def wire_size(self, msg: Message) -> int:
         """``len(self.wire(msg))`` without computing the tag."""
-        return msg.size() + (AUTH_BYTES if self.keys is not None else 0)
+        return self._size(msg) + self._tag_bytes
+
+    @property
+    def log(self) -> list[LoggedMessage]:
+        """The last ``history`` messages sent or carried, oldest first."""
+        return [LoggedMessage(*entry) for entry in self._log]
 
     def send(self, msg: Message, now: float) -> None:
-        size = self.wire_size(msg)
+        size = self._size(msg) + self._tag_bytes
         mtype = msg.TYPE
         self.sent[mtype] += 1
         self.bytes_sent += size
-        self.log.append(LoggedMessage(now, mtype, msg.src, msg.dst, msg.seq, size))
+        self._log.append((now, mtype, msg.src, msg.dst, msg.seq, size))
         if LOG.isEnabledFor(logging.DEBUG):
             # DEBUG, not INFO: two log records per route set-up were a tenth of the controller's
             # time under load; the recent messages are in ``log`` (GET /epmip/v1/messages)
@@ -113,7 +131,7 @@ class Dispatcher:
         size = self.wire_size(msg)
         self.sent[msg.TYPE] += 1
         self.bytes_sent += size
-        self.log.append(LoggedMessage(now, msg.TYPE, msg.src, msg.dst or "(hop-by-hop)", msg.seq, size))
+        self._log.append((now, msg.TYPE, msg.src, msg.dst or "(hop-by-hop)", msg.seq, size))
         LOG.info("%s %s -> (hop-by-hop toward %s) seq=%d", msg.TYPE, msg.src, getattr(msg, "address", ""), msg.seq)
         if self.tap is not None:
             self.tap(msg, now)
@@ -167,7 +185,7 @@ class Dispatcher:
         return delivered, intents
 
     def recent(self, limit: int = 50) -> list[dict[str, object]]:
-        return [dict(zip(LOGGED_FIELDS, m, strict=True)) for m in list(self.log)[-limit:]]
+        return [dict(zip(LOGGED_FIELDS, m, strict=True)) for m in list(self._log)[-limit:]]
 
 
 def _brief(msg: Message) -> str:

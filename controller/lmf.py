@@ -61,19 +61,19 @@ class Lmf:
     def manages(self, address: ipaddress.IPv6Address) -> bool:
         return self.view.owns(address)
 
-    def locate(self, address: ipaddress.IPv6Address) -> BindingCacheEntry | None:
+    def locate(self, address: ipaddress.IPv6Address | int) -> BindingCacheEntry | None:
         bce = self.cache.lookup(address)
         return bce if bce is not None and bce.state == ACTIVE else None
 
     def on_pbqr(self, msg: PBQR, now: float) -> Effects:
         """Answer from the binding cache, or relay to the LMF that manages the address (§4.4.3)."""
         fx = Effects()
-        try:
-            address: ipaddress.IPv6Address | None = text.address_of(msg.address)
+        try:  # an int: the owner test and the lookup compare ints (no address object; issue 13)
+            address: int | None = text.address_int(msg.address)
         except ValueError:
             address = None
-        if address is not None and not self.manages(address):
-            owner = self.view.find_lmf(address)
+        if address is not None and not self.view.owns(address):
+            owner = self.view.find_lmf(ipaddress.IPv6Address(address))
             if owner is not None and owner != self.name:
                 seq = self.seq.next()
                 self.relayed[seq] = Relayed(msg.src, msg.seq, msg.address, now)

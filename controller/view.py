@@ -159,16 +159,17 @@ class View:
     def own_prefixes(self) -> list[Net]:
         return [p for p, owner in self.lma_prefixes if owner == self.name]
 
-    def owns(self, address: Addr) -> bool:
-        """``address`` is in one of this node's own configured prefixes (an LMF manages it)."""
+    def owns(self, address: Addr | int) -> bool:
+        """``address`` (or its int) is in one of this node's own configured prefixes (an LMF
+        manages it)."""
         ip, me = int(address), self.name
         for top, shift, owner in self._prefix_tests:
             if ip >> shift == top and owner == me:
                 return True
         return False
 
-    def prefix_owner(self, address: Addr) -> Peer | None:
-        """The (e)LMA whose configured prefixes hold ``address`` (§4.4.1), if any."""
+    def prefix_owner(self, address: Addr | int) -> Peer | None:
+        """The (e)LMA whose configured prefixes hold ``address`` (or its int; §4.4.1), if any."""
         ip = int(address)
         for top, shift, owner in self._prefix_tests:
             if ip >> shift == top:
@@ -324,8 +325,8 @@ class Hnp(int, Prefix):
         pass  # no IPv6Network.__init__: nothing is stored but the int
 
     @classmethod
-    def holding(cls, address: Addr) -> Hnp:
-        """The /64 holding ``address`` (no checks, nothing memoised: one int made in C)."""
+    def holding(cls, address: Addr | int) -> Hnp:
+        """The /64 holding ``address`` or its int (no checks, nothing memoised: one int made in C)."""
         return int.__new__(cls, (int(address) >> 64 << 64 ^ MASK64) + KEY64)
 
     # hashed and compared as the int (C); against an IPv6Network, int's answer is NotImplemented
@@ -371,8 +372,9 @@ class Hnp(int, Prefix):
     def __contains__(self, other: object) -> bool:
         if not isinstance(other, Addr):
             return False
-        network, length = text.key_parts(self)
-        return int(other) >> (128 - length) == network >> (128 - length)
+        length = self // LENGTH_UNIT
+        mask = MASKS[length]
+        return int.__eq__(self, (int(other) & mask ^ mask) + length * LENGTH_UNIT)  # the key of its /length
 
     def __bool__(self) -> bool:
         return True

@@ -40,8 +40,10 @@ from openflow_rules.pipeline import (
     APP_MASK,
     DRF_CORRESPONDENT,
     DRF_ENDPOINT,
+    FN_SHIFT,
     GEN_BIT,
     GEN_SHIFT,
+    OBJ_MASK,
     Fn,
     Prio,
     Table,
@@ -295,14 +297,22 @@ def drf_obj(mn_obj: int, cn_id: int) -> int:
     return (mn_obj << DRF_ENDPOINT.shift) | (cn_id & (DRF_CORRESPONDENT.mask >> DRF_CORRESPONDENT.shift))
 
 
-def _prefixlen(p: Prefix) -> int:
-    return p.prefixlen if isinstance(p, ipaddress.IPv6Network) else ipaddress.IPv6Network(p).prefixlen
+ANY_SOURCE = "::/0"  # a router with DRF (§7.3) has one "endpoint" for every source
 
 
 def _drf_match(hnp: Prefix, cn_prefix: Prefix) -> Match:
-    if _prefixlen(hnp) == 0:  # a router with DRF (§7.3): from any source
+    source = _p(hnp)
+    if source == ANY_SOURCE:  # a router with DRF (§7.3): from any source
         return {"eth_type": ETH_TYPE_IPV6, "ipv6_dst": _p(cn_prefix)}
-    return {"eth_type": ETH_TYPE_IPV6, "ipv6_src": _p(hnp), "ipv6_dst": _p(cn_prefix)}
+    return {"eth_type": ETH_TYPE_IPV6, "ipv6_src": source, "ipv6_dst": _p(cn_prefix)}
+
+
+# a DRF entry's table, priority and cookie (less its object) as plain ints: an enum member's
+# attribute read and ``int()`` were a quarter of building an entry (one per route set-up; issue 13)
+_UPLINK, _ROUTE, _PRIO_DRF = int(Table.UPLINK), int(Table.ROUTE), int(Prio.DRF)
+_DRF_COOKIE = APP_COOKIE | int(Fn.DRF) << FN_SHIFT
+_ENDPOINT_SHIFT = DRF_ENDPOINT.shift
+_CORRESPONDENT_BITS = DRF_CORRESPONDENT.mask >> DRF_CORRESPONDENT.shift
 
 
 def install_drf(
@@ -310,18 +320,16 @@ def install_drf(
 ) -> FlowMod:
     """Optimized route (§4.2): the MN's traffic to the correspondent's prefix goes in a direct
     tunnel to the correspondent's eMAG.  ``label`` None means the correspondent is on this switch:
-    the packet is routed (delivered) locally."""
+    the packet is routed (delivered) locally.  What ``cookie(Fn.DRF, drf_obj(mn_obj, cn_id))``
+    gives, with the same check."""
+    obj = mn_obj << _ENDPOINT_SHIFT | cn_id & _CORRESPONDENT_BITS
+    if not 0 <= obj <= OBJ_MASK:
+        raise ValueError(f"cookie object id {obj} out of range 0..{OBJ_MASK}")
     if label is None or port is None:
         if label is not None or port is not None:
             raise ValueError(f"install_drf: label {label} and port {port} must both be given or both None")
-        return FlowMod(
-            dpid, Table.UPLINK, Prio.DRF, _drf_match(hnp, cn_prefix), goto=Table.ROUTE,
-            cookie=cookie(Fn.DRF, drf_obj(mn_obj, cn_id)),
-        )  # fmt: skip
-    return FlowMod(
-        dpid, Table.UPLINK, Prio.DRF, _drf_match(hnp, cn_prefix), _tunnel(label, port),
-        cookie=cookie(Fn.DRF, drf_obj(mn_obj, cn_id)),
-    )  # fmt: skip
+        return FlowMod(dpid, _UPLINK, _PRIO_DRF, _drf_match(hnp, cn_prefix), (), _ROUTE, _DRF_COOKIE | obj)
+    return FlowMod(dpid, _UPLINK, _PRIO_DRF, _drf_match(hnp, cn_prefix), _tunnel(label, port), None, _DRF_COOKIE | obj)
 
 
 def install_drf_fallback(

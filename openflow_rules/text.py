@@ -85,6 +85,16 @@ def address_of(text: str) -> ipaddress.IPv6Address:
     return found
 
 
+def address_int(text: str) -> int:
+    """``int(ipaddress.IPv6Address(text))`` without the address object (a queried HoA: a new one
+    on most queries, and the LMF compares and looks it up as an int).  ValueError as the
+    constructor raises it."""
+    try:
+        return int.from_bytes(socket.inet_pton(_AF_INET6, text), "big")
+    except (OSError, ValueError, TypeError):  # what inet_pton refuses goes to ipaddress, which says why
+        return int(ipaddress.IPv6Address(text))
+
+
 _TEXTS: dict[int, str] = {}
 _TEXTS_BY_KEY: dict[int, str] = {}
 

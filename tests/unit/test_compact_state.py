@@ -147,9 +147,9 @@ def test_numbered_hnps_are_found_without_an_index_entry():
                     c.put(entry(ids[i], list(hnps)))
             for j in range(12):
                 for address in (numbered(j).network_address + 5, numbered(j, 1).network_address + 1):
-                    assert cache.lookup(address) == plain.lookup(address)
+                    assert cache.lookup(address) == plain.lookup(address) == cache.lookup(int(address))
             for address in (static.network_address + 1, foreign.network_address + 1):
-                assert cache.lookup(address) == plain.lookup(address)
+                assert cache.lookup(address) == plain.lookup(address) == cache.lookup(int(address))
         assert len(cache._by_prefix) <= len(plain._by_prefix)
 
 

@@ -67,6 +67,7 @@ def test_owner_and_own_prefix_tests_match_network_membership(domain):
             got = view.prefix_owner(a)
             assert (got.name if got is not None else None) == owner, (view.name, a)
             assert view.owns(a) == any(a in p for p in view.own_prefixes()), (view.name, a)
+            assert view.owns(int(a)) == view.owns(a) and view.prefix_owner(int(a)) == got  # the LMF asks by int
     view = views[0]
     extra = Net("2001:db8:7700::/40")
     view.add_prefix(extra, "elma1")

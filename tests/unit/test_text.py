@@ -111,6 +111,11 @@ def test_address_of_parses_as_ipaddress_does():
         except ValueError:
             got = ValueError
         assert got == want and str(got) == str(want), case
+        try:
+            as_int: object = text.address_int(case)
+        except ValueError:
+            as_int = ValueError
+        assert as_int == (ValueError if want is ValueError else int(want)), case  # type: ignore[call-overload]
     assert text.address_of("2001:db8::1") is text.address_of("2001:db8::1")  # the cache
 
 
