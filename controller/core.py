@@ -34,12 +34,13 @@ from controller.topology import Topology
 from controller.view import Shared, View, prefix_of
 from openflow_rules import flows
 from openflow_rules.intents import Barrier, FlowMod, Intent
-from openflow_rules.pipeline import Table
+from openflow_rules.pipeline import GEN_BIT, Table
 
 LOG = logging.getLogger("epmip.core")
 ND_RATE = 5.0  # RS/NS per second and access port the controller answers
 ND_BURST = 10
 MARKS_KEPT = 256  # events between clearings of the change marks when no store takes them
+PUNT_TABLES = (Table.UPLINK, Table.ROUTE)  # a packet-in from these is a data packet for the node's punt
 MAX_RUNTIME_PREFIX = 32  # a prefix added at run time may be no wider than this (a /32 or longer)
 
 
@@ -126,10 +127,14 @@ class EpmipController:
         out = []
         generation, connected = self.generation, self.connected
         for intent in intents:
-            gen = generation.get(intent.dpid)
-            if gen is None or intent.dpid not in connected:
+            dpid = intent.dpid
+            gen = generation.get(dpid)
+            if gen is None or dpid not in connected:
                 continue
-            out.append(flows.in_generation(intent, gen) if isinstance(intent, FlowMod) else intent)
+            # generation 0 is what every builder makes: such an add needs no call to stay as it is
+            if isinstance(intent, FlowMod) and (gen or intent.cookie & GEN_BIT):
+                intent = flows.in_generation(intent, gen)
+            out.append(intent)
         self._persist()  # before the intents leave: what the switches get, the store has
         return out
 
@@ -322,8 +327,7 @@ class EpmipController:
             self.count("packet_in_unknown_switch")
             return []
         punt = frames.classify(data)
-        on_access = table == Table.CLASSIFY and isinstance(node, EmagNode) and not punt.is_nd
-        if table in (Table.UPLINK, Table.ROUTE) or on_access:
+        if table in PUNT_TABLES or (table == Table.CLASSIFY and isinstance(node, EmagNode) and not punt.is_nd):
             return self._run(node.punt(punt, in_port, table, now), now)
         if punt.kind == "hbh":
             return self._run(node.hbh_query(punt, now), now)

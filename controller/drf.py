@@ -184,7 +184,7 @@ class Drf:
         key = ep.key
         if prefix in self.sessions.get(key, NO_SESSIONS):
             return fx  # the entry is being installed; this packet was already on its way
-        self.stats.count("drf_miss")
+        self.stats.counters["drf_miss"] += 1
         loc = self.location.get(prefix)
         if loc is not None:
             self.stats.count("drf_cache_hit")
@@ -317,7 +317,7 @@ class Drf:
         falling_back = self._fallback_to.get(prefix)
         if falling_back:
             falling_back.discard(key)
-        self.stats.count("drf_direct_installed")
+        self.stats.counters["drf_direct_installed"] += 1
 
     def fallback(self, ep: Endpoint, prefix: Net, now: float, fx: Effects) -> None:
         """No location: PMIP routing via the endpoint's LMA (an access router: plain routing) for

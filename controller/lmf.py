@@ -85,7 +85,7 @@ class Lmf:
             self.stats.count("lmf_query_no_location")
             fx.send(PBQA(src=self.name, dst=msg.src, seq=msg.seq, address=msg.address, status=int(Status.NO_LOCATION)))
             return fx
-        self.stats.count("lmf_query")
+        self.stats.counters["lmf_query"] += 1
         if msg.requester:
             holders = self.holders.get(bce.mn_id)
             if holders is None:
