@@ -129,7 +129,7 @@ class Lma:
             coa = text.address_of(pbu.coa)
         except ValueError:
             return self._reply(pbu, Status.MAG_NOT_AUTHORIZED_FOR_PROXY_REG)
-        mag = view.peer_at(coa)
+        mag = view.peer_at(pbu.coa)  # by its text (one dict lookup), which ``coa`` parsed
         if mag is None or not mag.is_mag or mag.name != pbu.src:
             return self._reply(pbu, Status.MAG_NOT_AUTHORIZED_FOR_PROXY_REG)
         bound = view.anchor_of(mn)

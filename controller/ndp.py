@@ -195,8 +195,8 @@ def _link_layer_option(kind: int, mac: str) -> bytes:
 
 def _frame(src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, icmp_type: int, body: bytes) -> bytes:
     """Ethernet + IPv6 (hop limit 255) + ICMPv6 of ``icmp_type`` with ``body``, checksum filled in."""
-    src = text.address_of(src_ip).packed
-    dst = text.address_of(dst_ip).packed
+    src = text.packed_of(src_ip)
+    dst = text.packed_of(dst_ip)
     message = _ICMP.pack(icmp_type, 0, 0) + body
     message = message[:2] + struct.pack("!H", _checksum(src, dst, message)) + message[4:]
     eth = _ETH.pack(_mac_bytes(dst_mac), _mac_bytes(src_mac), ETH_TYPE_IPV6)
@@ -223,7 +223,7 @@ def router_advertisement(
         net, plen = prefix.split("/")
         body += _PREFIX_INFO.pack(
             OPT_PREFIX_INFO, 4, int(plen), _PI_FLAG_AUTONOMOUS, valid_lifetime, valid_lifetime, 0,
-            text.address_of(net).packed,
+            text.packed_of(net),
         )  # fmt: skip
     return _frame(router_mac, dst_mac, router_ll, dst_ip, ND_ROUTER_ADVERT, body)
 

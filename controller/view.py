@@ -91,7 +91,8 @@ class View:
             sw.name: Peer(sw.name, sw.role, sw.address, sw.label, topo.port_toward(me, sw.name))
             for sw in domain.switches.values()
         }
-        self._by_address: dict[Addr, str] = {p.address: p.name for p in self.peers.values()}
+        # by the address's int: an IPv6Address hashes and compares in Python (a PBU's CoA asks twice)
+        self._by_address: dict[int, str] = {int(p.address): p.name for p in self.peers.values()}
         # and by the text messages carry (RFC 5952, as text.address writes it): no parse per message
         self._by_address_text: dict[str, str] = {text.address(p.address): p.name for p in self.peers.values()}
         self.default_lma: str | None = self.me.lma
@@ -134,7 +135,7 @@ class View:
             addr = address if isinstance(address, Addr) else Addr(address)
         except ValueError:
             return None
-        name = self._by_address.get(addr)
+        name = self._by_address.get(int(addr))
         return self.peers[name] if name is not None else None
 
     def tunnel_to(self, name: str) -> tuple[int | None, int | None]:

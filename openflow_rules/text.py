@@ -95,6 +95,15 @@ def address_int(text: str) -> int:
         return int(ipaddress.IPv6Address(text))
 
 
+def packed_of(text: str) -> bytes:
+    """``ipaddress.IPv6Address(text).packed`` without the address object (a Router Advertisement's
+    addresses: a new host's on every registration).  ValueError as the constructor raises it."""
+    try:
+        return socket.inet_pton(_AF_INET6, text)
+    except (OSError, ValueError, TypeError):  # what inet_pton refuses goes to ipaddress, which says why
+        return ipaddress.IPv6Address(text).packed
+
+
 _TEXTS: dict[int, str] = {}
 _TEXTS_BY_KEY: dict[int, str] = {}
 

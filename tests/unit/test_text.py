@@ -116,6 +116,11 @@ def test_address_of_parses_as_ipaddress_does():
         except ValueError:
             as_int = ValueError
         assert as_int == (ValueError if want is ValueError else int(want)), case  # type: ignore[call-overload]
+        try:
+            packed: object = text.packed_of(case)
+        except ValueError:
+            packed = ValueError
+        assert packed == (ValueError if want is ValueError else want.packed), case  # type: ignore[union-attr]
     assert text.address_of("2001:db8::1") is text.address_of("2001:db8::1")  # the cache
 
 
