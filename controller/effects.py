@@ -163,6 +163,8 @@ class PortTable(Generic[V]):
         size = len(table)
         if 0 <= port < size:
             table[port] = value
+        elif port == size and not self._dict:  # the next port, nothing beyond the list: the common case
+            table.append(value)
         elif size <= port <= 2 * size + 64:  # dense enough: grow the list to it
             table.extend([None] * (port + 1 - size))
             table[port] = value

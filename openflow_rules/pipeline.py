@@ -238,7 +238,7 @@ def cookie(fn: Fn, obj: int = 0) -> int:
     """Our cookie for function ``fn`` and object ``obj``, generation 0."""
     if not 0 <= obj <= OBJ_MASK:
         raise ValueError(f"cookie object id {obj} out of range 0..{OBJ_MASK}")
-    return APP_COOKIE | (int(fn) << FN_SHIFT) | obj
+    return APP_COOKIE | (fn << FN_SHIFT) | obj  # an Fn is an int: its shift is a plain int
 
 
 def split_cookie(value: int) -> tuple[Fn | None, int]:
