@@ -52,7 +52,8 @@ def prefix(n: ipaddress.IPv6Network | str) -> str:
     costs two attribute reads, where hashing and comparing IPv6Network objects runs Python code."""
     if isinstance(n, str):
         return n
-    key = int(n) if isinstance(n, int) else prefix_key(int(n.network_address), n.prefixlen)
+    # an Hnp is its own key (kept as is: the same object asked again is found by identity)
+    key = n if isinstance(n, int) else prefix_key(int(n.network_address), n.prefixlen)
     found = _TEXTS_BY_KEY.get(key)
     if found is None:
         if len(_TEXTS_BY_KEY) >= _PARSED_MAX:
