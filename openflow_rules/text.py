@@ -11,6 +11,7 @@ path (it was a quarter of a route set-up's time in the profile).
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import socket
 import sys
 
@@ -56,13 +57,27 @@ def prefix(n: ipaddress.IPv6Network | str) -> str:
     key = n if isinstance(n, int) else prefix_key(int(n.network_address), n.prefixlen)
     found = _TEXTS_BY_KEY.get(key)
     if found is None:
-        if len(_TEXTS_BY_KEY) >= _PARSED_MAX:
-            _TEXTS_BY_KEY.clear()
+        if len(_TEXTS_BY_KEY) >= PREFIX_TEXTS_MAX:
+            _forget_oldest(_TEXTS_BY_KEY, PREFIX_TEXTS_MAX >> 3)
         # from the key, not the object: an Hnp makes its network address on every ask
         network, length = key_parts(key)
         text = socket.inet_ntop(_AF_INET6, network.to_bytes(16, "big"))
         found = _TEXTS_BY_KEY[key] = str(n) if "." in text else f"{text}/{length}"
     return found
+
+
+# Prefix texts kept: every HNP a registration names and every correspondent a route set-up asks
+# for is asked again (the flow-mods, the PBQA, the RA), so up to 262,144 of them (about 25 MB;
+# controller RSS per MN at a million MNs stays under 1 KiB, docs/benchmarks.md).  With 16,384
+# the texts of a domain's MNs were made again on most route set-ups above that many MNs.
+PREFIX_TEXTS_MAX = 1 << 18
+
+
+def _forget_oldest(memo: dict[int, str], n: int) -> None:
+    """Drop the ``n`` entries put in first (a dict keeps its order): a full memo loses its oldest
+    eighth at once, not everything (a pause of a few ms every 32,768 new texts, not a cold memo)."""
+    for key in list(itertools.islice(memo, n)):
+        del memo[key]
 
 
 _PARSED: dict[str, ipaddress.IPv6Address] = {}

@@ -131,3 +131,20 @@ def test_prefix_of_is_the_64_of_the_address():
     assert prefix_of(a) == ipaddress.IPv6Network("2001:db8:7:8::/64")
     assert prefix_of(a) == prefix_of(ipaddress.IPv6Address("2001:db8:7:8::2"))
     assert type(prefix_of(a)) is Hnp and hash(prefix_of(a)) == hash(ipaddress.IPv6Network("2001:db8:7:8::/64"))
+
+
+def test_the_prefix_text_memo_is_bounded_and_drops_its_oldest_eighth(monkeypatch):
+    """Past ``PREFIX_TEXTS_MAX`` texts the memo loses the eighth it got first (not everything), and
+    every text it gives stays right."""
+    from controller.view import Hnp
+
+    monkeypatch.setattr(text, "PREFIX_TEXTS_MAX", 64)
+    monkeypatch.setattr(text, "_TEXTS_BY_KEY", {})
+    base = int(ipaddress.IPv6Address("2001:db8::"))
+    hnps = [Hnp(base + (i << 64), 64) for i in range(200)]
+    for i, h in enumerate(hnps):
+        assert text.prefix(h) == str(ipaddress.IPv6Network((base + (i << 64), 64)))
+        assert len(text._TEXTS_BY_KEY) <= 64
+    kept = list(text._TEXTS_BY_KEY)
+    assert kept == hnps[-len(kept) :] and len(kept) > 64 - 64 // 8  # the newest, in order
+    assert text.prefix(hnps[0]) == str(hnps[0])  # a forgotten one is made again
