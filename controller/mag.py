@@ -102,7 +102,9 @@ class Mag:
         self.attachments: dict[str, Attachment] = {}
         self.buffer = HandoffBuffer(view, stats)
         self._departed_regs: dict[str, Attachment] = {}  # buffered MNs not yet de-registered
-        self._by_port: PortTable[str] = PortTable()  # port -> mn_id; kept with ``attachments``
+        # port -> the attachment on it, kept with ``attachments``: an uplink punt finds its MN's
+        # attachment without the MN id and a dict probe (cold memory at a million MNs; issue 13)
+        self._by_port: PortTable[Attachment] = PortTable()
         self._by_hnp: dict[ipaddress.IPv6Network, str] = {}  # HNP -> mn_id, for the attached MNs
         self._timers = TimerQueue()  # (when, mn_id)
         self.anchors: dict[str, str] = {}  # mn_id -> its LMA, as the policy store answered
@@ -137,8 +139,7 @@ class Mag:
         return sorted(self._deregs)
 
     def mn_on_port(self, port: int) -> Attachment | None:
-        mn_id = self._by_port.get(port)
-        return self.attachments.get(mn_id) if mn_id is not None else None
+        return self._by_port.get(port)
 
     def bound(self, mn_id: str) -> Attachment | None:
         att = self.attachments.get(mn_id)
@@ -168,7 +169,7 @@ class Mag:
             mn=mn, port=port, lma="", state=ANCHORING, seq=self.seq.next(), attached_at=now, sent_at=now, ra_to=ra_to,
         )  # fmt: skip
         self.attachments[mn.id] = att
-        self._by_port[port] = mn.id
+        self._by_port[port] = att
         self.stats.count("attach_detected")
         lma = self.view.registration_lma(mn) or self.anchors.get(mn.id)
         if lma is None:  # the MN's anchor is the policy store's to say (chosen once per MN)
@@ -591,7 +592,7 @@ class Mag:
         att = _load_attachment(mn, rec.get("att"), epoch)
         if att is not None:
             self.attachments[mn_id] = att
-            self._by_port[att.port] = mn_id
+            self._by_port[att.port] = att
             self._by_hnp.update(dict.fromkeys(att.hnps, mn_id))
             wait = PBA_TIMEOUT * (2 ** max(att.retries - 1, 0) if att.state == BOUND else 2**att.retries)
             self._timers.push(att.sent_at + wait, mn_id)
