@@ -303,7 +303,7 @@ class Prefix(ipaddress.IPv6Network):
 class Hnp(int, Prefix):
     """A stored HNP, and the DRF's key of a correspondent's prefix: an IPv6 prefix that is one int,
     its key (``text.prefix_key``: (network address ^ netmask) + length * ``text.LENGTH_UNIT``) -
-    about 60 B where an IPv6Network with its network address is about 210, and an LMA's binding,
+    about 70 B where an IPv6Network with its network address is about 210, and an LMA's binding,
     the MAG's attachment and the DRF's entries hold one per HNP (memory per MN, issue 13).  It is
     hashed and compared as that int, in C: the key is made so that the int's hash is
     IPv6Network's (``hash(network address ^ netmask)``), and two Hnps are equal when their ints
@@ -351,11 +351,6 @@ class Hnp(int, Prefix):
     @property
     def prefixlen(self) -> int:
         return self // LENGTH_UNIT
-
-    @property
-    def top64(self) -> int:
-        """The top 64 bits of the network address (a /64's number)."""
-        return text.key_parts(self)[0] >> 64
 
     @property
     def netmask(self) -> Addr:  # type: ignore[override]
