@@ -112,6 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
     p.add_argument("--before", default=None, help="an earlier run's --json output: print the figures side by side")
     p = bench_sub.add_parser(
+        "instructions", help="CPU instructions per route set-up and per registration (cachegrind; needs valgrind)"
+    )
+    p.add_argument("--mns", type=int, default=3000, help="mobile nodes in the generated domain (default: 3000)")
+    p.add_argument("--events", type=int, default=600, help="events counted per kind (default: 600)")
+    p.add_argument("--json", action="store_true", help="print only one JSON object on stdout")
+    p = bench_sub.add_parser(
         "load", help="attach events, route set-ups, handoffs over real OpenFlow sockets; simple_switch_13 as reference"
     )
     p.add_argument("--mns", type=int, default=20_000, help="mobile nodes in the generated domain (default: 20000)")
@@ -167,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_control_plane(
             args.json, sizes, quick=args.quick, budget=args.budget, max_full=args.max_full, before=args.before
         )
+    if args.command == "bench" and args.bench == "instructions":
+        from benchmarks.instructions import run as run_instructions
+
+        return run_instructions(args.mns, args.events, args.json)
     if args.command == "bench" and args.bench == "load":
         from benchmarks.load import run as run_load
 
